@@ -1,0 +1,61 @@
+// Package notifiers is the public plugin surface of quotawatch: the Notifier
+// interface, the Event every notifier receives, and the registry that maps a
+// config `type:` to its implementation.
+//
+// A notifier lives in a folder of its own with a Config (decoded strictly from
+// the notifier's config section), a Validate method that names the offending
+// key, and a New method that builds the Notifier. It registers itself in an
+// init function, and notifiers/all imports it, so adding a type is one new
+// folder and one import line.
+//
+// A minimal notifier that posts the summary line to a chat endpoint:
+//
+//	package chat
+//
+//	import (
+//		"context"
+//		"fmt"
+//		"net/http"
+//		"strings"
+//
+//		"github.com/quotawatch/quotawatch/notifiers"
+//	)
+//
+//	func init() {
+//		notifiers.Register("chat", func() notifiers.Config { return new(Config) })
+//	}
+//
+//	type Config struct {
+//		URL string `yaml:"url"`
+//	}
+//
+//	func (c *Config) Validate() error { return notifiers.CheckURL("url", c.URL) }
+//
+//	func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
+//		return &Notifier{url: c.URL, client: o.HTTPClient()}, nil
+//	}
+//
+//	type Notifier struct {
+//		url    string
+//		client *http.Client
+//	}
+//
+//	var _ notifiers.Notifier = (*Notifier)(nil)
+//
+//	func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
+//		req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, strings.NewReader(ev.Summary))
+//		if err != nil {
+//			return notifiers.Permanent(fmt.Errorf("build request"))
+//		}
+//		resp, err := n.client.Do(req)
+//		if err != nil {
+//			return notifiers.RedactedError("post", err) // never leak the URL
+//		}
+//		resp.Body.Close()
+//		return notifiers.CheckStatus(resp)
+//	}
+//
+// Errors must never carry credentials: no URL with a token in it, no
+// Authorization header, no password. Mark failures retrying cannot fix with
+// Permanent and honour a peer's Retry-After with RetryAfter.
+package notifiers

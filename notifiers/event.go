@@ -1,0 +1,210 @@
+package notifiers
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// QuotaPerUSD is the number of quota units in one US dollar on AIHubMix and
+// one-api / new-api gateways.
+const QuotaPerUSD = 500000
+
+// Severity ranks an alert. The zero value is no severity (not firing).
+type Severity int
+
+// Severities, low to high.
+const (
+	SeverityNone Severity = iota
+	SeverityInfo
+	SeverityWarning
+	SeverityCritical
+)
+
+// ParseSeverity parses info, warning or critical.
+func ParseSeverity(s string) (Severity, error) {
+	switch s {
+	case "info":
+		return SeverityInfo, nil
+	case "warning":
+		return SeverityWarning, nil
+	case "critical":
+		return SeverityCritical, nil
+	}
+	return SeverityNone, fmt.Errorf("unknown severity %q (want info, warning or critical)", s)
+}
+
+// String returns the lower-case name, or "none".
+func (s Severity) String() string {
+	switch s {
+	case SeverityInfo:
+		return "info"
+	case SeverityWarning:
+		return "warning"
+	case SeverityCritical:
+		return "critical"
+	}
+	return "none"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler; "none" and "" are the
+// zero value.
+func (s *Severity) UnmarshalText(b []byte) error {
+	if len(b) == 0 || string(b) == "none" {
+		*s = SeverityNone
+		return nil
+	}
+	v, err := ParseSeverity(string(b))
+	*s = v
+	return err
+}
+
+// Kind names what an alert is about.
+type Kind string
+
+// Kinds of alert.
+const (
+	KindBalance Kind = "balance"
+	KindRunway  Kind = "runway"
+	KindPoll    Kind = "poll"
+	KindTest    Kind = "test"
+)
+
+// Status of an event.
+type Status string
+
+// Statuses.
+const (
+	StatusFiring   Status = "firing"
+	StatusResolved Status = "resolved"
+)
+
+// Reason says why a notification was sent.
+type Reason string
+
+// Reasons, as in SPEC §4.
+const (
+	ReasonNew         Reason = "new"
+	ReasonEscalated   Reason = "escalated"
+	ReasonDeescalated Reason = "deescalated"
+	ReasonRepeat      Reason = "repeat"
+	ReasonResolved    Reason = "resolved"
+	ReasonTest        Reason = "test"
+)
+
+// ThresholdSource says where a threshold came from.
+type ThresholdSource string
+
+// Threshold sources.
+const (
+	SourceConfig  ThresholdSource = "config"
+	SourceAccount ThresholdSource = "account"
+)
+
+// User identifies the upstream account. It never carries the upstream's
+// secret or personal fields (password, access_token, email, ...).
+type User struct {
+	ID       int64  `json:"id,omitempty"`
+	Username string `json:"username,omitempty"`
+}
+
+// PayloadVersion is the version field of every event payload.
+const PayloadVersion = "1"
+
+// Event is one alert notification: the webhook payload of SPEC §5, and the
+// facts every other notifier renders. Money is carried in quota units; the
+// USD fields are derived for display and JSON.
+type Event struct {
+	Version         string          `json:"version"`
+	ID              string          `json:"id"`
+	Kind            Kind            `json:"kind"`
+	Status          Status          `json:"status"`
+	Reason          Reason          `json:"reason"`
+	Severity        Severity        `json:"severity"`
+	Account         string          `json:"account"`
+	User            User            `json:"user"`
+	BalanceUSD      float64         `json:"balance_usd"`
+	Quota           int64           `json:"quota"`
+	UsedUSD         float64         `json:"used_usd"`
+	UsedQuota       int64           `json:"used_quota"`
+	ThresholdUSD    float64         `json:"threshold_usd"`
+	ThresholdQuota  int64           `json:"threshold_quota"`
+	ThresholdSource ThresholdSource `json:"threshold_source,omitempty"`
+	Summary         string          `json:"summary"`
+	ObservedAt      time.Time       `json:"observed_at"`
+
+	// RunwaySeconds and SpendUSDPerHour are set on runway alerts.
+	RunwaySeconds   *float64 `json:"runway_seconds,omitempty"`
+	SpendUSDPerHour *float64 `json:"spend_usd_per_hour,omitempty"`
+	// Error is set on poll alerts: the status and the gateway's message.
+	Error string `json:"error,omitempty"`
+}
+
+// Firing reports whether the event announces a firing alert.
+func (e Event) Firing() bool { return e.Status == StatusFiring }
+
+// Test reports whether the event is a notify-test event.
+func (e Event) Test() bool { return e.Kind == KindTest || e.Reason == ReasonTest }
+
+// Balance, Used and Threshold format the money fields as $40.00.
+func (e Event) Balance() string   { return FormatUSD(e.Quota) }
+func (e Event) Used() string      { return FormatUSD(e.UsedQuota) }
+func (e Event) Threshold() string { return FormatUSD(e.ThresholdQuota) }
+
+// Title is a short headline: "[WARNING] main: balance $40.00 below $50.00",
+// "[RESOLVED] main: balance $80.00", "[TEST] main: ...".
+func (e Event) Title() string {
+	tag := "[" + upper(e.Severity.String()) + "]"
+	switch {
+	case e.Test():
+		tag = "[TEST]"
+	case e.Status == StatusResolved:
+		tag = "[RESOLVED]"
+	}
+	switch e.Kind {
+	case KindPoll:
+		return fmt.Sprintf("%s %s: polling fails", tag, e.Account)
+	case KindRunway:
+		if e.Status == StatusResolved {
+			return fmt.Sprintf("%s %s: runway recovered, balance %s", tag, e.Account, e.Balance())
+		}
+		return fmt.Sprintf("%s %s: balance %s runs out soon", tag, e.Account, e.Balance())
+	}
+	if e.Status == StatusResolved || e.ThresholdQuota == 0 && e.Test() {
+		return fmt.Sprintf("%s %s: balance %s", tag, e.Account, e.Balance())
+	}
+	return fmt.Sprintf("%s %s: balance %s below %s", tag, e.Account, e.Balance(), e.Threshold())
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+// USD converts quota units to dollars, for display and JSON only.
+func USD(quota int64) float64 { return float64(quota) / QuotaPerUSD }
+
+// FormatUSD formats quota units as dollars with two decimals, rounded half
+// away from zero: 20000000 → "$40.00", -1600000 → "-$3.20".
+func FormatUSD(quota int64) string {
+	neg := quota < 0
+	u := uint64(quota)
+	if neg {
+		u = uint64(-quota) // two's complement keeps MinInt64 right
+	}
+	const perCent = QuotaPerUSD / 100
+	cents := (u + perCent/2) / perCent
+	s := "$" + strconv.FormatUint(cents/100, 10) + "." + fmt.Sprintf("%02d", cents%100)
+	if neg && cents != 0 {
+		return "-" + s
+	}
+	return s
+}

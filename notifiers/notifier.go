@@ -1,0 +1,127 @@
+package notifiers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Notifier delivers one event to one destination.
+//
+// Notify must return nil only when the destination accepted the event. Any
+// other outcome is an error; the caller retries it unless it is marked
+// permanent with Permanent. A retryable error may carry a delay the peer asked
+// for (Retry-After) through RetryAfter. Errors must never contain credentials:
+// no webhook URL, token, password or secret, however the underlying library
+// formats its own errors.
+//
+// Notify may be called concurrently for different events. The event ID is
+// stable across retries of the same delivery; receivers may use it to
+// deduplicate.
+type Notifier interface {
+	Notify(ctx context.Context, ev Event) error
+}
+
+// Config is a notifier's configuration section, decoded strictly from the
+// `notifiers` list of the config file. The common keys (name, type,
+// min_severity) are handled by the loader; a Config holds the rest.
+//
+// Validate reports the first problem as an error whose text starts with the
+// key it concerns, e.g. `url: plain http is only allowed for loopback hosts`;
+// the loader prefixes the notifier's path. Validate must not touch the network.
+//
+// New builds the notifier. It is called only on a validated Config.
+type Config interface {
+	Validate() error
+	New(opts Options) (Notifier, error)
+}
+
+// Options carries what the program hands every notifier it builds.
+type Options struct {
+	// Name is the notifier's configured name.
+	Name string
+	// Logger is already scoped with the notifier's name.
+	Logger *slog.Logger
+	// Stdout is where console-like notifiers write.
+	Stdout io.Writer
+	// UserAgent identifies quotawatch in outgoing requests.
+	UserAgent string
+	// Transport is the shared HTTP transport; nil means http.DefaultTransport.
+	Transport http.RoundTripper
+	// Timeout bounds one delivery attempt; zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// DefaultTimeout bounds one delivery attempt when Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// HTTPClient returns a client on the shared transport with the attempt
+// timeout. Redirects are not followed: a notification endpoint that redirects
+// is misconfigured, and following it could forward credentials.
+func (o Options) HTTPClient() *http.Client {
+	t := o.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	return &http.Client{
+		Transport: o.Transport,
+		Timeout:   t,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// PermanentError marks a failure that retrying cannot fix, such as a rejected
+// credential or a malformed request.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent marks err as not worth retrying. It returns nil for nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// RetryAfterError is a retryable failure for which the peer named how long to
+// wait before the next attempt.
+type RetryAfterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter wraps err with the delay the peer asked for.
+func RetryAfter(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &RetryAfterError{Err: err, After: after}
+}
+
+// RetryDelay returns the delay carried by a RetryAfterError in err's chain.
+func RetryDelay(err error) (time.Duration, bool) {
+	var r *RetryAfterError
+	if errors.As(err, &r) {
+		return r.After, true
+	}
+	return 0, false
+}
