@@ -1,0 +1,536 @@
+// Package config loads quotawatch's YAML configuration: read, expand
+// ${VAR}, decode strictly (an unknown key anywhere is an error), apply
+// defaults and per-account overrides, then validate. Every error names the
+// key path it concerns, so an operator can fix a typo from one line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// Defaults applied when the config file leaves a key out.
+const (
+	DefaultBaseURL        = "https://aihubmix.com"
+	DefaultSchedule       = "@every 5m"
+	DefaultStateFile      = "quotawatch-state.json"
+	DefaultConcurrency    = 8
+	DefaultTimeout        = 10 * time.Second
+	DefaultRepeatInterval = 24 * time.Hour
+	DefaultHysteresis     = PPM(50000) // 5%
+	DefaultLockTimeout    = 30 * time.Second
+	DefaultMaxOwedAge     = 7 * 24 * time.Hour
+	DefaultRunwayWindow   = 6 * time.Hour
+)
+
+// Config is a loaded, validated configuration with every default applied.
+type Config struct {
+	// Path is the absolute path of the file it was loaded from.
+	Path        string
+	Schedule    string
+	StateFile   string // absolute
+	Listen      string
+	Concurrency int
+	// LockTimeout bounds how long a cycle waits for another run's state lock.
+	LockTimeout time.Duration
+	// MaxOwedAge is how long an undelivered notification is retried before it
+	// is dropped with an error.
+	MaxOwedAge time.Duration
+	Accounts   []Account
+	Notifiers  []Notifier
+}
+
+// Account is one watched upstream account with its effective settings.
+type Account struct {
+	Name    string
+	BaseURL string
+	Token   Secret
+	Headers map[string]string
+	// AccountThreshold is the severity given to the account's own
+	// quota_remind_threshold; SeverityNone means off.
+	AccountThreshold notifiers.Severity
+	Thresholds       []Threshold
+	// Notifiers names the notifiers this account's alerts go to.
+	Notifiers      []string
+	Timeout        time.Duration
+	RepeatInterval time.Duration
+	Hysteresis     PPM
+	// Runway is nil when the runway alert is off.
+	Runway *Runway
+	// PollFailureAlertAfter is the number of consecutive failed polls that
+	// raise a poll alert; 0 is off.
+	PollFailureAlertAfter int
+}
+
+// Threshold is a configured low-balance level.
+type Threshold struct {
+	Quota    int64
+	Severity notifiers.Severity
+}
+
+// Runway configures the time-to-empty alert of SPEC §7.
+type Runway struct {
+	Below    time.Duration
+	Severity notifiers.Severity
+	Window   time.Duration
+}
+
+// Notifier is one configured notifier.
+type Notifier struct {
+	Name        string
+	Type        string
+	MinSeverity notifiers.Severity
+	// Settings is the type's own section, decoded and validated.
+	Settings notifiers.Config
+}
+
+// Secret is a credential read from the config. Its String and GoString hide
+// the value, so a stray %v or %#v cannot print it.
+type Secret string
+
+func (Secret) String() string   { return "[REDACTED]" }
+func (Secret) GoString() string { return `"[REDACTED]"` }
+
+// Reveal returns the secret's value, for the one place that sends it.
+func (s Secret) Reveal() string { return string(s) }
+
+// raw* mirror the file's shape; pointers tell "unset" from zero.
+type rawConfig struct {
+	Schedule    *string        `yaml:"schedule"`
+	StateFile   *string        `yaml:"state_file"`
+	Listen      string         `yaml:"listen"`
+	Concurrency *int           `yaml:"concurrency"`
+	LockTimeout *time.Duration `yaml:"lock_timeout"`
+	MaxOwedAge  *time.Duration `yaml:"max_owed_age"`
+	Defaults    rawOverrides   `yaml:"defaults"`
+	Accounts    []rawAccount   `yaml:"accounts"`
+	Notifiers   []rawNotifier  `yaml:"notifiers"`
+}
+
+type rawOverrides struct {
+	Timeout               *time.Duration `yaml:"timeout"`
+	RepeatInterval        *time.Duration `yaml:"repeat_interval"`
+	Hysteresis            *PPM           `yaml:"hysteresis"`
+	AccountThreshold      *string        `yaml:"account_threshold"`
+	Runway                *rawRunway     `yaml:"runway"`
+	PollFailureAlertAfter *int           `yaml:"poll_failure_alert_after"`
+}
+
+type rawRunway struct {
+	Below    time.Duration  `yaml:"below"`
+	Severity string         `yaml:"severity"`
+	Window   *time.Duration `yaml:"window"`
+}
+
+type rawAccount struct {
+	Name         string            `yaml:"name"`
+	BaseURL      string            `yaml:"base_url"`
+	Token        string            `yaml:"token"`
+	TokenFile    string            `yaml:"token_file"`
+	Headers      map[string]string `yaml:"headers"`
+	Thresholds   []rawThreshold    `yaml:"thresholds"`
+	Notifiers    *[]string         `yaml:"notifiers"`
+	Overrides    rawOverrides      `yaml:",inline"`
+}
+
+type rawThreshold struct {
+	USD      *usd   `yaml:"usd"`
+	Quota    *int64 `yaml:"quota"`
+	Severity string `yaml:"severity"`
+}
+
+type rawNotifier struct {
+	common struct {
+		Name        string `yaml:"name"`
+		Type        string `yaml:"type"`
+		MinSeverity string `yaml:"min_severity"`
+	}
+	settings notifiers.Config
+}
+
+// decodeNode reads the type key first, then decodes the section strictly into
+// the common keys plus that type's own Config.
+func (r *rawNotifier) decodeNode(d *decoder, n *yaml.Node, path string) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: want a mapping, got %s", path, describe(n))
+	}
+	var typ string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "type" {
+			s, err := d.scalar(n.Content[i+1], join(path, "type"))
+			if err != nil {
+				return err
+			}
+			typ = s
+		}
+	}
+	if typ == "" {
+		return fmt.Errorf("%s: required (one of %s)", join(path, "type"), strings.Join(notifiers.Types(), ", "))
+	}
+	settings, ok := notifiers.Lookup(typ)
+	if !ok {
+		return fmt.Errorf("%s: unknown notifier type %q (known: %s)", join(path, "type"), typ, strings.Join(notifiers.Types(), ", "))
+	}
+	sv := reflect.ValueOf(settings)
+	if sv.Kind() != reflect.Pointer || sv.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("%s: notifier type %q has no struct config", path, typ)
+	}
+	r.settings = settings
+	return d.mapping(n, path, reflect.ValueOf(&r.common).Elem(), sv.Elem())
+}
+
+// Load reads and validates the config file at path, expanding variables from
+// the process environment.
+func Load(path string) (*Config, error) {
+	return LoadWithEnv(path, os.LookupEnv)
+}
+
+// LoadWithEnv is Load with an explicit environment, for tests.
+func LoadWithEnv(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, filepath.Dir(abs), lookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.Path = abs
+	return cfg, nil
+}
+
+// Parse decodes and validates config text. Relative paths in it (state_file,
+// token_file, ...) resolve against dir.
+func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the file is empty")
+		}
+		return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var raw rawConfig
+	d := &decoder{lookupEnv: lookupEnv}
+	if err := d.decode(&root, reflect.ValueOf(&raw).Elem(), ""); err != nil {
+		return nil, err
+	}
+	return raw.resolve(dir)
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+func (raw *rawConfig) resolve(dir string) (*Config, error) {
+	cfg := &Config{
+		Schedule:    deref(raw.Schedule, DefaultSchedule),
+		StateFile:   deref(raw.StateFile, DefaultStateFile),
+		Listen:      raw.Listen,
+		Concurrency: deref(raw.Concurrency, DefaultConcurrency),
+		LockTimeout: deref(raw.LockTimeout, DefaultLockTimeout),
+		MaxOwedAge:  deref(raw.MaxOwedAge, DefaultMaxOwedAge),
+	}
+	if _, err := ParseSchedule(cfg.Schedule); err != nil {
+		return nil, fmt.Errorf("schedule: %v", err)
+	}
+	if cfg.StateFile == "" {
+		return nil, errors.New("state_file: must not be empty")
+	}
+	cfg.StateFile = resolvePath(dir, cfg.StateFile)
+	if cfg.Listen != "" {
+		if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen: want host:port such as :9090, got %q", cfg.Listen)
+		}
+	}
+	if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
+		return nil, fmt.Errorf("concurrency: want 1 to 1024, got %d", cfg.Concurrency)
+	}
+	if cfg.LockTimeout < 0 {
+		return nil, errors.New("lock_timeout: must not be negative")
+	}
+	if cfg.MaxOwedAge <= 0 {
+		return nil, errors.New("max_owed_age: must be positive")
+	}
+	if err := raw.Defaults.check("defaults"); err != nil {
+		return nil, err
+	}
+
+	known := map[string]bool{}
+	for i, rn := range raw.Notifiers {
+		path := fmt.Sprintf("notifiers[%d]", i)
+		n, err := rn.resolve(path)
+		if err != nil {
+			return nil, err
+		}
+		if known[n.Name] {
+			return nil, fmt.Errorf("%s.name: duplicate notifier name %q", path, n.Name)
+		}
+		known[n.Name] = true
+		cfg.Notifiers = append(cfg.Notifiers, n)
+	}
+
+	if len(raw.Accounts) == 0 {
+		return nil, errors.New("accounts: at least one account is required")
+	}
+	seen := map[string]bool{}
+	for i := range raw.Accounts {
+		path := fmt.Sprintf("accounts[%d]", i)
+		a, err := raw.Accounts[i].resolve(path, dir, &raw.Defaults, cfg.Notifiers, known)
+		if err != nil {
+			return nil, err
+		}
+		if seen[a.Name] {
+			return nil, fmt.Errorf("%s.name: duplicate account name %q", path, a.Name)
+		}
+		seen[a.Name] = true
+		cfg.Accounts = append(cfg.Accounts, a)
+	}
+	return cfg, nil
+}
+
+// check validates the overridable keys of a defaults or account section.
+func (o *rawOverrides) check(path string) error {
+	if o.Timeout != nil && *o.Timeout <= 0 {
+		return fmt.Errorf("%s.timeout: must be positive", path)
+	}
+	if o.RepeatInterval != nil && *o.RepeatInterval < 0 {
+		return fmt.Errorf("%s.repeat_interval: must not be negative (0 = never repeat)", path)
+	}
+	if o.AccountThreshold != nil && *o.AccountThreshold != "off" {
+		if _, err := notifiers.ParseSeverity(*o.AccountThreshold); err != nil {
+			return fmt.Errorf("%s.account_threshold: want off, info, warning or critical, got %q", path, *o.AccountThreshold)
+		}
+	}
+	if o.PollFailureAlertAfter != nil && *o.PollFailureAlertAfter < 0 {
+		return fmt.Errorf("%s.poll_failure_alert_after: must not be negative (0 = off)", path)
+	}
+	if r := o.Runway; r != nil {
+		if r.Below <= 0 {
+			return fmt.Errorf("%s.runway.below: required, a positive duration such as 24h", path)
+		}
+		if r.Severity != "" {
+			if _, err := notifiers.ParseSeverity(r.Severity); err != nil {
+				return fmt.Errorf("%s.runway.severity: %v", path, err)
+			}
+		}
+		if r.Window != nil && *r.Window <= 0 {
+			return fmt.Errorf("%s.runway.window: must be positive", path)
+		}
+	}
+	return nil
+}
+
+func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifier, known map[string]bool) (Account, error) {
+	if err := ra.Overrides.check(path); err != nil {
+		return Account{}, err
+	}
+	a := Account{
+		Name:                  ra.Name,
+		BaseURL:               ra.BaseURL,
+		Headers:               ra.Headers,
+		Timeout:               pick(ra.Overrides.Timeout, defs.Timeout, DefaultTimeout),
+		RepeatInterval:        pick(ra.Overrides.RepeatInterval, defs.RepeatInterval, DefaultRepeatInterval),
+		Hysteresis:            pick(ra.Overrides.Hysteresis, defs.Hysteresis, DefaultHysteresis),
+		PollFailureAlertAfter: pick(ra.Overrides.PollFailureAlertAfter, defs.PollFailureAlertAfter, 0),
+	}
+	if a.Name == "" {
+		return a, fmt.Errorf("%s.name: required", path)
+	}
+	if !nameRE.MatchString(a.Name) {
+		return a, fmt.Errorf("%s.name: %q may only contain letters, digits, '_', '.' and '-'", path, a.Name)
+	}
+	if a.BaseURL == "" {
+		a.BaseURL = DefaultBaseURL
+	}
+	if err := notifiers.CheckURL(path+".base_url", a.BaseURL); err != nil {
+		return a, err
+	}
+
+	switch {
+	case ra.Token != "" && ra.TokenFile != "":
+		return a, fmt.Errorf("%s: set token or token_file, not both", path)
+	case ra.TokenFile != "":
+		b, err := os.ReadFile(resolvePath(dir, ra.TokenFile))
+		if err != nil {
+			return a, fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
+		}
+		a.Token = Secret(strings.TrimSpace(string(b)))
+		if a.Token == "" {
+			return a, fmt.Errorf("%s.token_file: the file is empty", path)
+		}
+	case ra.Token != "":
+		a.Token = Secret(strings.TrimSpace(ra.Token))
+	default:
+		return a, fmt.Errorf("%s.token: required (or token_file)", path)
+	}
+	if strings.ContainsAny(a.Token.Reveal(), " \r\n\t") {
+		return a, fmt.Errorf("%s.token: must not contain white space", path)
+	}
+	for k, v := range a.Headers {
+		switch {
+		case !validHeaderName(k):
+			return a, fmt.Errorf("%s.headers.%s: not a valid header name", path, k)
+		case strings.EqualFold(k, "Authorization"):
+			return a, fmt.Errorf("%s.headers.%s: set the key with token or token_file", path, k)
+		case strings.ContainsAny(v, "\r\n"):
+			return a, fmt.Errorf("%s.headers.%s: value must be one line", path, k)
+		}
+	}
+
+	a.AccountThreshold = notifiers.SeverityWarning
+	if at := pick(ra.Overrides.AccountThreshold, defs.AccountThreshold, "warning"); at == "off" {
+		a.AccountThreshold = notifiers.SeverityNone
+	} else {
+		a.AccountThreshold, _ = notifiers.ParseSeverity(at)
+	}
+
+	for j, rt := range ra.Thresholds {
+		tp := fmt.Sprintf("%s.thresholds[%d]", path, j)
+		var t Threshold
+		switch {
+		case rt.USD != nil && rt.Quota != nil:
+			return a, fmt.Errorf("%s: set usd or quota, not both", tp)
+		case rt.USD != nil:
+			t.Quota = rt.USD.quota
+		case rt.Quota != nil:
+			if *rt.Quota < 0 {
+				return a, fmt.Errorf("%s.quota: must not be negative", tp)
+			}
+			t.Quota = *rt.Quota
+		default:
+			return a, fmt.Errorf("%s: set usd or quota", tp)
+		}
+		if rt.Severity == "" {
+			return a, fmt.Errorf("%s.severity: required (info, warning or critical)", tp)
+		}
+		sev, err := notifiers.ParseSeverity(rt.Severity)
+		if err != nil {
+			return a, fmt.Errorf("%s.severity: %v", tp, err)
+		}
+		t.Severity = sev
+		a.Thresholds = append(a.Thresholds, t)
+	}
+
+	rr := ra.Overrides.Runway
+	if rr == nil {
+		rr = defs.Runway
+	}
+	if rr != nil {
+		a.Runway = &Runway{Below: rr.Below, Severity: notifiers.SeverityWarning, Window: deref(rr.Window, DefaultRunwayWindow)}
+		if rr.Severity != "" {
+			a.Runway.Severity, _ = notifiers.ParseSeverity(rr.Severity)
+		}
+	}
+
+	if ra.Notifiers == nil {
+		for _, n := range all {
+			a.Notifiers = append(a.Notifiers, n.Name)
+		}
+	} else {
+		a.Notifiers = []string{}
+		for j, name := range *ra.Notifiers {
+			if !known[name] {
+				return a, fmt.Errorf("%s.notifiers[%d]: unknown notifier %q", path, j, name)
+			}
+			a.Notifiers = append(a.Notifiers, name)
+		}
+	}
+	return a, nil
+}
+
+func (rn *rawNotifier) resolve(path string) (Notifier, error) {
+	n := Notifier{Name: rn.common.Name, Type: rn.common.Type, MinSeverity: notifiers.SeverityInfo, Settings: rn.settings}
+	if n.Name == "" {
+		return n, fmt.Errorf("%s.name: required", path)
+	}
+	if !nameRE.MatchString(n.Name) {
+		return n, fmt.Errorf("%s.name: %q may only contain letters, digits, '_', '.' and '-'", path, n.Name)
+	}
+	if rn.common.MinSeverity != "" {
+		sev, err := notifiers.ParseSeverity(rn.common.MinSeverity)
+		if err != nil {
+			return n, fmt.Errorf("%s.min_severity: %v", path, err)
+		}
+		n.MinSeverity = sev
+	}
+	if err := n.Settings.Validate(); err != nil {
+		return n, fmt.Errorf("%s.%v", path, err)
+	}
+	return n, nil
+}
+
+// ParseSchedule parses a robfig/cron spec: five fields or a descriptor such
+// as @every 5m or @hourly.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	return cron.ParseStandard(spec)
+}
+
+// Account returns the named account, or false.
+func (c *Config) Account(name string) (Account, bool) {
+	for _, a := range c.Accounts {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// pick returns the account's value, else the defaults' value, else def.
+func pick[T any](own, defs *T, def T) T {
+	if own != nil {
+		return *own
+	}
+	return deref(defs, def)
+}
+
+func resolvePath(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s %s: %v", pe.Op, pe.Path, pe.Err)
+	}
+	return err
+}
+
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if c >= 0x7f || c <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
+			return false
+		}
+	}
+	return http.CanonicalHeaderKey(k) != ""
+}

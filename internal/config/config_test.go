@@ -1,0 +1,304 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+	_ "github.com/quotawatch/quotawatch/notifiers/all"
+)
+
+func testEnv(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
+}
+
+var goodEnv = testEnv(map[string]string{
+	"AIHUBMIX_MANAGE_KEY": "sk-main",
+	"SMTP_PASSWORD":       "smtp-pass",
+	"WEBHOOK_SECRET":      "whsec_c2VjcmV0",
+})
+
+func TestLoadMinimalAppliesDefaults(t *testing.T) {
+	cfg, err := LoadWithEnv("testdata/good-minimal.yaml", goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("testdata")
+	if cfg.Schedule != DefaultSchedule || cfg.Concurrency != DefaultConcurrency || cfg.Listen != "" {
+		t.Errorf("top-level defaults: %+v", cfg)
+	}
+	if want := filepath.Join(abs, DefaultStateFile); cfg.StateFile != want {
+		t.Errorf("state_file = %q, want %q (relative to the config's folder)", cfg.StateFile, want)
+	}
+	a := cfg.Accounts[0]
+	if a.BaseURL != DefaultBaseURL || a.Timeout != DefaultTimeout || a.RepeatInterval != DefaultRepeatInterval ||
+		a.Hysteresis != DefaultHysteresis || a.AccountThreshold != notifiers.SeverityWarning || a.Runway != nil {
+		t.Errorf("account defaults: %+v", a)
+	}
+	if a.Token.Reveal() != "sk-test" {
+		t.Errorf("token not read")
+	}
+	if len(a.Notifiers) != 0 || len(a.Thresholds) != 0 {
+		t.Errorf("notifiers/thresholds = %v / %v, want none", a.Notifiers, a.Thresholds)
+	}
+}
+
+func TestLoadFull(t *testing.T) {
+	cfg, err := LoadWithEnv("testdata/good-full.yaml", goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Schedule != "*/10 * * * *" || cfg.Listen != ":9090" || cfg.Concurrency != 4 ||
+		cfg.LockTimeout != 5*time.Second || cfg.MaxOwedAge != 48*time.Hour {
+		t.Errorf("top level: %+v", cfg)
+	}
+	if !strings.HasSuffix(cfg.StateFile, filepath.Join("testdata", "state", "qw.json")) {
+		t.Errorf("state_file = %q", cfg.StateFile)
+	}
+	main := cfg.Accounts[0]
+	wantTh := []Threshold{
+		{Quota: 25000000, Severity: notifiers.SeverityWarning},
+		{Quota: 5250000, Severity: notifiers.SeverityCritical},
+		{Quota: 100000000, Severity: notifiers.SeverityInfo},
+	}
+	for i, w := range wantTh {
+		if main.Thresholds[i] != w {
+			t.Errorf("thresholds[%d] = %+v, want %+v", i, main.Thresholds[i], w)
+		}
+	}
+	if main.Token.Reveal() != "sk-main" || main.Headers["New-Api-User"] != "123" ||
+		main.AccountThreshold != notifiers.SeverityCritical || main.Timeout != 5*time.Second ||
+		main.RepeatInterval != 12*time.Hour || main.Hysteresis != 25000 || main.PollFailureAlertAfter != 3 {
+		t.Errorf("main: %+v", main)
+	}
+	if main.Runway == nil || *main.Runway != (Runway{Below: 24 * time.Hour, Severity: notifiers.SeverityWarning, Window: 6 * time.Hour}) {
+		t.Errorf("runway inherited from defaults: %+v", main.Runway)
+	}
+	if strings.Join(main.Notifiers, ",") != "ops-slack,hook" {
+		t.Errorf("notifiers = %v", main.Notifiers)
+	}
+	st := cfg.Accounts[1]
+	if st.Token.Reveal() != "sk-from-file" || st.AccountThreshold != notifiers.SeverityNone ||
+		st.Timeout != 2*time.Second || st.RepeatInterval != 0 || st.Hysteresis != 0 ||
+		st.PollFailureAlertAfter != 0 || st.Thresholds[0].Quota != 50000 {
+		t.Errorf("staging overrides: %+v", st)
+	}
+	if len(st.Notifiers) != len(cfg.Notifiers) {
+		t.Errorf("an account without notifiers gets all of them, got %v", st.Notifiers)
+	}
+	types := map[string]string{}
+	for _, n := range cfg.Notifiers {
+		types[n.Name] = n.Type
+	}
+	if types["oncall-mail"] != "email" || types["pager"] != "pagerduty" || len(types) != 6 {
+		t.Errorf("notifiers: %v", types)
+	}
+	if cfg.Notifiers[1].MinSeverity != notifiers.SeverityWarning || cfg.Notifiers[0].MinSeverity != notifiers.SeverityInfo {
+		t.Errorf("min_severity not applied")
+	}
+}
+
+// TestLoadBadConfigs maps every bad file to its exact one-line error.
+func TestLoadBadConfigs(t *testing.T) {
+	absTestdata, _ := filepath.Abs("testdata")
+	tests := map[string]string{
+		"bad-unknown-top.yaml":          "schedul: unknown key",
+		"bad-unknown-threshold.yaml":    "accounts[0].thresholds[1].usdd: unknown key",
+		"bad-unknown-notifier-key.yaml": "notifiers[1].secrett: unknown key",
+		"bad-unknown-account-key.yaml":  "accounts[0].thresholdz: unknown key",
+		"bad-unset-env.yaml":            "accounts[0].token: environment variable QW_TEST_UNSET_VAR is not set (use ${QW_TEST_UNSET_VAR:-default} for a default)",
+		"bad-unknown-type.yaml":         `notifiers[0].type: unknown notifier type "carrier-pigeon" (known: console, email, pagerduty, slack, webhook)`,
+		"bad-http-url.yaml":             "notifiers[0].url: plain http is only allowed for loopback hosts",
+		"bad-http-base.yaml":            "accounts[0].base_url: plain http is only allowed for loopback hosts",
+		"bad-negative-usd.yaml":         "accounts[0].thresholds[0].usd: must not be negative",
+		"bad-overprecise-usd.yaml":      "accounts[0].thresholds[0].usd: 0.0000001 USD is finer than one quota unit (0.000002 USD)",
+		"bad-nan-usd.yaml":              `accounts[0].thresholds[0].usd: want a decimal number such as 12.50, got ".nan"`,
+		"bad-both-money.yaml":           "accounts[0].thresholds[0]: set usd or quota, not both",
+		"bad-no-money.yaml":             "accounts[0].thresholds[0]: set usd or quota",
+		"bad-negative-quota.yaml":       "accounts[0].thresholds[0].quota: must not be negative",
+		"bad-severity.yaml":             `accounts[0].thresholds[0].severity: unknown severity "urgent" (want info, warning or critical)`,
+		"bad-name.yaml":                 `accounts[0].name: "main account" may only contain letters, digits, '_', '.' and '-'`,
+		"bad-dup-account.yaml":          `accounts[1].name: duplicate account name "main"`,
+		"bad-dup-notifier.yaml":         `notifiers[1].name: duplicate notifier name "c"`,
+		"bad-token-both.yaml":           "accounts[0]: set token or token_file, not both",
+		"bad-token-missing.yaml":        "accounts[0].token: required (or token_file)",
+		"bad-token-file-missing.yaml":   "accounts[0].token_file: open " + absTestdata + "/does-not-exist.txt: no such file or directory",
+		"bad-schedule.yaml":             "schedule: expected exactly 5 fields, found 3: [every five minutes]",
+		"bad-duration.yaml":             `defaults.timeout: invalid duration "10" (use Go syntax such as 90s or 24h)`,
+		"bad-hysteresis.yaml":           `defaults.hysteresis: want a percentage such as 5%, got "5"`,
+		"bad-account-threshold.yaml":    `accounts[0].account_threshold: want off, info, warning or critical, got "loud"`,
+		"bad-unknown-notifier-ref.yaml": `accounts[0].notifiers[0]: unknown notifier "slack"`,
+		"bad-min-severity.yaml":         `notifiers[0].min_severity: unknown severity "high" (want info, warning or critical)`,
+		"bad-no-accounts.yaml":          "accounts: at least one account is required",
+		"bad-yaml.yaml":                 "invalid YAML: line 1: did not find expected ',' or '}'",
+		"bad-empty.yaml":                "the file is empty",
+		"bad-listen.yaml":               `listen: want host:port such as :9090, got "9090"`,
+		"bad-concurrency.yaml":          "concurrency: want 1 to 1024, got 0",
+		"bad-type-mismatch.yaml":        `concurrency: want an integer, got "lots"`,
+		"bad-accounts-not-list.yaml":    "accounts: want a list, got a mapping",
+		"bad-runway.yaml":               "defaults.runway.below: required, a positive duration such as 24h",
+		"bad-authorization-header.yaml": "accounts[0].headers.Authorization: set the key with token or token_file",
+		"bad-email-tls-none.yaml":       "notifiers[0].tls: none would send the password in clear text to smtp.example.com; use starttls or tls",
+		"bad-template.yaml":             "notifiers[0].template: ",
+		"bad-slack-both.yaml":           "notifiers[0].token: set either webhook_url (incoming webhook) or token (bot), not both",
+		"bad-pagerduty.yaml":            "notifiers[0].routing_key: required",
+	}
+	files, _ := filepath.Glob("testdata/bad-*.yaml")
+	if len(files) != len(tests) {
+		t.Errorf("%d bad files, %d expectations: every bad file needs its error", len(files), len(tests))
+	}
+	for file, want := range tests {
+		t.Run(file, func(t *testing.T) {
+			path := filepath.Join("testdata", file)
+			_, err := LoadWithEnv(path, goodEnv)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			prefix := "config " + path + ": "
+			got := err.Error()
+			if strings.HasSuffix(want, ": ") {
+				if !strings.HasPrefix(got, prefix+want) {
+					t.Errorf("error\n got %q\nwant prefix %q", got, prefix+want)
+				}
+				return
+			}
+			if got != prefix+want {
+				t.Errorf("error\n got %q\nwant %q", got, prefix+want)
+			}
+			if strings.Contains(got, "\n") {
+				t.Errorf("error spans lines: %q", got)
+			}
+		})
+	}
+}
+
+func TestExpand(t *testing.T) {
+	env := testEnv(map[string]string{"A": "alpha", "EMPTY": ""})
+	tests := []struct{ in, want, err string }{
+		{"plain", "plain", ""},
+		{"${A}", "alpha", ""},
+		{"x-${A}-y", "x-alpha-y", ""},
+		{"${B:-beta}", "beta", ""},
+		{"${EMPTY:-dflt}", "dflt", ""},
+		{"${EMPTY}", "", ""},
+		{"${A:-unused}", "alpha", ""},
+		{"$${A}", "${A}", ""},
+		{"cost $5", "cost $5", ""},
+		{"${B}", "", "environment variable B is not set"},
+		{"${A", "", "unterminated"},
+		{"${1A}", "", "invalid variable name"},
+	}
+	for _, tt := range tests {
+		got, err := expand(tt.in, env)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("expand(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("expand(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseUSD(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"0.1", 50000, true}, {"50", 25000000, true}, {"10.5", 5250000, true},
+		{"0.000002", 1, true}, {"0.000001", 0, false}, {"-1", 0, false}, {"1e3", 0, false},
+		{"NaN", 0, false}, {"", 0, false}, {"1.", 0, false}, {".5", 0, false},
+		{"18446744073709551616", 0, false}, {"18446744073709.551615", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseUSD(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseUSD(%q) = %d, %v; want %d ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestSecretDoesNotPrint(t *testing.T) {
+	cfg, err := LoadWithEnv("testdata/good-full.yaml", goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		s := sprintf(format, cfg.Accounts[0])
+		if strings.Contains(s, "sk-main") {
+			t.Errorf("%s of an account shows the token: %s", format, s)
+		}
+	}
+}
+
+func TestTokenFileRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key"), []byte("sk-file\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte("accounts: [{name: a, token_file: key}]\n"), 0o600)
+	cfg, err := LoadWithEnv(filepath.Join(dir, "c.yaml"), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Accounts[0].Token.Reveal() != "sk-file" {
+		t.Errorf("token = %q", cfg.Accounts[0].Token.Reveal())
+	}
+}
+
+func TestEnvNumberInIntField(t *testing.T) {
+	env := testEnv(map[string]string{"CONC": "3"})
+	cfg, err := Parse([]byte("concurrency: ${CONC}\naccounts: [{name: a, token: x}]\n"), t.TempDir(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Concurrency != 3 {
+		t.Errorf("concurrency = %d", cfg.Concurrency)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.yaml")
+	for _, s := range seeds {
+		b, _ := os.ReadFile(s)
+		f.Add(b)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, dir, goodEnv)
+		if err == nil && len(cfg.Accounts) == 0 {
+			t.Fatal("valid config without accounts")
+		}
+		if err != nil && strings.Contains(err.Error(), "sk-main") {
+			t.Fatalf("error leaks an expanded secret: %v", err)
+		}
+	})
+}
+
+func FuzzParseUSD(f *testing.F) {
+	for _, s := range []string{"0", "0.1", "50", "1e3", "-1", "99999999999999.999998", "NaN", ".5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := ParseUSD(s)
+		if err != nil {
+			return
+		}
+		if q < 0 {
+			t.Fatalf("ParseUSD(%q) = %d, negative", s, q)
+		}
+		if got := notifiers.FormatUSD(q); len(got) < 5 {
+			t.Fatalf("FormatUSD(%d) = %q", q, got)
+		}
+	})
+}
+
+func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }

@@ -1,0 +1,280 @@
+package config
+
+import (
+	"encoding"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// decoder turns a yaml.Node tree into Go values strictly: every mapping key
+// must name a field, and every error carries the key path
+// (accounts[0].thresholds[1].usdd). It expands ${VAR} and ${VAR:-default} in
+// scalar values as it goes, so an error never needs to show an expanded value.
+//
+// yaml.v3's own Decode is not used because KnownFields does not survive custom
+// unmarshalers and its errors carry line numbers, not key paths.
+type decoder struct {
+	lookupEnv func(string) (string, bool)
+}
+
+// nodeDecoder is implemented by types that decode their own node, such as a
+// notifier section whose shape depends on its type key.
+type nodeDecoder interface {
+	decodeNode(d *decoder, n *yaml.Node, path string) error
+}
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	textType     = reflect.TypeFor[encoding.TextUnmarshaler]()
+	nodeDecType  = reflect.TypeFor[nodeDecoder]()
+)
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
+	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if v.Kind() == reflect.Pointer {
+		if isNull(n) {
+			v.Set(reflect.Zero(v.Type()))
+			return nil
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		return d.decode(n, v.Elem(), path)
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(nodeDecType) {
+		return v.Addr().Interface().(nodeDecoder).decodeNode(d, n, path)
+	}
+	if isNull(n) {
+		v.Set(reflect.Zero(v.Type()))
+		return nil
+	}
+	if v.Type() != durationType && v.CanAddr() && v.Addr().Type().Implements(textType) {
+		s, err := d.scalar(n, path)
+		if err != nil {
+			return err
+		}
+		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
+			return fmt.Errorf("%s: %v", path, err)
+		}
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		return d.mapping(n, path, v)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return fmt.Errorf("%s: want a list, got %s", path, describe(n))
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			if err := d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+		return nil
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("%s: want a mapping, got %s", path, describe(n))
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			val := reflect.New(v.Type().Elem()).Elem()
+			if err := d.decode(n.Content[i+1], val, join(path, key)); err != nil {
+				return err
+			}
+			m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), val)
+		}
+		v.Set(m)
+		return nil
+	}
+
+	s, err := d.scalar(n, path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v.Type() == durationType:
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%s: invalid duration %q (use Go syntax such as 90s or 24h)", path, s)
+		}
+		v.SetInt(int64(dur))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%s: want true or false, got %q", path, s)
+		}
+		v.SetBool(b)
+	case v.CanInt():
+		i, err := strconv.ParseInt(s, 10, v.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("%s: want an integer, got %q", path, s)
+		}
+		v.SetInt(i)
+	default:
+		return fmt.Errorf("%s: cannot decode into %s", path, v.Type())
+	}
+	return nil
+}
+
+// mapping decodes a mapping node into one or more structs: a key belongs to
+// the first struct that has a field for it, and a key no struct knows is an
+// error. Fields tagged `yaml:",inline"` contribute their own fields.
+func (d *decoder) mapping(n *yaml.Node, path string, targets ...reflect.Value) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: want a mapping, got %s", orRoot(path), describe(n))
+	}
+	fields := map[string]reflect.Value{}
+	for _, t := range targets {
+		collectFields(t, fields)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i].Value
+		if key == "<<" {
+			return fmt.Errorf("%s: YAML merge keys are not supported", orRoot(path))
+		}
+		f, ok := fields[key]
+		if !ok {
+			return fmt.Errorf("%s: unknown key", join(path, key))
+		}
+		if err := d.decode(n.Content[i+1], f, join(path, key)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func collectFields(v reflect.Value, into map[string]reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if opts == "inline" {
+			collectFields(v.Field(i), into)
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		if _, dup := into[name]; !dup {
+			into[name] = v.Field(i)
+		}
+	}
+}
+
+// scalar returns the expanded text of a scalar node.
+func (d *decoder) scalar(n *yaml.Node, path string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", fmt.Errorf("%s: want a single value, got %s", path, describe(n))
+	}
+	s, err := expand(n.Value, d.lookupEnv)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", path, err)
+	}
+	return s, nil
+}
+
+// expand replaces ${VAR} and ${VAR:-default}; $${ stands for a literal ${.
+// An unset variable without a default is an error naming the variable. A
+// variable set to the empty string yields its default only with :-, as in
+// the shell.
+func expand(s string, lookup func(string) (string, bool)) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		if i > 0 && s[i-1] == '$' {
+			b.WriteString(s[:i-1] + "${")
+			s = s[i+2:]
+			continue
+		}
+		b.WriteString(s[:i])
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", fmt.Errorf("unterminated ${ in value")
+		}
+		expr := s[i+2 : i+end]
+		s = s[i+end+1:]
+		name, def, hasDef := strings.Cut(expr, ":-")
+		if !validEnvName(name) {
+			return "", fmt.Errorf("invalid variable name %q in ${...}", name)
+		}
+		val, ok := lookup(name)
+		switch {
+		case hasDef && val == "":
+			val = def
+		case !ok:
+			return "", fmt.Errorf("environment variable %s is not set (use ${%s:-default} for a default)", name, name)
+		}
+		b.WriteString(val)
+	}
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if c != '_' && !('A' <= c && c <= 'Z') && !('a' <= c && c <= 'z') && (i == 0 || !('0' <= c && c <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return "a single value"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "config"
+	}
+	return path
+}
+
+var osLookupEnv = os.LookupEnv
