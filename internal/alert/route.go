@@ -1,0 +1,45 @@
+package alert
+
+import (
+	"slices"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// Target is a notifier an account's alerts are routed to.
+type Target struct {
+	Name        string
+	MinSeverity notifiers.Severity
+}
+
+// Route is one notifier's share of a transition.
+type Routed struct {
+	Notifier string
+	// Resolve is set when this notifier must hear the transition as a
+	// resolution: the alert ended, or fell below the notifier's min_severity.
+	Resolve bool
+	// Severity is what this notifier hears: the transition's severity, or
+	// for a resolution the level the alert had when it was told.
+	Severity notifiers.Severity
+}
+
+// Route decides which targets hear t, given the previous level and the
+// notifiers told so far that the alert is firing, and returns who is told
+// afterwards. A firing transition reaches each target whose min_severity it
+// meets; a notifier once told hears the end of the alert — when it resolves,
+// or when its level drops below that notifier's min_severity.
+func Route(t Transition, prevLevel notifiers.Severity, targets []Target, told []string) ([]Routed, []string) {
+	var out []Routed
+	var nowTold []string
+	for _, tg := range targets {
+		wasTold := slices.Contains(told, tg.Name)
+		switch {
+		case t.Reason != notifiers.ReasonResolved && t.Severity >= tg.MinSeverity:
+			out = append(out, Routed{Notifier: tg.Name, Severity: t.Severity})
+			nowTold = append(nowTold, tg.Name)
+		case wasTold:
+			out = append(out, Routed{Notifier: tg.Name, Resolve: true, Severity: max(prevLevel, tg.MinSeverity)})
+		}
+	}
+	return out, nowTold
+}

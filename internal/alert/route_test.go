@@ -1,0 +1,119 @@
+package alert
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+func TestRoute(t *testing.T) {
+	targets := []Target{{"chat", info}, {"mail", warning}, {"pager", critical}}
+	tests := []struct {
+		name      string
+		tr        Transition
+		prevLevel notifiers.Severity
+		told      []string
+		want      []Routed
+		nowTold   []string
+	}{
+		{"info reaches only info notifiers", Transition{Reason: notifiers.ReasonNew, Severity: info}, none, nil,
+			[]Routed{{Notifier: "chat", Severity: info}}, []string{"chat"}},
+		{"critical reaches everyone", Transition{Reason: notifiers.ReasonEscalated, Severity: critical}, warning, []string{"chat", "mail"},
+			[]Routed{{Notifier: "chat", Severity: critical}, {Notifier: "mail", Severity: critical}, {Notifier: "pager", Severity: critical}},
+			[]string{"chat", "mail", "pager"}},
+		{"falling below min_severity is the pager's resolution", Transition{Reason: notifiers.ReasonDeescalated, Severity: warning}, critical,
+			[]string{"chat", "mail", "pager"},
+			[]Routed{{Notifier: "chat", Severity: warning}, {Notifier: "mail", Severity: warning}, {Notifier: "pager", Resolve: true, Severity: critical}},
+			[]string{"chat", "mail"}},
+		{"resolution reaches only those told", Transition{Reason: notifiers.ReasonResolved, Severity: warning}, warning, []string{"chat", "mail"},
+			[]Routed{{Notifier: "chat", Resolve: true, Severity: warning}, {Notifier: "mail", Resolve: true, Severity: warning}}, nil},
+		{"a repeat below min_severity is not sent", Transition{Reason: notifiers.ReasonRepeat, Severity: warning}, warning, []string{"chat", "mail"},
+			[]Routed{{Notifier: "chat", Severity: warning}, {Notifier: "mail", Severity: warning}}, []string{"chat", "mail"}},
+		{"a notifier told earlier but no longer routed is forgotten", Transition{Reason: notifiers.ReasonResolved, Severity: warning}, warning,
+			[]string{"gone"}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, told := Route(tt.tr, tt.prevLevel, targets, tt.told)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("routed = %+v, want %+v", got, tt.want)
+			}
+			if !slices.Equal(told, tt.nowTold) {
+				t.Errorf("told = %v, want %v", told, tt.nowTold)
+			}
+		})
+	}
+}
+
+func TestSpendRateAndRunway(t *testing.T) {
+	var s []Sample
+	for i := range 7 {
+		s = AddSample(s, Sample{At: t0.Add(time.Duration(i) * time.Hour), Used: int64(i) * 10 * usd}, 6*time.Hour)
+	}
+	if len(s) != 7 {
+		t.Fatalf("kept %d samples, want 7 (6h window inclusive)", len(s))
+	}
+	s = AddSample(s, Sample{At: t0.Add(7 * time.Hour), Used: 70 * usd}, 6*time.Hour)
+	if len(s) != 7 || !s[0].At.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("window not trimmed: %d samples from %v", len(s), s[0].At)
+	}
+	rate, ok := SpendRate(s)
+	if !ok || rate != 10*usd {
+		t.Fatalf("rate = %v %v, want $10/h", rate, ok)
+	}
+	if got := Runway(50*usd, rate); got != 5*time.Hour {
+		t.Errorf("runway = %v, want 5h", got)
+	}
+	if got := Runway(-1, rate); got != 0 {
+		t.Errorf("overdrawn runway = %v, want 0", got)
+	}
+	if _, ok := SpendRate(s[:1]); ok {
+		t.Error("one sample gives a rate")
+	}
+	flat := []Sample{{At: t0, Used: 5}, {At: t0.Add(time.Hour), Used: 5}}
+	if _, ok := SpendRate(flat); ok {
+		t.Error("no spend gives a rate")
+	}
+	back := AddSample(s, Sample{At: t0, Used: 0}, 6*time.Hour)
+	if len(back) != 1 {
+		t.Errorf("a clock going back should restart the samples, kept %d", len(back))
+	}
+	many := []Sample(nil)
+	for i := range 3 * MaxSamples {
+		many = AddSample(many, Sample{At: t0.Add(time.Duration(i) * time.Second), Used: int64(i)}, 24*time.Hour)
+	}
+	if len(many) != MaxSamples {
+		t.Errorf("kept %d samples, want at most %d", len(many), MaxSamples)
+	}
+}
+
+func TestRunwayLevel(t *testing.T) {
+	tests := []struct {
+		runway time.Duration
+		prev   notifiers.Severity
+		want   notifiers.Severity
+	}{
+		{25 * time.Hour, none, none},
+		{23 * time.Hour, none, warning},
+		{24*time.Hour + time.Hour, warning, warning}, // in the 5% band (25h12m)
+		{26 * time.Hour, warning, none},
+	}
+	for _, tt := range tests {
+		if got := RunwayLevel(tt.runway, 24*time.Hour, warning, tt.prev, fivePct); got != tt.want {
+			t.Errorf("RunwayLevel(%v, prev %s) = %s, want %s", tt.runway, tt.prev, got, tt.want)
+		}
+	}
+}
+
+func TestPollLevel(t *testing.T) {
+	for _, tt := range []struct {
+		failures, after int
+		want            notifiers.Severity
+	}{{0, 3, none}, {2, 3, none}, {3, 3, critical}, {9, 3, critical}, {9, 0, none}} {
+		if got := PollLevel(tt.failures, tt.after); got != tt.want {
+			t.Errorf("PollLevel(%d, %d) = %s, want %s", tt.failures, tt.after, got, tt.want)
+		}
+	}
+}

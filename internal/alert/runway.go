@@ -1,0 +1,90 @@
+package alert
+
+import (
+	"math"
+	"time"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// Sample is one observation of the spend counter used_quota.
+type Sample struct {
+	At   time.Time `json:"t"`
+	Used int64     `json:"used"`
+}
+
+// MaxSamples bounds the samples kept per account, so state stays small
+// whatever the schedule and window.
+const MaxSamples = 256
+
+// AddSample appends s and drops samples older than window before s.At,
+// keeping at most MaxSamples (the oldest go first).
+func AddSample(samples []Sample, s Sample, window time.Duration) []Sample {
+	if n := len(samples); n > 0 && !s.At.After(samples[n-1].At) {
+		samples = samples[:0] // the clock went back: start over
+	}
+	samples = append(samples, s)
+	cut := 0
+	for cut < len(samples)-1 && s.At.Sub(samples[cut].At) > window {
+		cut++
+	}
+	cut = max(cut, len(samples)-MaxSamples)
+	if cut > 0 {
+		samples = append(samples[:0], samples[cut:]...)
+	}
+	return samples
+}
+
+// SpendRate is the growth of used_quota per hour over the samples, which
+// must span at least two observations. A counter that did not grow (or went
+// back, as after an account reset) gives no rate.
+func SpendRate(samples []Sample) (quotaPerHour float64, ok bool) {
+	if len(samples) < 2 {
+		return 0, false
+	}
+	first, last := samples[0], samples[len(samples)-1]
+	dt := last.At.Sub(first.At).Hours()
+	du := last.Used - first.Used
+	if dt <= 0 || du <= 0 {
+		return 0, false
+	}
+	return float64(du) / dt, true
+}
+
+// Runway is how long quota lasts at rate quota units per hour; zero or
+// negative balances have no runway left.
+func Runway(quota int64, quotaPerHour float64) time.Duration {
+	if quota <= 0 {
+		return 0
+	}
+	h := float64(quota) / quotaPerHour
+	if h*float64(time.Hour) >= math.MaxInt64 {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(h * float64(time.Hour))
+}
+
+// RunwayLevel fires at severity while runway < below. A firing alert clears
+// only when runway reaches below × (1 + hysteresis).
+func RunwayLevel(runway, below time.Duration, severity, prev notifiers.Severity, hysteresisPPM int64) notifiers.Severity {
+	limit := below
+	if prev != notifiers.SeverityNone {
+		limit = time.Duration(ClearLevel(int64(below), hysteresisPPM))
+	}
+	if runway < limit {
+		return severity
+	}
+	return notifiers.SeverityNone
+}
+
+// PollSeverity is the level of a poll-failure alert.
+const PollSeverity = notifiers.SeverityCritical
+
+// PollLevel fires after `after` consecutive failed polls (0 = off) and clears
+// on the first success.
+func PollLevel(failures, after int) notifiers.Severity {
+	if after > 0 && failures >= after {
+		return PollSeverity
+	}
+	return notifiers.SeverityNone
+}
