@@ -1,0 +1,216 @@
+// Package state keeps quotawatch's memory between cycles in one JSON file:
+// per account the alert levels, the last snapshot and spend samples, and an
+// outbox of notifications still owed to each notifier.
+//
+// The file is replaced atomically (temp file, fsync, rename, fsync of the
+// folder), so a crash at any moment leaves either the old or the new file.
+// A lock on a sibling file serialises whole read-evaluate-notify-write
+// cycles, so two overlapping runs can never both notify.
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/quotawatch/quotawatch/internal/alert"
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// Version is the state file format written by this build.
+const Version = 1
+
+// File is the whole persisted state.
+type File struct {
+	Version  int                 `json:"version"`
+	Accounts map[string]*Account `json:"accounts"`
+	// Outbox holds the notifications owed, oldest first.
+	Outbox []*Delivery `json:"outbox"`
+}
+
+// New returns an empty state.
+func New() *File {
+	return &File{Version: Version, Accounts: map[string]*Account{}}
+}
+
+// Account is what is remembered about one account.
+type Account struct {
+	// Snapshot is the last successful poll.
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	// LastSuccess is when a poll last succeeded.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// PollFailures counts consecutive failed polls.
+	PollFailures int `json:"poll_failures,omitempty"`
+	// LastError is the last poll error (status and gateway message only).
+	LastError string `json:"last_error,omitempty"`
+	// Samples are recent used_quota observations for the runway alert.
+	Samples []alert.Sample `json:"samples,omitempty"`
+	// Alerts is the state of each alert kind.
+	Alerts map[notifiers.Kind]*alert.State `json:"alerts,omitempty"`
+}
+
+// Snapshot is the non-secret part of one upstream observation.
+type Snapshot struct {
+	UserID          int64     `json:"user_id,omitempty"`
+	Username        string    `json:"username,omitempty"`
+	Quota           int64     `json:"quota"`
+	UsedQuota       int64     `json:"used_quota"`
+	RemindThreshold int64     `json:"quota_remind_threshold,omitempty"`
+	ObservedAt      time.Time `json:"observed_at"`
+}
+
+// Alert returns the account's state for kind, creating it.
+func (a *Account) Alert(kind notifiers.Kind) *alert.State {
+	if a.Alerts == nil {
+		a.Alerts = map[notifiers.Kind]*alert.State{}
+	}
+	s, ok := a.Alerts[kind]
+	if !ok {
+		s = &alert.State{}
+		a.Alerts[kind] = s
+	}
+	return s
+}
+
+// Account returns the named account's state, creating it.
+func (f *File) Account(name string) *Account {
+	a, ok := f.Accounts[name]
+	if !ok {
+		a = &Account{}
+		f.Accounts[name] = a
+	}
+	return a
+}
+
+// Delivery is one notification owed to one notifier. It stays in the outbox
+// until that notifier accepted it, so an outage delays it but never loses it;
+// the event, and so its ID, is the same on every attempt.
+type Delivery struct {
+	Notifier    string          `json:"notifier"`
+	Event       notifiers.Event `json:"event"`
+	CreatedAt   time.Time       `json:"created_at"`
+	Attempts    int             `json:"attempts"`
+	NextAttempt time.Time       `json:"next_attempt,omitzero"`
+	LastError   string          `json:"last_error,omitempty"`
+}
+
+// CorruptError reports a state file that could not be read and was moved
+// aside; the caller continues with fresh state.
+type CorruptError struct {
+	Path, MovedTo string
+	Err           error
+}
+
+func (e *CorruptError) Error() string {
+	if e.MovedTo == "" {
+		return fmt.Sprintf("state file %s is unreadable (%v); starting with fresh state", e.Path, e.Err)
+	}
+	return fmt.Sprintf("state file %s is unreadable (%v); moved it to %s and started with fresh state", e.Path, e.Err, e.MovedTo)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Load reads the state file. A missing file is empty state. A file that
+// cannot be parsed is renamed to <path>.corrupt-<time> and reported with a
+// *CorruptError next to fresh state, so a bad file never causes a crash
+// loop. Other read errors (permissions) are returned as they are.
+func Load(path string, now time.Time) (*File, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return New(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	f, perr := parse(data)
+	if perr == nil {
+		return f, nil
+	}
+	moved := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
+	if err := os.Rename(path, moved); err != nil {
+		return New(), &CorruptError{Path: path, Err: perr}
+	}
+	return New(), &CorruptError{Path: path, MovedTo: moved, Err: perr}
+}
+
+func parse(data []byte) (*File, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("empty file")
+	}
+	f := New()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(f); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if f.Version != Version {
+		return nil, fmt.Errorf("unsupported version %d", f.Version)
+	}
+	if f.Accounts == nil {
+		f.Accounts = map[string]*Account{}
+	}
+	for name, a := range f.Accounts {
+		if a == nil {
+			delete(f.Accounts, name)
+		}
+	}
+	out := f.Outbox[:0]
+	for _, d := range f.Outbox {
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	f.Outbox = out
+	return f, nil
+}
+
+// Save replaces the state file atomically: it writes a temp file beside it,
+// fsyncs it, renames it over the old file and fsyncs the folder. On any error
+// the old file is untouched and the temp file is removed.
+func Save(path string, f *File) error {
+	f.Version = Version
+	data, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	return WriteAtomic(path, append(data, '\n'))
+}
+
+// WriteAtomic writes data to path through a temp file and rename.
+func WriteAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		derr = d.Sync()
+		d.Close()
+		if derr != nil {
+			return fmt.Errorf("write state file: sync folder: %w", derr)
+		}
+	}
+	return nil
+}
