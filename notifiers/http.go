@@ -144,3 +144,30 @@ func RedactedError(action string, err error) error {
 	}
 	return fmt.Errorf("%s: %s", action, msg)
 }
+
+// Scrub replaces every non-empty secret in err's message with [redacted],
+// keeping the Permanent and RetryAfter classification. Use it on errors that
+// quote a peer's answer: an error page may echo the request path, headers or
+// body, and so a credential.
+func Scrub(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	clean := func(s string) string {
+		for _, v := range secrets {
+			if v != "" {
+				s = strings.ReplaceAll(s, v, "[redacted]")
+			}
+		}
+		return s
+	}
+	var ra *RetryAfterError
+	if errors.As(err, &ra) {
+		return RetryAfter(errors.New(clean(ra.Err.Error())), ra.After)
+	}
+	e := errors.New(clean(err.Error()))
+	if IsPermanent(err) {
+		return Permanent(e)
+	}
+	return e
+}

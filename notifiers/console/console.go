@@ -1,0 +1,165 @@
+// Package console is the notifier that writes each event as one line of text
+// to the program's standard output: the zero-setup notifier of the demo, a
+// companion for `quotawatch check` in a terminal or a CronJob's log, and a
+// template-driven line for anything that tails stdout.
+//
+// A line reads, with the severity column padded so accounts line up:
+//
+//	2026-11-24T05:00:00Z WARNING  main  balance $40.00 < threshold $50.00 (warning, new)
+//	2026-11-24T06:10:00Z RESOLVED main  balance $80.00 >= threshold $50.00 (was warning, resolved)
+//	2026-11-24T05:00:00Z TEST     main  balance $40.00 < threshold $50.00 (test notification)
+package console
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// Notifier writes one line per event. It is safe for concurrent use: lines
+// from concurrent calls never interleave.
+type Notifier struct {
+	mu   sync.Mutex
+	w    io.Writer
+	tmpl *template.Template
+	now  func() time.Time
+}
+
+var _ notifiers.Notifier = (*Notifier)(nil)
+
+// Notify writes the event's line. It fails only if rendering the template or
+// writing fails; a template error is permanent, a write error is not.
+func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var text string
+	if n.tmpl != nil {
+		s, err := notifiers.Render(n.tmpl, ev)
+		if err != nil {
+			return err
+		}
+		text = s
+	} else {
+		text = n.line(ev)
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := io.WriteString(n.w, text); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// line formats the default one-line rendering: time, a fixed-width tag,
+// account, what is wrong, and (severity, reason).
+func (n *Notifier) line(ev notifiers.Event) string {
+	at := ev.ObservedAt
+	if at.IsZero() {
+		at = n.now()
+	}
+	return fmt.Sprintf("%s %-8s %s  %s (%s)",
+		at.UTC().Format(time.RFC3339), tag(ev), ev.Account, what(ev), why(ev))
+}
+
+// tag is the severity in capitals, or RESOLVED or TEST.
+func tag(ev notifiers.Event) string {
+	switch {
+	case ev.Test():
+		return "TEST"
+	case ev.Status == notifiers.StatusResolved:
+		return "RESOLVED"
+	case ev.Severity == notifiers.SeverityNone:
+		return "ALERT"
+	}
+	return strings.ToUpper(ev.Severity.String())
+}
+
+// what states the facts of the event in a few words.
+func what(ev notifiers.Event) string {
+	resolved := ev.Status == notifiers.StatusResolved
+	switch ev.Kind {
+	case notifiers.KindRunway:
+		if resolved {
+			return "runway recovered, balance " + ev.Balance()
+		}
+		s := "runway short"
+		if ev.RunwaySeconds != nil {
+			s = "runway about " + humanDuration(*ev.RunwaySeconds)
+			if ev.SpendUSDPerHour != nil {
+				s += fmt.Sprintf(" at $%.2f/h", *ev.SpendUSDPerHour)
+			}
+		}
+		return s + ", balance " + ev.Balance()
+	case notifiers.KindPoll:
+		if resolved {
+			return "polling works again, balance " + ev.Balance()
+		}
+		if e := oneLine(ev.Error); e != "" {
+			return "polling fails: " + e
+		}
+		return "polling fails"
+	}
+	s := "balance " + ev.Balance()
+	if ev.ThresholdQuota == 0 {
+		return s
+	}
+	op := "<"
+	if ev.Quota >= ev.ThresholdQuota {
+		op = ">="
+	}
+	name := "threshold"
+	if ev.ThresholdSource == notifiers.SourceAccount {
+		name = "account threshold"
+	}
+	return fmt.Sprintf("%s %s %s %s", s, op, name, ev.Threshold())
+}
+
+// why is the parenthesised severity and reason.
+func why(ev notifiers.Event) string {
+	switch {
+	case ev.Test():
+		return "test notification"
+	case ev.Severity == notifiers.SeverityNone:
+		return string(ev.Reason)
+	case ev.Status == notifiers.StatusResolved:
+		return "was " + ev.Severity.String() + ", " + string(ev.Reason)
+	}
+	return ev.Severity.String() + ", " + string(ev.Reason)
+}
+
+// humanDuration renders seconds as 45m, 5h, 5h30m or 2d3h.
+func humanDuration(sec float64) string {
+	if math.IsNaN(sec) || sec < 0 {
+		sec = 0
+	}
+	if sec > 365*86400 {
+		return "over a year"
+	}
+	m := int64(math.Round(sec / 60))
+	d, h, m := m/(24*60), m/60%24, m%60
+	switch {
+	case d > 0 && h > 0:
+		return fmt.Sprintf("%dd%dh", d, h)
+	case d > 0:
+		return fmt.Sprintf("%dd", d)
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dm", m)
+}
+
+// oneLine collapses whitespace, including line breaks, to single spaces.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

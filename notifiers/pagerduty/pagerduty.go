@@ -1,0 +1,189 @@
+// Package pagerduty is the notifier that pages on-call engineers through the
+// PagerDuty Events API v2. A firing alert triggers a PagerDuty alert and its
+// resolution resolves it; both carry the dedup key
+// "quotawatch/<account>/<kind>", so repeats and escalations update the one
+// open incident instead of opening new ones.
+package pagerduty
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// maxSummary is PagerDuty's limit on payload.summary, in characters.
+const maxSummary = 1024
+
+// Notifier sends events to one PagerDuty integration. It is safe for
+// concurrent use.
+type Notifier struct {
+	url        string
+	routingKey string
+	userAgent  string
+	client     *http.Client
+	now        func() time.Time
+}
+
+var _ notifiers.Notifier = (*Notifier)(nil)
+
+// message is an Events API v2 event.
+type message struct {
+	RoutingKey  string  `json:"routing_key"`
+	EventAction string  `json:"event_action"`
+	DedupKey    string  `json:"dedup_key"`
+	Payload     payload `json:"payload"`
+	Client      string  `json:"client"`
+}
+
+type payload struct {
+	Summary       string  `json:"summary"`
+	Source        string  `json:"source"`
+	Severity      string  `json:"severity"`
+	Timestamp     string  `json:"timestamp,omitempty"`
+	Component     string  `json:"component"`
+	Class         string  `json:"class"`
+	CustomDetails details `json:"custom_details"`
+}
+
+type details struct {
+	EventID         string                    `json:"event_id"`
+	Kind            notifiers.Kind            `json:"kind"`
+	Status          notifiers.Status          `json:"status"`
+	Reason          notifiers.Reason          `json:"reason"`
+	BalanceUSD      float64                   `json:"balance_usd"`
+	ThresholdUSD    float64                   `json:"threshold_usd"`
+	UsedUSD         float64                   `json:"used_usd"`
+	ThresholdSource notifiers.ThresholdSource `json:"threshold_source,omitempty"`
+	RunwaySeconds   *float64                  `json:"runway_seconds,omitempty"`
+	SpendUSDPerHour *float64                  `json:"spend_usd_per_hour,omitempty"`
+	Error           string                    `json:"error,omitempty"`
+}
+
+// Notify enqueues ev: a firing event as a trigger, a resolved event as a
+// resolve with the same dedup key, and a test event as a trigger under a
+// dedup key of its own so it never touches a real incident. PagerDuty's 2xx
+// (202 Accepted) is success; 429 and 5xx are retryable; 400 and other
+// statuses are permanent. Errors never contain the routing key.
+func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
+	body, err := json.Marshal(n.message(ev))
+	if err != nil {
+		return notifiers.Permanent(fmt.Errorf("encode event: %v", scrubText(err.Error(), n.routingKey)))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
+	if err != nil {
+		return notifiers.Permanent(errors.New("build request: invalid url"))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if n.userAgent != "" {
+		req.Header.Set("User-Agent", n.userAgent)
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return notifiers.RedactedError("enqueue pagerduty event", err)
+	}
+	defer resp.Body.Close()
+	err = notifiers.Scrub(notifiers.CheckStatus(resp), n.routingKey)
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	if err != nil {
+		return fmt.Errorf("enqueue pagerduty event: %w", err)
+	}
+	return nil
+}
+
+// message builds the Events API v2 event for ev.
+func (n *Notifier) message(ev notifiers.Event) message {
+	action := "trigger"
+	if ev.Status == notifiers.StatusResolved && !ev.Test() {
+		action = "resolve"
+	}
+	source := ev.Account
+	if source == "" {
+		source = "quotawatch"
+	}
+	at := ev.ObservedAt
+	if at.IsZero() {
+		at = n.now()
+	}
+	return message{
+		RoutingKey:  n.routingKey,
+		EventAction: action,
+		DedupKey:    dedupKey(ev),
+		Client:      "quotawatch",
+		Payload: payload{
+			Summary:   summary(ev),
+			Source:    source,
+			Severity:  severity(ev.Severity),
+			Timestamp: at.UTC().Format(time.RFC3339),
+			Component: "quotawatch",
+			Class:     string(ev.Kind),
+			CustomDetails: details{
+				EventID:         ev.ID,
+				Kind:            ev.Kind,
+				Status:          ev.Status,
+				Reason:          ev.Reason,
+				BalanceUSD:      notifiers.USD(ev.Quota),
+				ThresholdUSD:    notifiers.USD(ev.ThresholdQuota),
+				UsedUSD:         notifiers.USD(ev.UsedQuota),
+				ThresholdSource: ev.ThresholdSource,
+				RunwaySeconds:   ev.RunwaySeconds,
+				SpendUSDPerHour: ev.SpendUSDPerHour,
+				Error:           ev.Error,
+			},
+		},
+	}
+}
+
+// dedupKey returns the PagerDuty dedup key of ev: "quotawatch/<account>/<kind>"
+// for alerts, the same for every notification of one alert, and
+// "quotawatch/<account>/test/<id>" for test events.
+func dedupKey(ev notifiers.Event) string {
+	if ev.Test() {
+		return "quotawatch/" + ev.Account + "/test/" + ev.ID
+	}
+	return "quotawatch/" + ev.Account + "/" + string(ev.Kind)
+}
+
+// severity maps a quotawatch severity to PagerDuty's; an event without one
+// (a test event, say) is info.
+func severity(s notifiers.Severity) string {
+	switch s {
+	case notifiers.SeverityCritical:
+		return "critical"
+	case notifiers.SeverityWarning:
+		return "warning"
+	}
+	return "info"
+}
+
+// summary is the event's summary line, or its title when empty, marked as a
+// test where it is one, and cut to PagerDuty's 1024 characters.
+func summary(ev notifiers.Event) string {
+	s := strings.TrimSpace(ev.Summary)
+	if s == "" {
+		s = ev.Title()
+	}
+	if ev.Test() && !strings.Contains(strings.ToUpper(s), "TEST") {
+		s = "[TEST] " + s
+	}
+	if utf8.RuneCountInString(s) <= maxSummary {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:maxSummary-1]) + "…"
+}
+
+func scrubText(s, key string) string {
+	if key == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, key, "[redacted]")
+}

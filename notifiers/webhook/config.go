@@ -1,0 +1,176 @@
+package webhook
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+func init() {
+	notifiers.Register("webhook", func() notifiers.Config { return new(Config) })
+}
+
+// Config is the webhook notifier's section of the config file.
+type Config struct {
+	// URL receives the POST. It is treated as a secret: it never appears in
+	// an error or a log line.
+	URL string `yaml:"url"`
+	// Secret, when set, signs every request per Standard Webhooks. A secret
+	// of the form whsec_<base64> uses the decoded bytes as the key; any other
+	// secret is used as raw bytes.
+	Secret string `yaml:"secret"`
+	// Headers are extra request headers, such as an Authorization header the
+	// receiver requires. They cannot replace Content-Type, the webhook-*
+	// signature headers, Content-Length, Host or Transfer-Encoding; a
+	// User-Agent here replaces the program's.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one delivery attempt; zero means the program's default.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// secretPrefix marks a Standard Webhooks secret whose remainder is base64.
+const secretPrefix = "whsec_"
+
+// Validate checks the URL (https, or plain http to a loopback host), the
+// secret's encoding, the header names and values, and the timeout. Its
+// errors start with the key and never repeat the URL, the secret or a header
+// value.
+func (c *Config) Validate() error {
+	if err := notifiers.CheckURL("url", c.URL); err != nil {
+		return err
+	}
+	if _, err := signingKey(c.Secret); err != nil {
+		return err
+	}
+	if err := checkHeaders(c.Headers); err != nil {
+		return err
+	}
+	if c.Timeout < 0 {
+		return errors.New("timeout: must not be negative")
+	}
+	return nil
+}
+
+// New builds the webhook notifier. Options.Timeout applies unless the
+// config sets its own timeout.
+func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
+	key, err := signingKey(c.Secret)
+	if err != nil {
+		return nil, err
+	}
+	if c.Timeout > 0 {
+		o.Timeout = c.Timeout
+	}
+	h := make(http.Header, len(c.Headers))
+	for k, v := range c.Headers {
+		h.Set(k, v)
+	}
+	if o.UserAgent != "" && h.Get("User-Agent") == "" {
+		h.Set("User-Agent", o.UserAgent)
+	}
+	h.Set("Content-Type", "application/json")
+
+	return &Notifier{
+		url:     c.URL,
+		key:     key,
+		headers: h,
+		client:  o.HTTPClient(),
+		secrets: secretsOf(c),
+		now:     time.Now,
+	}, nil
+}
+
+// signingKey returns the HMAC key for secret, or nil when there is none.
+func signingKey(secret string) ([]byte, error) {
+	if secret == "" {
+		return nil, nil
+	}
+	if strings.TrimSpace(secret) != secret {
+		return nil, errors.New("secret: must not start or end with whitespace")
+	}
+	rest, ok := strings.CutPrefix(secret, secretPrefix)
+	if !ok {
+		return []byte(secret), nil
+	}
+	if rest == "" {
+		return nil, errors.New("secret: no key after " + secretPrefix)
+	}
+	key, err := base64.StdEncoding.DecodeString(rest)
+	if err != nil {
+		// Accept a key whose base64 padding was dropped.
+		key, err = base64.RawStdEncoding.DecodeString(rest)
+	}
+	if err != nil {
+		return nil, errors.New("secret: the part after " + secretPrefix + " is not valid base64")
+	}
+	return key, nil
+}
+
+// checkHeaders rejects malformed headers and those the notifier owns. The
+// error names the header but never its value, which may be a credential.
+func checkHeaders(headers map[string]string) error {
+	names := make([]string, 0, len(headers))
+	for k := range headers {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if !validHeaderName(k) {
+			return fmt.Errorf("headers: %q is not a valid header name", k)
+		}
+		switch lk := strings.ToLower(k); {
+		case lk == "content-type", lk == "content-length", lk == "host", lk == "transfer-encoding",
+			strings.HasPrefix(lk, "webhook-"):
+			return fmt.Errorf("headers: %q is set by the webhook notifier and cannot be overridden", k)
+		}
+		if strings.ContainsAny(headers[k], "\r\n\x00") {
+			return fmt.Errorf("headers: the value of %q contains a line break or NUL", k)
+		}
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// secretsOf lists the strings that must never reach an error message: the
+// URL and its path and query, which a receiver may echo in an error page,
+// the secret, and header values long enough to be credentials.
+func secretsOf(c *Config) []string {
+	s := []string{c.URL, c.Secret}
+	if u, err := url.Parse(c.URL); err == nil {
+		if len(u.Path) > 1 {
+			s = append(s, u.Path, u.EscapedPath())
+		}
+		s = append(s, u.RawQuery)
+	}
+	for _, v := range c.Headers {
+		if len(v) >= 8 {
+			s = append(s, v)
+		}
+	}
+	s = slices.DeleteFunc(s, func(v string) bool { return len(v) < 2 })
+	// Longest first, so the whole URL is replaced before its path.
+	slices.SortFunc(s, func(a, b string) int { return len(b) - len(a) })
+	return s
+}
