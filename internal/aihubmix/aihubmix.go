@@ -1,0 +1,561 @@
+// Package aihubmix is the client of the one upstream endpoint quotawatch polls:
+// GET {base_url}/api/user/self on AIHubMix and on one-api / new-api compatible
+// gateways. Client.Self returns the account's balance as a Snapshot, or an
+// *Error whose kind tells an auth failure from rate limiting, an outage or a
+// malformed answer, and whose text names the HTTP status and the gateway's
+// message.
+//
+// The response also carries secrets and personal data (password,
+// access_token, verification_code, email, third-party ids). They are never
+// decoded: only the fields Snapshot needs are. Neither they nor the Manage Key
+// ever appear in a Snapshot, an error or a panic.
+package aihubmix
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// DefaultTimeout is the budget of one poll when Request.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+const (
+	maxBody      = 1 << 20                // larger responses are ErrMalformed
+	minAttempt   = 250 * time.Millisecond // least time left for a retry after its wait
+	minBackoff   = 250 * time.Millisecond // wait before retrying a 5xx or a transport error,
+	maxBackoff   = 500 * time.Millisecond // jittered in [minBackoff, maxBackoff)
+	maxPooledBuf = 64 << 10               // larger read buffers are not kept for reuse
+)
+
+// Client polls GET {base_url}/api/user/self. The zero value is ready to use.
+// A Client is safe for concurrent use by many goroutines; share one for all
+// accounts so that connections are kept alive and reused.
+type Client struct {
+	// Transport sends the requests; nil means http.DefaultTransport. It is
+	// used directly, so redirects are never followed (a Manage Key is never
+	// sent to another address) and cookies are never kept.
+	Transport http.RoundTripper
+	// UserAgent is sent as User-Agent; "" means "quotawatch".
+	UserAgent string
+
+	// sleep waits d or until ctx is done; nil means a real timer.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Request says which account to poll and how.
+type Request struct {
+	// BaseURL is the gateway's address, e.g. https://aihubmix.com. A
+	// trailing slash or a path prefix is kept: https://gw/prefix/ polls
+	// https://gw/prefix/api/user/self.
+	BaseURL string
+	// Token is the Manage Key, sent as Authorization: Bearer <Token>.
+	Token string
+	// Headers are extra request headers, e.g. New-Api-User. They may
+	// replace Accept, Content-Type and User-Agent, but not Authorization
+	// when Token is set.
+	Headers map[string]string
+	// Timeout bounds the whole poll, the retry and its wait included;
+	// 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Snapshot is what the gateway reported about the account. It holds no
+// secret and no personal data besides the names.
+type Snapshot struct {
+	// ID is the user id; HasID is false when the gateway sent none.
+	ID    int64
+	HasID bool
+
+	Username, DisplayName, Group string
+
+	// Quota is the balance and UsedQuota the amount spent, in quota units
+	// (USD = quota / 500000). Quota may be zero or negative (overdrawn).
+	Quota, UsedQuota int64
+	// RemindThreshold is the account's own quota_remind_threshold in quota
+	// units; 0 means unset.
+	RemindThreshold int64
+	// Notify reports whether the account asked for low-balance reminders:
+	// `notify` is true, or `notify_email` is the boolean true.
+	Notify bool
+}
+
+// Self polls the account described by r once, retrying at most once:
+// after a 5xx or a transport error following a short backoff, and after a
+// 429 following its Retry-After (or the backoff when absent), but only when
+// the wait and a new attempt still fit in r.Timeout. A 429 whose wait does
+// not fit fails at once with ErrRateLimited and RetryAfter set. Timeouts,
+// other 4xx, success:false and malformed answers are never retried.
+//
+// Every error is an *Error. When the budget runs out it is ErrTimeout and
+// errors.Is(err, context.DeadlineExceeded) holds; when ctx is canceled it is
+// ErrTransport and errors.Is(err, context.Canceled) holds. A Snapshot is
+// returned only with a nil error.
+func (c *Client) Self(ctx context.Context, r Request) (Snapshot, error) {
+	u, err := endpointURL(r.BaseURL)
+	if err != nil {
+		return Snapshot{}, &Error{Kind: ErrTransport, Message: "invalid base_url: must be an absolute http or https URL"}
+	}
+	budget := r.Timeout
+	if budget <= 0 {
+		budget = DefaultTimeout
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	if d := deadline.Sub(start); d < budget { // the caller's deadline is earlier
+		budget = d.Round(time.Millisecond)
+	}
+
+	for attempt := 1; ; attempt++ {
+		snap, e := c.attempt(ctx, u, r)
+		if e == nil {
+			return snap, nil
+		}
+		if e.Kind == ErrTimeout {
+			e.Message = "timed out after " + budget.String()
+		}
+		wait, retry := retryWait(e)
+		if !retry || attempt > 1 || time.Until(deadline) < wait+minAttempt {
+			return Snapshot{}, finish(e, r.Token)
+		}
+		if err := c.sleepFunc()(ctx, wait); err != nil {
+			return Snapshot{}, finish(contextError(err, budget), r.Token)
+		}
+	}
+}
+
+// attempt sends one request and interprets the answer. Its *Error is not
+// yet sanitized.
+func (c *Client) attempt(ctx context.Context, u string, r Request) (Snapshot, *Error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Snapshot{}, &Error{Kind: ErrTransport, Message: "invalid base_url"}
+	}
+	h := req.Header
+	h.Set("Accept", "application/json")
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", cmp.Or(c.UserAgent, "quotawatch"))
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		h.Set(k, v)
+	}
+	if r.Token != "" {
+		h.Set("Authorization", "Bearer "+r.Token)
+	}
+
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return Snapshot{}, transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+
+	buf := getBuffer()
+	defer putBuffer(buf)
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil && resp.StatusCode/100 == 2 {
+		return Snapshot{}, transportError(ctx, err)
+	}
+	return interpret(resp.StatusCode, resp.Header, buf.Bytes())
+}
+
+// interpret turns one HTTP answer into a Snapshot or an *Error. It never
+// keeps a reference to body.
+func interpret(status int, header http.Header, body []byte) (Snapshot, *Error) {
+	if status/100 != 2 {
+		return Snapshot{}, statusError(status, header, body)
+	}
+	if len(body) > maxBody {
+		return Snapshot{}, &Error{Kind: ErrMalformed, Status: status, Message: "response larger than 1 MiB"}
+	}
+	snap, e := decode(body)
+	if e != nil {
+		e.Status = status
+		if e.Message == "invalid JSON" {
+			if ct := header.Get("Content-Type"); ct != "" && !strings.Contains(ct, "json") {
+				e.Message += " (Content-Type " + ct + ")"
+			}
+		}
+		return Snapshot{}, e
+	}
+	return snap, nil
+}
+
+// statusError describes a non-2xx answer. From a JSON body it takes only the
+// top-level `message`, since the rest may echo secrets; from any other body a
+// short excerpt (cut by finish, after redaction), unless the body names a
+// secret field.
+func statusError(status int, header http.Header, body []byte) *Error {
+	e := &Error{Kind: ErrStatus, Status: status}
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		e.Kind = ErrAuth
+	case status == http.StatusTooManyRequests:
+		e.Kind = ErrRateLimited
+		if d, ok := notifiers.ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+			e.RetryAfter = d
+		}
+	case status/100 == 3:
+		e.Message = "redirects are not followed; set base_url to the final address"
+		return e
+	}
+	body = trimBody(body)
+	switch {
+	case len(body) == 0:
+	case body[0] == '{' || body[0] == '[':
+		var m struct {
+			Message text `json:"message"`
+		}
+		if json.Unmarshal(body, &m) == nil {
+			e.Message = string(m.Message)
+		}
+	case mentionsSecret(body):
+		e.Message = "body withheld: it mentions secret fields"
+	default:
+		e.Message = string(body)
+	}
+	return e
+}
+
+// secretFields are the names of the response's secret fields.
+var secretFields = [][]byte{
+	[]byte("password"), []byte("access_token"), []byte("verification_code"), []byte("email"),
+	[]byte("github_id"), []byte("google_id"), []byte("wechat_id"), []byte("lark_id"),
+	[]byte("oidc_id"), []byte("clerk_id"),
+}
+
+// mentionsSecret reports whether a non-JSON body names a secret field, and so
+// may be echoing its value.
+func mentionsSecret(body []byte) bool {
+	lower := bytes.ToLower(body)
+	for _, f := range secretFields {
+		if bytes.Contains(lower, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// finish sanitizes e's message for the caller.
+func finish(e *Error, token string) *Error {
+	e.Message = sanitize(e.Message, token)
+	return e
+}
+
+// retryWait reports whether e may be retried and after how long.
+func retryWait(e *Error) (time.Duration, bool) {
+	switch {
+	case e.Kind == ErrRateLimited && e.RetryAfter > 0:
+		return e.RetryAfter, true
+	case e.Kind == ErrRateLimited, e.Kind == ErrStatus && e.Status >= 500,
+		e.Kind == ErrTransport && e.cause == nil:
+		return minBackoff + rand.N(maxBackoff-minBackoff), true
+	}
+	return 0, false
+}
+
+// transportError describes a failed round trip or body read. When the
+// poll's context is done, the failure is a timeout (or a cancellation),
+// whatever the transport said.
+func transportError(ctx context.Context, err error) *Error {
+	if ctx.Err() != nil {
+		return contextError(ctx.Err(), 0)
+	}
+	return &Error{Kind: ErrTransport, Message: describe(err)}
+}
+
+// contextError maps a context error to ErrTimeout or, for a cancellation by
+// the caller, ErrTransport.
+func contextError(err error, budget time.Duration) *Error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: ErrTimeout, Message: "timed out after " + budget.String(), cause: context.DeadlineExceeded}
+	}
+	return &Error{Kind: ErrTransport, Message: "canceled", cause: context.Canceled}
+}
+
+// describe names a transport failure without the request URL, which
+// *url.Error would add.
+func describe(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var (
+		dns *net.DNSError
+		sys *os.SyscallError
+		op  *net.OpError
+		ne  net.Error
+	)
+	switch {
+	case errors.As(err, &dns):
+		return "cannot resolve host " + dns.Name + ": " + dns.Err
+	case errors.As(err, &sys):
+		return sys.Error() // e.g. "connect: connection refused"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "network timeout"
+	case errors.As(err, &op):
+		return op.Op + ": " + op.Err.Error()
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by the server"
+	}
+	if msg := err.Error(); !strings.Contains(msg, "://") {
+		return msg
+	}
+	return "request failed"
+}
+
+func endpointURL(base string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(base))
+	if err != nil {
+		return "", err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", errors.New("not an absolute http(s) URL")
+	}
+	u = u.JoinPath("api", "user", "self")
+	u.Fragment, u.RawFragment = "", ""
+	return u.String(), nil
+}
+
+func (c *Client) sleepFunc() func(context.Context, time.Duration) error {
+	if c.sleep != nil {
+		return c.sleep
+	}
+	return sleep
+}
+
+// sleep waits d, or returns ctx's error as soon as ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufPool.Get().(*bytes.Buffer) }
+
+// putBuffer wipes b, which held a response with secrets in it, and keeps it
+// for reuse unless it grew large.
+func putBuffer(b *bytes.Buffer) {
+	clear(b.Bytes()[:b.Cap()])
+	b.Reset()
+	if b.Cap() <= maxPooledBuf {
+		bufPool.Put(b)
+	}
+}
+
+// decode reads a 2xx response body. Only envelope.success, envelope.message
+// and the fields of user are ever decoded; everything else is skipped.
+func decode(body []byte) (Snapshot, *Error) {
+	malformed := func(msg string) (Snapshot, *Error) {
+		return Snapshot{}, &Error{Kind: ErrMalformed, Message: msg}
+	}
+	body = trimBody(body)
+	if len(body) == 0 {
+		return malformed("empty body")
+	}
+	if body[0] != '{' {
+		if json.Valid(body) {
+			return malformed("expected a JSON object")
+		}
+		return malformed("invalid JSON")
+	}
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return malformed("invalid JSON")
+	}
+	if env.Success.set && !env.Success.v {
+		return Snapshot{}, &Error{Kind: ErrGateway, Message: string(env.Message)}
+	}
+	switch env.Data.state {
+	case dataMissing:
+		return malformed(withMessage("missing data", string(env.Message)))
+	case dataNotObject:
+		return malformed("data is not an object")
+	}
+	d := &env.Data.user
+	for _, f := range []struct {
+		name     string
+		n        *number
+		required bool
+	}{
+		{"quota", &d.Quota, true},
+		{"used_quota", &d.UsedQuota, false},
+		{"quota_remind_threshold", &d.RemindThreshold, false},
+	} {
+		switch {
+		case f.n.bad:
+			return malformed("data." + f.name + " is not an integer")
+		case f.required && !f.n.set:
+			return malformed("missing data." + f.name)
+		}
+	}
+	return Snapshot{
+		ID:              d.ID.v,
+		HasID:           d.ID.set,
+		Username:        string(d.Username),
+		DisplayName:     string(d.DisplayName),
+		Group:           string(d.Group),
+		Quota:           d.Quota.v,
+		UsedQuota:       d.UsedQuota.v,
+		RemindThreshold: d.RemindThreshold.v,
+		Notify:          d.Notify.v || d.NotifyEmail.v,
+	}, nil
+}
+
+// trimBody drops a UTF-8 byte order mark and surrounding white space.
+func trimBody(b []byte) []byte {
+	return bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(b), []byte("\xef\xbb\xbf")))
+}
+
+// envelope is the response wrapper. Its field types never fail to decode, so
+// an oddly typed field cannot break the rest.
+type envelope struct {
+	Success flag    `json:"success"`
+	Message text    `json:"message"`
+	Data    dataObj `json:"data"`
+}
+
+// user lists the only fields of data that are decoded. Secret fields
+// (password, access_token, verification_code, email, third-party ids) must
+// never be added here.
+type user struct {
+	ID              number `json:"id"`
+	Username        text   `json:"username"`
+	DisplayName     text   `json:"display_name"`
+	Group           text   `json:"group"`
+	Quota           number `json:"quota"`
+	UsedQuota       number `json:"used_quota"`
+	RemindThreshold number `json:"quota_remind_threshold"`
+	Notify          flag   `json:"notify"`
+	NotifyEmail     flag   `json:"notify_email"` // an email address on some gateways: compared, never copied
+}
+
+const (
+	dataMissing = iota
+	dataObject
+	dataNotObject
+)
+
+type dataObj struct {
+	state int
+	user  user
+}
+
+// UnmarshalJSON decodes an object into d.user and notes anything else.
+func (d *dataObj) UnmarshalJSON(b []byte) error {
+	*d = dataObj{}
+	switch {
+	case string(b) == "null":
+	case b[0] == '{':
+		d.state = dataObject
+		return json.Unmarshal(b, &d.user) // cannot fail: b is a valid object, fields never fail
+	default:
+		d.state = dataNotObject
+	}
+	return nil
+}
+
+// text is a string field; a number is kept as its digits, anything else is "".
+type text string
+
+// UnmarshalJSON never fails.
+func (t *text) UnmarshalJSON(b []byte) error {
+	*t = ""
+	switch {
+	case b[0] == '"':
+		var s string
+		if json.Unmarshal(b, &s) == nil {
+			*t = text(s)
+		}
+	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
+		*t = text(b)
+	}
+	return nil
+}
+
+// flag is a boolean field that also accepts 0/1 and quoted forms. set is
+// false when the field was absent or not boolean-like.
+type flag struct{ v, set bool }
+
+// UnmarshalJSON never fails and never copies b.
+func (f *flag) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true", `"true"`, "1", `"1"`:
+		*f = flag{v: true, set: true}
+	case "false", `"false"`, "0", `"0"`:
+		*f = flag{set: true}
+	default:
+		*f = flag{}
+	}
+	return nil
+}
+
+// number is an integer field. It accepts JSON integers, integral floats
+// (1.0, 1e6) and strings holding either. set is false when the field was
+// absent, null or ""; bad is true when it held anything else.
+type number struct {
+	v        int64
+	set, bad bool
+}
+
+// UnmarshalJSON never fails; it records a bad value in n.bad.
+func (n *number) UnmarshalJSON(b []byte) error {
+	*n = number{}
+	s := string(b)
+	if b[0] == '"' {
+		if json.Unmarshal(b, &s) != nil {
+			n.bad = true
+			return nil
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil
+		}
+	} else if s == "null" {
+		return nil
+	}
+	n.v, n.set = parseInt(s)
+	n.bad = !n.set
+	return nil
+}
+
+func parseInt(s string) (int64, bool) {
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return v, true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
+		return 0, false
+	}
+	return int64(f), true
+}
