@@ -180,6 +180,9 @@ func Save(path string, f *File) error {
 	return WriteAtomic(path, append(data, '\n'))
 }
 
+// syncFile is (*os.File).Sync; tests replace it to simulate a failing disk.
+var syncFile = (*os.File).Sync
+
 // WriteAtomic writes data to path through a temp file and rename.
 func WriteAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
@@ -196,7 +199,7 @@ func WriteAtomic(path string, data []byte) (err error) {
 	if _, err = tmp.Write(data); err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}
-	if err = tmp.Sync(); err != nil {
+	if err = syncFile(tmp); err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}
 	if err = tmp.Close(); err != nil {

@@ -1,0 +1,518 @@
+// Package app wires quotawatch together: the poll-evaluate-notify cycle, the
+// scheduler and HTTP server of `run`, metrics, and the command-line
+// interface's building blocks.
+package app
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quotawatch/quotawatch/internal/aihubmix"
+	"github.com/quotawatch/quotawatch/internal/alert"
+	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/internal/state"
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// Poller fetches one account's snapshot; *aihubmix.Client is the real one.
+type Poller interface {
+	Self(ctx context.Context, r aihubmix.Request) (aihubmix.Snapshot, error)
+}
+
+// Retry bounds how a cycle retries a failed delivery before leaving it owed
+// for the next cycle.
+type Retry struct {
+	// Attempts per delivery per cycle.
+	Attempts int
+	// Backoff is the first wait; it doubles per attempt, with jitter.
+	Backoff time.Duration
+	// Budget is the total waiting allowed per notifier per cycle.
+	Budget time.Duration
+	// Sleep waits d or until ctx is done; nil is a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// DefaultRetry is the delivery retry policy of check and run.
+var DefaultRetry = Retry{Attempts: 3, Backoff: time.Second, Budget: 20 * time.Second}
+
+// Cycle is one poll-evaluate-notify pass over every account. The zero value
+// is not usable: Config, Poller and Notifiers are required.
+type Cycle struct {
+	Config    *config.Config
+	Poller    Poller
+	Notifiers map[string]notifiers.Notifier
+	Logger    *slog.Logger
+	Metrics   *Metrics
+	// Now is the clock; nil is time.Now.
+	Now   func() time.Time
+	Retry Retry
+}
+
+// Report says what a cycle did; Err turns it into the exit status.
+type Report struct {
+	Accounts int
+	// PollErrors lists "account: error" for every failed poll.
+	PollErrors []string
+	// Queued counts notifications recorded this cycle (one per notifier).
+	Queued    int
+	Delivered int
+	// Owed counts notifications still undelivered, per notifier.
+	Owed map[string]int
+	// Dropped counts owed notifications given up after max_owed_age.
+	Dropped int
+	// StateProblem is set when the state file was unreadable and replaced.
+	StateProblem error
+}
+
+// Err is nil when every poll and every delivery succeeded; otherwise one line
+// naming the failed accounts and the notifiers still owed a notification.
+func (r Report) Err() error {
+	var parts []string
+	if n := len(r.PollErrors); n > 0 {
+		parts = append(parts, fmt.Sprintf("poll failed: %s", strings.Join(r.PollErrors, "; ")))
+	}
+	if len(r.Owed) > 0 {
+		var owed []string
+		for n, c := range r.Owed {
+			owed = append(owed, fmt.Sprintf("%s (%d)", n, c))
+		}
+		sort.Strings(owed)
+		parts = append(parts, "delivery pending for "+strings.Join(owed, ", "))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(parts, "; "))
+}
+
+// Run executes one cycle under the state lock. It returns an error when the
+// cycle could not run or save its state (lock held elsewhere, unwritable
+// state); failed polls and pending deliveries are in the Report.
+func (c *Cycle) Run(ctx context.Context) (Report, error) {
+	start := time.Now()
+	cfg := c.Config
+	rep := Report{Accounts: len(cfg.Accounts)}
+	unlock, err := state.Lock(ctx, cfg.StateFile, cfg.LockTimeout)
+	if err != nil {
+		return rep, err
+	}
+	defer unlock()
+
+	st, err := state.Load(cfg.StateFile, c.now())
+	var corrupt *state.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		c.logger().Error("state file unreadable; continuing with fresh state", "error", err)
+		rep.StateProblem = err
+	case err != nil:
+		return rep, err
+	}
+
+	results := PollAll(ctx, c.Poller, cfg.Accounts, cfg.Concurrency, c.now)
+	owed := len(st.Outbox)
+	for i, acct := range cfg.Accounts {
+		if results[i].Err != nil && ctx.Err() != nil {
+			continue // interrupted by shutdown: not a verdict on the account
+		}
+		c.evaluate(st, acct, results[i], &rep)
+	}
+	rep.Queued = len(st.Outbox) - owed
+	c.prune(st, &rep)
+	// Record what is owed before sending anything: a crash from here on
+	// re-sends, it never forgets.
+	if err := state.Save(cfg.StateFile, st); err != nil {
+		return rep, err
+	}
+	c.deliver(ctx, st, &rep)
+	if err := state.Save(cfg.StateFile, st); err != nil {
+		return rep, err
+	}
+	c.Metrics.cycle(time.Since(start))
+	c.logger().Info("cycle done", "accounts", rep.Accounts, "poll_failures", len(rep.PollErrors),
+		"queued", rep.Queued, "delivered", rep.Delivered, "owed", sum(rep.Owed), "duration", time.Since(start).Round(time.Millisecond))
+	return rep, nil
+}
+
+// evaluate folds one poll result into the account's state and queues the
+// notifications it calls for.
+func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, rep *Report) {
+	as := st.Account(acct.Name)
+	log := c.logger().With("account", acct.Name)
+	if res.Err != nil {
+		as.PollFailures++
+		as.LastError = res.Err.Error()
+		rep.PollErrors = append(rep.PollErrors, acct.Name+": "+as.LastError)
+		c.Metrics.pollFailed(acct.Name)
+		log.Error("poll failed", "error", res.Err, "consecutive", as.PollFailures)
+		// A failed poll says nothing about the balance: the balance and runway
+		// alerts keep their level.
+		c.step(st, acct, as, notifiers.KindPoll, alert.PollLevel(as.PollFailures, acct.PollFailureAlertAfter), alert.Threshold{}, res.At, nil)
+		return
+	}
+	snap := res.Snapshot
+	as.PollFailures, as.LastError, as.LastSuccess = 0, "", res.At
+	as.Snapshot = &state.Snapshot{
+		Quota: snap.Quota, UsedQuota: snap.UsedQuota, RemindThreshold: snap.RemindThreshold,
+		Username: snap.Username, ObservedAt: res.At,
+	}
+	if snap.HasID {
+		as.Snapshot.UserID = snap.ID
+	}
+	c.Metrics.polled(acct.Name, snap.Quota, res.At)
+	log.Debug("polled", "balance", notifiers.FormatUSD(snap.Quota), "used", notifiers.FormatUSD(snap.UsedQuota))
+
+	c.step(st, acct, as, notifiers.KindPoll, notifiers.SeverityNone, alert.Threshold{}, res.At, nil)
+
+	thresholds := ConfigThresholds(acct)
+	thresholds = alert.Thresholds(thresholds, snap.RemindThreshold, acct.AccountThreshold)
+	prev := as.Alert(notifiers.KindBalance).Level
+	level, th := alert.BalanceLevel(snap.Quota, thresholds, prev, int64(acct.Hysteresis))
+	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, nil)
+	c.Metrics.alertLevel(acct.Name, level)
+
+	level = notifiers.SeverityNone
+	var fill func(*notifiers.Event)
+	if rw := acct.Runway; rw != nil {
+		as.Samples = alert.AddSample(as.Samples, alert.Sample{At: res.At, Used: snap.UsedQuota}, rw.Window)
+		if rate, ok := alert.SpendRate(as.Samples); ok {
+			runway := alert.Runway(snap.Quota, rate)
+			level = alert.RunwayLevel(runway, rw.Below, rw.Severity, as.Alert(notifiers.KindRunway).Level, int64(acct.Hysteresis))
+			fill = func(ev *notifiers.Event) {
+				secs, perHour := runway.Seconds(), notifiers.USD(int64(rate))
+				ev.RunwaySeconds, ev.SpendUSDPerHour = &secs, &perHour
+			}
+		}
+	} else {
+		as.Samples = nil
+	}
+	c.step(st, acct, as, notifiers.KindRunway, level, alert.Threshold{}, res.At, fill)
+}
+
+// step advances one alert and queues its notification, routed per notifier.
+func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kind notifiers.Kind, level notifiers.Severity, th alert.Threshold, at time.Time, fill func(*notifiers.Event)) {
+	prev := alert.State{}
+	if p, ok := as.Alerts[kind]; ok {
+		prev = *p
+	}
+	next, tr := alert.Step(prev, level, th, at, acct.RepeatInterval)
+	if tr != nil {
+		ev := c.event(acct, as, kind, *tr, at, fill)
+		routed, told := alert.Route(*tr, prev.Level, c.targets(acct), prev.Told)
+		next.Told = told
+		for _, r := range routed {
+			e := ev
+			if r.Resolve && e.Firing() {
+				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonResolved, Severity: r.Severity, Threshold: prev.Threshold}, at, fill)
+			}
+			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at})
+			c.logger().Info("alert", "account", acct.Name, "notifier", r.Notifier, "kind", kind,
+				"reason", e.Reason, "severity", e.Severity, "id", e.ID)
+		}
+	}
+	if !next.Firing() && len(next.Told) == 0 {
+		delete(as.Alerts, kind)
+		return
+	}
+	*as.Alert(kind) = next
+}
+
+// event builds the notification for a transition from the account's last
+// snapshot; fill adds kind-specific fields before the summary is written.
+func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kind, tr alert.Transition, at time.Time, fill func(*notifiers.Event)) notifiers.Event {
+	ev := notifiers.Event{
+		Version:         notifiers.PayloadVersion,
+		ID:              NewEventID(),
+		Kind:            kind,
+		Status:          tr.Status(),
+		Reason:          tr.Reason,
+		Severity:        tr.Severity,
+		Account:         acct.Name,
+		ThresholdQuota:  tr.Threshold.Quota,
+		ThresholdUSD:    notifiers.USD(tr.Threshold.Quota),
+		ThresholdSource: tr.Threshold.Source,
+		ObservedAt:      at.UTC(),
+	}
+	if s := as.Snapshot; s != nil {
+		ev.User = notifiers.User{ID: s.UserID, Username: s.Username}
+		ev.Quota, ev.BalanceUSD = s.Quota, notifiers.USD(s.Quota)
+		ev.UsedQuota, ev.UsedUSD = s.UsedQuota, notifiers.USD(s.UsedQuota)
+	}
+	if kind == notifiers.KindPoll && ev.Firing() {
+		ev.Error = as.LastError
+	}
+	if fill != nil {
+		fill(&ev)
+	}
+	ev.Summary = Summary(ev, as.PollFailures)
+	return ev
+}
+
+// Summary is the one-line human statement of an event.
+func Summary(ev notifiers.Event, pollFailures int) string {
+	resolved := ev.Status == notifiers.StatusResolved
+	switch ev.Kind {
+	case notifiers.KindPoll:
+		if resolved {
+			return fmt.Sprintf("%s: polling works again, balance %s", ev.Account, ev.Balance())
+		}
+		return fmt.Sprintf("%s: %d consecutive polls failed: %s", ev.Account, pollFailures, ev.Error)
+	case notifiers.KindRunway:
+		if resolved {
+			return fmt.Sprintf("%s: runway recovered, balance %s", ev.Account, ev.Balance())
+		}
+		if ev.RunwaySeconds != nil && ev.SpendUSDPerHour != nil {
+			return fmt.Sprintf("%s: at the current spend of $%.2f/h the balance %s lasts about %s",
+				ev.Account, *ev.SpendUSDPerHour, ev.Balance(), humanDuration(time.Duration(*ev.RunwaySeconds*float64(time.Second))))
+		}
+		return fmt.Sprintf("%s: balance %s runs out soon", ev.Account, ev.Balance())
+	}
+	source := ""
+	if ev.ThresholdSource == notifiers.SourceAccount {
+		source = " (the account's own reminder threshold)"
+	}
+	if resolved {
+		return fmt.Sprintf("%s: balance %s is back above the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
+	}
+	return fmt.Sprintf("%s: balance %s is below the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%.0fd", d.Hours()/24)
+	case d >= time.Hour:
+		return fmt.Sprintf("%.0fh", d.Hours())
+	}
+	return fmt.Sprintf("%.0fm", max(d.Minutes(), 1))
+}
+
+// ConfigThresholds converts an account's configured thresholds for evaluation.
+func ConfigThresholds(acct config.Account) []alert.Threshold {
+	out := make([]alert.Threshold, len(acct.Thresholds))
+	for i, t := range acct.Thresholds {
+		out[i] = alert.Threshold{Quota: t.Quota, Severity: t.Severity, Source: notifiers.SourceConfig}
+	}
+	return out
+}
+
+func (c *Cycle) targets(acct config.Account) []alert.Target {
+	out := make([]alert.Target, 0, len(acct.Notifiers))
+	for _, name := range acct.Notifiers {
+		for _, n := range c.Config.Notifiers {
+			if n.Name == name {
+				out = append(out, alert.Target{Name: name, MinSeverity: n.MinSeverity})
+			}
+		}
+	}
+	return out
+}
+
+// prune forgets accounts no longer configured and gives up owed deliveries
+// that are too old or whose notifier is gone, each with an error log.
+func (c *Cycle) prune(st *state.File, rep *Report) {
+	for name := range st.Accounts {
+		if _, ok := c.Config.Account(name); !ok {
+			delete(st.Accounts, name)
+		}
+	}
+	now := c.now()
+	kept := st.Outbox[:0]
+	for _, d := range st.Outbox {
+		_, known := c.Notifiers[d.Notifier]
+		switch {
+		case !known:
+			c.logger().Error("dropping undelivered notification: notifier no longer configured",
+				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason)
+		case now.Sub(d.CreatedAt) > c.Config.MaxOwedAge:
+			c.logger().Error("dropping undelivered notification after max_owed_age",
+				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason,
+				"attempts", d.Attempts, "last_error", d.LastError, "max_owed_age", c.Config.MaxOwedAge)
+			c.Metrics.attempt(d.Notifier, "dropped", 0)
+		default:
+			kept = append(kept, d)
+			continue
+		}
+		rep.Dropped++
+	}
+	clear(st.Outbox[len(kept):])
+	st.Outbox = kept
+}
+
+// deliver sends what is owed: each notifier's queue in order, notifiers in
+// parallel. A delivery leaves the outbox only when its notifier accepted it.
+func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
+	queues := map[string][]*state.Delivery{}
+	for _, d := range st.Outbox {
+		queues[d.Notifier] = append(queues[d.Notifier], d)
+	}
+	done := make(map[*state.Delivery]bool)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, q := range queues {
+		wg.Go(func() {
+			ok := c.deliverTo(ctx, name, q)
+			mu.Lock()
+			for _, d := range ok {
+				done[d] = true
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+
+	rep.Owed = map[string]int{}
+	kept := st.Outbox[:0]
+	for _, d := range st.Outbox {
+		if done[d] {
+			rep.Delivered++
+			continue
+		}
+		kept = append(kept, d)
+		rep.Owed[d.Notifier]++
+	}
+	clear(st.Outbox[len(kept):])
+	st.Outbox = kept
+	names := make([]string, 0, len(c.Notifiers))
+	for n := range c.Notifiers {
+		names = append(names, n)
+	}
+	c.Metrics.setOwed(rep.Owed, names)
+	if len(rep.Owed) == 0 {
+		rep.Owed = nil
+	}
+}
+
+// deliverTo works through one notifier's queue and returns the deliveries
+// it accepted. A retryable failure is retried with backoff while the
+// notifier's budget lasts; after that the rest of the queue waits for the
+// next cycle, keeping the order. A permanent failure is not retried within
+// the cycle but stays owed, so fixing the configuration delivers it.
+func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Delivery) []*state.Delivery {
+	n := c.Notifiers[name]
+	log := c.logger().With("notifier", name)
+	r := c.retry()
+	var ok []*state.Delivery
+	var spent time.Duration
+	now := c.now()
+	for _, d := range queue {
+		if d.NextAttempt.After(now) {
+			continue
+		}
+		for attempt := 1; ; attempt++ {
+			if ctx.Err() != nil {
+				return ok
+			}
+			d.Attempts++
+			t0 := time.Now()
+			err := n.Notify(ctx, d.Event)
+			took := time.Since(t0)
+			if err == nil {
+				c.Metrics.attempt(name, "success", took)
+				log.Info("delivered", "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason, "attempts", d.Attempts)
+				ok = append(ok, d)
+				break
+			}
+			d.LastError = err.Error()
+			if notifiers.IsPermanent(err) {
+				c.Metrics.attempt(name, "permanent", took)
+				log.Error("delivery failed permanently; kept for the next cycle", "account", d.Event.Account, "id", d.Event.ID, "error", err)
+				break
+			}
+			c.Metrics.attempt(name, "retryable", took)
+			wait := r.Backoff << (attempt - 1)
+			wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
+			if after, ok := notifiers.RetryDelay(err); ok {
+				wait = after
+			}
+			if attempt >= r.Attempts || spent+wait > r.Budget {
+				d.NextAttempt = now.Add(wait)
+				log.Warn("delivery failed; owed until the next cycle", "account", d.Event.Account, "id", d.Event.ID,
+					"error", err, "attempts", d.Attempts)
+				return ok // the notifier is unwell: the rest waits, in order, for the next cycle
+			}
+			log.Warn("delivery failed; retrying", "account", d.Event.Account, "id", d.Event.ID, "error", err, "wait", wait)
+			if err := r.Sleep(ctx, wait); err != nil {
+				return ok
+			}
+			spent += wait
+		}
+	}
+	return ok
+}
+
+func (c *Cycle) retry() Retry {
+	r := c.Retry
+	if r.Attempts <= 0 {
+		r = DefaultRetry
+	}
+	if r.Sleep == nil {
+		r.Sleep = sleep
+	}
+	return r
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (c *Cycle) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Cycle) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// NewEventID returns a fresh, unique event id: "evt_" and 26 random base32
+// characters.
+func NewEventID() string {
+	var b [16]byte
+	cryptorand.Read(b[:])
+	return "evt_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+func sum(m map[string]int) int {
+	t := 0
+	for _, v := range m {
+		t += v
+	}
+	return t
+}
+
+// TestEvent is the clearly marked event notify-test sends.
+func TestEvent(account string, now time.Time) notifiers.Event {
+	return notifiers.Event{
+		Version:  notifiers.PayloadVersion,
+		ID:       NewEventID(),
+		Kind:     notifiers.KindTest,
+		Status:   notifiers.StatusFiring,
+		Reason:   notifiers.ReasonTest,
+		Severity: notifiers.SeverityInfo,
+		Account:  account,
+		Summary: fmt.Sprintf("TEST from quotawatch for %s: if you can read this, the notifier works. No action needed.",
+			account),
+		ObservedAt: now.UTC(),
+	}
+}

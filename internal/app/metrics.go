@@ -1,0 +1,112 @@
+package app
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/quotawatch/quotawatch/internal/version"
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// Metrics are the Prometheus series of SPEC §6, registered on an injected
+// registry. Labels are account and notifier names only — never a URL, token
+// or upstream field. A nil *Metrics records nothing.
+type Metrics struct {
+	balance       *prometheus.GaugeVec
+	level         *prometheus.GaugeVec
+	pollErrors    *prometheus.CounterVec
+	notifications *prometheus.CounterVec
+	lastSuccess   *prometheus.GaugeVec
+	cycleDuration prometheus.Histogram
+	notifyLatency *prometheus.HistogramVec
+	owed          *prometheus.GaugeVec
+}
+
+// NewMetrics registers quotawatch's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	m := &Metrics{
+		balance: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "quotawatch_balance_usd", Help: "Balance of the account in USD at the last successful poll.",
+		}, []string{"account"}),
+		level: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "quotawatch_alert_level", Help: "Balance alert level: 0 ok, 1 info, 2 warning, 3 critical.",
+		}, []string{"account"}),
+		pollErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "quotawatch_poll_errors_total", Help: "Failed polls of the upstream, per account.",
+		}, []string{"account"}),
+		notifications: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "quotawatch_notifications_total", Help: "Delivery attempts per notifier and result (success, retryable, permanent, dropped).",
+		}, []string{"notifier", "result"}),
+		lastSuccess: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "quotawatch_last_success_timestamp_seconds", Help: "Unix time of the last successful poll, per account.",
+		}, []string{"account"}),
+		cycleDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "quotawatch_cycle_duration_seconds", Help: "Duration of a poll-evaluate-notify cycle.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+		}),
+		notifyLatency: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "quotawatch_notification_duration_seconds", Help: "Duration of one delivery attempt, per notifier.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}, []string{"notifier"}),
+		owed: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "quotawatch_owed_notifications", Help: "Notifications recorded but not yet delivered, per notifier.",
+		}, []string{"notifier"}),
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "quotawatch_build_info", Help: "Build information; the value is 1.",
+		ConstLabels: prometheus.Labels{"version": version.Version, "commit": version.Commit},
+	}, func() float64 { return 1 })
+	return m
+}
+
+func (m *Metrics) polled(account string, quota int64, at time.Time) {
+	if m == nil {
+		return
+	}
+	m.balance.WithLabelValues(account).Set(notifiers.USD(quota))
+	m.lastSuccess.WithLabelValues(account).Set(float64(at.UnixNano()) / 1e9)
+	m.pollErrors.WithLabelValues(account).Add(0)
+}
+
+func (m *Metrics) pollFailed(account string) {
+	if m == nil {
+		return
+	}
+	m.pollErrors.WithLabelValues(account).Inc()
+}
+
+func (m *Metrics) alertLevel(account string, level notifiers.Severity) {
+	if m == nil {
+		return
+	}
+	m.level.WithLabelValues(account).Set(float64(level))
+}
+
+func (m *Metrics) attempt(notifier, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.notifications.WithLabelValues(notifier, result).Inc()
+	if d > 0 {
+		m.notifyLatency.WithLabelValues(notifier).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) setOwed(byNotifier map[string]int, names []string) {
+	if m == nil {
+		return
+	}
+	for _, n := range names {
+		m.owed.WithLabelValues(n).Set(float64(byNotifier[n]))
+	}
+}
+
+func (m *Metrics) cycle(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.cycleDuration.Observe(d.Seconds())
+}

@@ -1,0 +1,215 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+
+	"github.com/quotawatch/quotawatch/internal/config"
+)
+
+// DefaultShutdownGrace is how long `run` lets the cycle in flight finish after
+// SIGTERM before cancelling it; it fits Kubernetes' default 30 s grace period.
+const DefaultShutdownGrace = 20 * time.Second
+
+// Service is the long-running mode: cycles on the config's schedule (the
+// first one at start), the HTTP endpoints, and config reloads.
+type Service struct {
+	Logger *slog.Logger
+	Stdout io.Writer
+	// Registry receives the metrics; nil makes a fresh one.
+	Registry *prometheus.Registry
+	// Load re-reads the config on reload.
+	Load func() (*config.Config, error)
+	// ShutdownGrace bounds the wait for the cycle in flight; 0 is the default.
+	ShutdownGrace time.Duration
+	// Poller overrides the upstream client, for tests.
+	Poller Poller
+	// Now overrides the clock of cycles, for tests.
+	Now func() time.Time
+
+	cycle   atomic.Pointer[Cycle]
+	ready   atomic.Bool
+	metrics *Metrics
+	addr    chan string
+}
+
+// Addr returns the address the HTTP server listens on once it is up.
+func (s *Service) Addr() <-chan string {
+	if s.addr == nil {
+		s.addr = make(chan string, 1)
+	}
+	return s.addr
+}
+
+// Run serves until ctx is done, then stops scheduling, lets the cycle in
+// flight finish within the grace period (cancelling it after), and returns
+// nil. Each value on reload re-reads the config; an invalid one is logged
+// and the old config kept. Run returns an error only if it cannot start.
+func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan struct{}) error {
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = NewMetrics(s.Registry)
+	transport := NewTransport(cfg.Concurrency)
+	defer transport.CloseIdleConnections()
+	if err := s.install(cfg, transport); err != nil {
+		return err
+	}
+
+	var srv *http.Server
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		s.Logger.Info("serving", "addr", ln.Addr().String())
+		if s.addr != nil {
+			s.addr <- ln.Addr().String()
+		}
+	}
+
+	// Cycles get their own context: cancelled only when the grace period
+	// after shutdown runs out, so a cycle in flight can finish and save.
+	cycleCtx, cancelCycles := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCycles()
+	var inFlight sync.WaitGroup
+	job := cron.NewChain(cron.SkipIfStillRunning(cronLogger{s.Logger})).Then(cron.FuncJob(func() {
+		inFlight.Add(1)
+		defer inFlight.Done()
+		if ctx.Err() != nil {
+			return
+		}
+		s.runCycle(cycleCtx)
+	}))
+	sched, _ := config.ParseSchedule(cfg.Schedule)
+	c := cron.New(cron.WithLogger(cronLogger{s.Logger}))
+	entry := c.Schedule(sched, job)
+	c.Start()
+	go job.Run()
+	s.Logger.Info("started", "schedule", cfg.Schedule, "accounts", len(cfg.Accounts), "state_file", cfg.StateFile)
+
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-reload:
+			next, err := s.Load()
+			if err == nil {
+				err = s.install(next, transport)
+			}
+			if err != nil {
+				s.Logger.Error("reload failed; keeping the running config", "error", err)
+				continue
+			}
+			if next.Listen != cfg.Listen {
+				s.Logger.Warn("listen changed; restart to apply it", "listen", cfg.Listen)
+			}
+			if next.Schedule != cfg.Schedule {
+				sched, _ := config.ParseSchedule(next.Schedule)
+				c.Remove(entry)
+				entry = c.Schedule(sched, job)
+			}
+			cfg = next
+			s.Logger.Info("config reloaded", "schedule", cfg.Schedule, "accounts", len(cfg.Accounts))
+		}
+	}
+
+	s.Logger.Info("shutting down")
+	stopped := c.Stop()
+	grace := s.ShutdownGrace
+	if grace <= 0 {
+		grace = DefaultShutdownGrace
+	}
+	finished := make(chan struct{})
+	go func() {
+		<-stopped.Done()
+		inFlight.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(grace):
+		s.Logger.Warn("cycle still running after the grace period; cancelling it", "grace", grace)
+		cancelCycles()
+		<-finished
+	}
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+	}
+	s.Logger.Info("stopped")
+	return nil
+}
+
+// install builds the notifiers for cfg and makes it the config of the next
+// cycle.
+func (s *Service) install(cfg *config.Config, transport http.RoundTripper) error {
+	nots, err := BuildNotifiers(cfg, s.Stdout, s.Logger, transport)
+	if err != nil {
+		return err
+	}
+	p := s.Poller
+	if p == nil {
+		p = NewPoller(transport)
+	}
+	s.cycle.Store(&Cycle{Config: cfg, Poller: p, Notifiers: nots, Logger: s.Logger, Metrics: s.metrics, Now: s.Now})
+	return nil
+}
+
+func (s *Service) runCycle(ctx context.Context) {
+	c := s.cycle.Load()
+	rep, err := c.Run(ctx)
+	if err != nil {
+		s.Logger.Error("cycle failed", "error", err)
+		return
+	}
+	s.ready.Store(true)
+	if err := rep.Err(); err != nil {
+		s.Logger.Warn("cycle finished with failures", "error", err)
+	}
+}
+
+// Handler serves /healthz, /readyz and /metrics.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "waiting for the first completed cycle", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// cronLogger adapts slog to cron.Logger, keeping cron's chatter at debug.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	c.l.Error("cron: "+msg, append(kv, "error", err)...)
+}

@@ -1,0 +1,82 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/quotawatch/quotawatch/internal/aihubmix"
+	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/internal/version"
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// NewTransport returns the HTTP transport shared by the upstream client and
+// the notifiers, keeping enough idle connections for `concurrency` polls.
+func NewTransport(concurrency int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = concurrency + 4
+	t.MaxIdleConns = 2 * (concurrency + 4)
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+// NewPoller returns the AIHubMix client on transport.
+func NewPoller(transport http.RoundTripper) *aihubmix.Client {
+	return &aihubmix.Client{Transport: transport, UserAgent: version.UserAgent()}
+}
+
+// BuildNotifiers constructs every configured notifier.
+func BuildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger, transport http.RoundTripper) (map[string]notifiers.Notifier, error) {
+	out := make(map[string]notifiers.Notifier, len(cfg.Notifiers))
+	for i, nc := range cfg.Notifiers {
+		n, err := nc.Settings.New(notifiers.Options{
+			Name:      nc.Name,
+			Logger:    logger.With("notifier", nc.Name),
+			Stdout:    stdout,
+			UserAgent: version.UserAgent(),
+			Transport: transport,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("notifiers[%d] (%s): %v", i, nc.Name, err)
+		}
+		out[nc.Name] = n
+	}
+	return out, nil
+}
+
+// PollAll polls accounts, at most concurrency at once, and returns the
+// results in account order.
+func PollAll(ctx context.Context, p Poller, accts []config.Account, concurrency int, now func() time.Time) []PollResult {
+	results := make([]PollResult, len(accts))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(max(concurrency, 1), len(accts)) {
+		wg.Go(func() {
+			for i := range next {
+				a := accts[i]
+				snap, err := p.Self(ctx, aihubmix.Request{
+					BaseURL: a.BaseURL, Token: a.Token.Reveal(), Headers: a.Headers, Timeout: a.Timeout,
+				})
+				results[i] = PollResult{Snapshot: snap, Err: err, At: now()}
+			}
+		})
+	}
+	for i := range accts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
+// PollResult is the outcome of polling one account.
+type PollResult struct {
+	Snapshot aihubmix.Snapshot
+	Err      error
+	At       time.Time
+}

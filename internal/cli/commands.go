@@ -1,0 +1,293 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/quotawatch/quotawatch/internal/alert"
+	"github.com/quotawatch/quotawatch/internal/app"
+	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/internal/version"
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+func runVersion(_ context.Context, e *env, _ any, _ []string) int {
+	fmt.Fprintln(e.stdout, version.String())
+	return ExitOK
+}
+
+func runCheck(ctx context.Context, e *env, _ any, _ []string) int {
+	cfg, ok := e.loadConfig()
+	if !ok {
+		return ExitUsage
+	}
+	transport := app.NewTransport(cfg.Concurrency)
+	defer transport.CloseIdleConnections()
+	nots, err := app.BuildNotifiers(cfg, e.stdout, e.logger, transport)
+	if err != nil {
+		e.fail(err)
+		return ExitUsage
+	}
+	c := &app.Cycle{Config: cfg, Poller: app.NewPoller(transport), Notifiers: nots, Logger: e.logger}
+	rep, err := c.Run(ctx)
+	if err != nil {
+		e.fail(err)
+		return ExitFailure
+	}
+	if err := rep.Err(); err != nil {
+		e.fail(err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func runValidate(_ context.Context, e *env, _ any, _ []string) int {
+	cfg, ok := e.loadConfig()
+	if !ok {
+		return ExitUsage
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "config %s is valid\n", cfg.Path)
+	sched, _ := config.ParseSchedule(cfg.Schedule)
+	fmt.Fprintf(w, "schedule:   %s (next run %s)\n", cfg.Schedule, sched.Next(time.Now()).UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "state file: %s\n", cfg.StateFile)
+	if cfg.Listen != "" {
+		fmt.Fprintf(w, "listen:     %s (run only)\n", cfg.Listen)
+	}
+	fmt.Fprintf(w, "\naccounts (%d):\n", len(cfg.Accounts))
+	for _, a := range cfg.Accounts {
+		var ths []string
+		for _, t := range a.Thresholds {
+			ths = append(ths, fmt.Sprintf("%s < %s", t.Severity, notifiers.FormatUSD(t.Quota)))
+		}
+		if a.AccountThreshold != notifiers.SeverityNone {
+			ths = append(ths, fmt.Sprintf("%s < the account's own quota_remind_threshold", a.AccountThreshold))
+		}
+		fmt.Fprintf(w, "  %s  %s\n", a.Name, hostOf(a.BaseURL))
+		fmt.Fprintf(w, "    thresholds:  %s\n", orNone(strings.Join(ths, ", ")))
+		fmt.Fprintf(w, "    timing:      timeout %s, repeat every %s, hysteresis %s\n",
+			shortDuration(a.Timeout), orNever(a.RepeatInterval), a.Hysteresis)
+		if r := a.Runway; r != nil {
+			fmt.Fprintf(w, "    runway:      %s when the balance lasts < %s (spend over %s)\n", r.Severity, shortDuration(r.Below), shortDuration(r.Window))
+		}
+		if a.PollFailureAlertAfter > 0 {
+			fmt.Fprintf(w, "    poll alert:  after %d failed polls in a row\n", a.PollFailureAlertAfter)
+		}
+		fmt.Fprintf(w, "    notifiers:   %s\n", orNone(strings.Join(a.Notifiers, ", ")))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "\nnotifiers (%d):\n", len(cfg.Notifiers))
+	for _, n := range cfg.Notifiers {
+		fmt.Fprintf(tw, "  %s\t%s\tmin_severity: %s\n", n.Name, n.Type, n.MinSeverity)
+	}
+	tw.Flush()
+	return ExitOK
+}
+
+// hostOf shows where an account points without any credential a URL might
+// carry.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "?"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// shortDuration prints 24h rather than 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func orNever(d time.Duration) string {
+	if d == 0 {
+		return "never"
+	}
+	return shortDuration(d)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+type balanceOpts struct{ json bool }
+
+func balanceFlags(fs *flag.FlagSet) any {
+	o := &balanceOpts{}
+	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	return o
+}
+
+// balanceRow is one account in `balance` output.
+type balanceRow struct {
+	Account         string                    `json:"account"`
+	User            *notifiers.User           `json:"user,omitempty"`
+	BalanceUSD      *float64                  `json:"balance_usd"`
+	Quota           *int64                    `json:"quota"`
+	UsedUSD         *float64                  `json:"used_usd"`
+	UsedQuota       *int64                    `json:"used_quota"`
+	ThresholdUSD    *float64                  `json:"threshold_usd"`
+	ThresholdQuota  *int64                    `json:"threshold_quota"`
+	ThresholdSource notifiers.ThresholdSource `json:"threshold_source,omitempty"`
+	Level           string                    `json:"level"`
+	Error           string                    `json:"error,omitempty"`
+}
+
+func runBalance(ctx context.Context, e *env, o any, _ []string) int {
+	opts := o.(*balanceOpts)
+	cfg, ok := e.loadConfig()
+	if !ok {
+		return ExitUsage
+	}
+	transport := app.NewTransport(cfg.Concurrency)
+	defer transport.CloseIdleConnections()
+	results := app.PollAll(ctx, app.NewPoller(transport), cfg.Accounts, cfg.Concurrency, time.Now)
+
+	rows := make([]balanceRow, len(cfg.Accounts))
+	failed := 0
+	for i, a := range cfg.Accounts {
+		res := results[i]
+		row := balanceRow{Account: a.Name, Level: "error"}
+		if res.Err != nil {
+			failed++
+			row.Error = res.Err.Error()
+			e.logger.Error("poll failed", "account", a.Name, "error", res.Err)
+			rows[i] = row
+			continue
+		}
+		s := res.Snapshot
+		ths := alert.Thresholds(app.ConfigThresholds(a), s.RemindThreshold, a.AccountThreshold)
+		level, th := alert.BalanceLevel(s.Quota, ths, notifiers.SeverityNone, 0)
+		if level == notifiers.SeverityNone {
+			th = nearest(ths)
+		}
+		row.User = &notifiers.User{Username: s.Username}
+		if s.HasID {
+			row.User.ID = s.ID
+		}
+		row.BalanceUSD, row.Quota = ptr(notifiers.USD(s.Quota)), ptr(s.Quota)
+		row.UsedUSD, row.UsedQuota = ptr(notifiers.USD(s.UsedQuota)), ptr(s.UsedQuota)
+		if len(ths) > 0 {
+			row.ThresholdUSD, row.ThresholdQuota, row.ThresholdSource = ptr(notifiers.USD(th.Quota)), ptr(th.Quota), th.Source
+		}
+		row.Level = "ok"
+		if level != notifiers.SeverityNone {
+			row.Level = level.String()
+		}
+		rows[i] = row
+	}
+
+	if opts.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rows)
+	} else {
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ACCOUNT\tBALANCE\tUSED\tTHRESHOLD\tLEVEL")
+		for _, r := range rows {
+			if r.Error != "" {
+				fmt.Fprintf(tw, "%s\t-\t-\t-\terror: %s\n", r.Account, r.Error)
+				continue
+			}
+			th := "-"
+			if r.ThresholdQuota != nil {
+				th = notifiers.FormatUSD(*r.ThresholdQuota)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Account, notifiers.FormatUSD(*r.Quota), notifiers.FormatUSD(*r.UsedQuota), th, r.Level)
+		}
+		tw.Flush()
+	}
+	if failed > 0 {
+		var names []string
+		for _, r := range rows {
+			if r.Error != "" {
+				names = append(names, r.Account+": "+r.Error)
+			}
+		}
+		e.fail(fmt.Errorf("poll failed: %s", strings.Join(names, "; ")))
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// nearest is the threshold a healthy balance would cross first: the highest.
+func nearest(ths []alert.Threshold) alert.Threshold {
+	var best alert.Threshold
+	for i, t := range ths {
+		if i == 0 || t.Quota > best.Quota {
+			best = t
+		}
+	}
+	return best
+}
+
+func ptr[T any](v T) *T { return &v }
+
+type notifyTestOpts struct{ notifier string }
+
+func notifyTestFlags(fs *flag.FlagSet) any {
+	o := &notifyTestOpts{}
+	fs.StringVar(&o.notifier, "notifier", "", "send only through the notifier with this `name`")
+	return o
+}
+
+func runNotifyTest(ctx context.Context, e *env, o any, _ []string) int {
+	opts := o.(*notifyTestOpts)
+	cfg, ok := e.loadConfig()
+	if !ok {
+		return ExitUsage
+	}
+	var selected []config.Notifier
+	for _, n := range cfg.Notifiers {
+		if opts.notifier == "" || n.Name == opts.notifier {
+			selected = append(selected, n)
+		}
+	}
+	if opts.notifier != "" && len(selected) == 0 {
+		e.fail(fmt.Errorf("--notifier: no notifier named %q in %s", opts.notifier, cfg.Path))
+		return ExitUsage
+	}
+	if len(selected) == 0 {
+		e.fail(fmt.Errorf("notifiers: none configured in %s", cfg.Path))
+		return ExitUsage
+	}
+	transport := app.NewTransport(len(selected))
+	defer transport.CloseIdleConnections()
+	nots, err := app.BuildNotifiers(&config.Config{Notifiers: selected}, e.stdout, e.logger, transport)
+	if err != nil {
+		e.fail(err)
+		return ExitUsage
+	}
+	ev := app.TestEvent(cfg.Accounts[0].Name, time.Now())
+	var failed []string
+	for _, n := range selected {
+		err := nots[n.Name].Notify(ctx, ev)
+		if err != nil {
+			failed = append(failed, n.Name)
+			fmt.Fprintf(e.stdout, "FAIL  %s (%s): %v\n", n.Name, n.Type, err)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "ok    %s (%s)\n", n.Name, n.Type)
+	}
+	if len(failed) > 0 {
+		e.fail(fmt.Errorf("test notification failed for %s", strings.Join(failed, ", ")))
+		return ExitFailure
+	}
+	return ExitOK
+}

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/quotawatch/quotawatch/internal/app"
+	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+type demoOpts struct{ pace time.Duration }
+
+func demoFlags(fs *flag.FlagSet) any {
+	o := &demoOpts{}
+	fs.DurationVar(&o.pace, "pace", 700*time.Millisecond, "pause between steps (0 for none)")
+	return o
+}
+
+// demoConfig is a real config file's text, loaded through the real loader.
+const demoConfig = `
+schedule: "@every 5m"
+state_file: state.json
+defaults:
+  repeat_interval: 24h
+  hysteresis: 5%
+accounts:
+  - name: demo
+    base_url: %s
+    token: ${DEMO_MANAGE_KEY}
+    account_threshold: "off"
+    thresholds:
+      - { usd: 50, severity: warning }
+      - { usd: 10, severity: critical }
+notifiers:
+  - { name: console, type: console }
+`
+
+// demoStep is one scene: the simulated account's balance and spend, how much
+// simulated time passes first, and what the narrator says.
+type demoStep struct {
+	advance     time.Duration
+	balanceUSD  int64
+	usedUSD     int64
+	say, expect string
+}
+
+var demoSteps = []demoStep{
+	{0, 80, 120, "The account starts healthy at $80.00.", "nothing to say"},
+	{2 * time.Hour, 45, 155, "Spending drains it below the $50.00 warning threshold.", "new"},
+	{time.Hour, 44, 156, "An hour later it is still low: the alert is not sent again.", "nothing new"},
+	{24 * time.Hour, 38, 162, "A day after the first alert it is still firing: a reminder goes out.", "repeat"},
+	{3 * time.Hour, 7, 193, "A burst of traffic takes it below the $10.00 critical threshold.", "escalated"},
+	{30 * time.Minute, 30, 193, "Finance tops it up partially, to $30.00: back to warning.", "deescalated"},
+	{30 * time.Minute, 130, 193, "A full top-up to $130.00 ends the alert.", "resolved"},
+}
+
+func runDemo(ctx context.Context, e *env, o any, _ []string) int {
+	opts := o.(*demoOpts)
+	w := e.stdout
+	dir, err := os.MkdirTemp("", "quotawatch-demo-")
+	if err != nil {
+		e.fail(err)
+		return ExitFailure
+	}
+	defer os.RemoveAll(dir)
+
+	var quota, used atomic.Int64
+	upstream, err := startDemoUpstream(&quota, &used)
+	if err != nil {
+		e.fail(err)
+		return ExitFailure
+	}
+	defer upstream.Close()
+
+	text := strings.Replace(demoConfig, "%s", "http://"+upstream.Addr, 1)
+	env := func(k string) (string, bool) {
+		if k == "DEMO_MANAGE_KEY" {
+			return demoKey, true
+		}
+		return "", false
+	}
+	cfg, err := config.Parse([]byte(text), dir, env)
+	if err != nil {
+		e.fail(fmt.Errorf("demo config: %w", err))
+		return ExitFailure
+	}
+	logger, _ := newLogger(e.stderr, "warn", "text")
+	transport := app.NewTransport(1)
+	defer transport.CloseIdleConnections()
+	nots, err := app.BuildNotifiers(cfg, w, logger, transport)
+	if err != nil {
+		e.fail(err)
+		return ExitFailure
+	}
+	clock := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	cycle := &app.Cycle{
+		Config: cfg, Poller: app.NewPoller(transport), Notifiers: nots, Logger: logger,
+		Now: func() time.Time { return clock },
+	}
+
+	fmt.Fprintf(w, `quotawatch demo — a simulated AIHubMix account on %s, watched by the same
+check cycle you run in production. Thresholds: warning below $50.00, critical
+below $10.00; reminders every 24h; 5%% hysteresis. Time is simulated.
+
+`, upstream.Addr)
+	for i, s := range demoSteps {
+		if i > 0 && opts.pace > 0 {
+			select {
+			case <-time.After(opts.pace):
+			case <-ctx.Done():
+				return ExitFailure
+			}
+		}
+		clock = clock.Add(s.advance)
+		quota.Store(s.balanceUSD * notifiers.QuotaPerUSD)
+		used.Store(s.usedUSD * notifiers.QuotaPerUSD)
+		fmt.Fprintf(w, "%s  balance $%d.00 — %s\n", clock.Format("Mon 15:04"), s.balanceUSD, s.say)
+		rep, err := cycle.Run(ctx)
+		if err == nil {
+			err = rep.Err()
+		}
+		if err != nil {
+			e.fail(fmt.Errorf("demo cycle: %w", err))
+			return ExitFailure
+		}
+		if rep.Delivered == 0 {
+			fmt.Fprintln(w, "           (no notification: nothing changed)")
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, `That is the whole story: one notification per change, a reminder while it
+lasts, and a resolution at the end. Next: copy config.yaml, set
+AIHUBMIX_MANAGE_KEY, run "quotawatch validate", then "quotawatch check".
+`)
+	return ExitOK
+}
+
+const demoKey = "demo-manage-key"
+
+type demoUpstream struct {
+	Addr string
+	srv  *http.Server
+}
+
+func (d *demoUpstream) Close() { d.srv.Close() }
+
+// startDemoUpstream serves a simulated /api/user/self on loopback.
+func startDemoUpstream(quota, used *atomic.Int64) (*demoUpstream, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo upstream: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/user/self", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer "+demoKey {
+			w.WriteHeader(http.StatusUnauthorized)
+			json.NewEncoder(w).Encode(map[string]any{"success": false, "message": "invalid token"})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{
+			"success": true, "message": "",
+			"data": map[string]any{
+				"id": 42, "username": "demo", "display_name": "Demo team", "group": "default",
+				"quota": quota.Load(), "used_quota": used.Load(), "quota_remind_threshold": 0,
+				"password": "", "access_token": "never-shown", "email": "demo@example.com",
+			},
+		})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return &demoUpstream{Addr: ln.Addr().String(), srv: srv}, nil
+}

@@ -1,0 +1,205 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quotawatch/quotawatch/internal/alert"
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+var t0 = time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
+
+func sample() *File {
+	f := New()
+	a := f.Account("main")
+	a.Snapshot = &Snapshot{UserID: 7, Username: "alice", Quota: 20000000, UsedQuota: 80000000, ObservedAt: t0}
+	*a.Alert(notifiers.KindBalance) = alert.State{Level: notifiers.SeverityWarning, Since: t0, LastNotified: t0,
+		Threshold: alert.Threshold{Quota: 25000000, Severity: notifiers.SeverityWarning, Source: notifiers.SourceConfig}, Told: []string{"hook"}}
+	f.Outbox = append(f.Outbox, &Delivery{Notifier: "hook", CreatedAt: t0, Attempts: 2,
+		Event: notifiers.Event{ID: "evt_1", Kind: notifiers.KindBalance, Account: "main", Severity: notifiers.SeverityWarning}})
+	return f
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := Save(path, sample()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := got.Accounts["main"]
+	st := a.Alerts[notifiers.KindBalance]
+	if a.Snapshot.Quota != 20000000 || st.Level != notifiers.SeverityWarning || !st.Since.Equal(t0) || st.Told[0] != "hook" {
+		t.Errorf("account state lost: %+v %+v", a.Snapshot, st)
+	}
+	if len(got.Outbox) != 1 || got.Outbox[0].Event.ID != "evt_1" || got.Outbox[0].Attempts != 2 {
+		t.Errorf("outbox lost: %+v", got.Outbox)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temp files left behind: %v", entries)
+	}
+}
+
+func TestLoadMissingIsEmpty(t *testing.T) {
+	f, err := Load(filepath.Join(t.TempDir(), "nope.json"), t0)
+	if err != nil || len(f.Accounts) != 0 || len(f.Outbox) != 0 {
+		t.Fatalf("Load(missing) = %+v, %v", f, err)
+	}
+}
+
+func TestFailedWriteLeavesOldFileIntact(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := Save(path, sample()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	syncFile = func(*os.File) error { return errors.New("disk on fire") }
+	t.Cleanup(func() { syncFile = (*os.File).Sync })
+	err := Save(path, New())
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Save error = %v", err)
+	}
+	after, _ := os.ReadFile(path)
+	if string(before) != string(after) {
+		t.Error("a failed write changed the state file")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temp file not removed: %d entries", len(entries))
+	}
+}
+
+func TestCorruptFileIsMovedAside(t *testing.T) {
+	for name, content := range map[string]string{
+		"garbage":     "{not json",
+		"truncated":   `{"version":1,"accounts":{"main":{"snap`,
+		"empty":       "",
+		"wrong shape": `{"version":1,"accounts":[1,2]}`,
+		"future":      `{"version":99}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			os.WriteFile(path, []byte(content), 0o600)
+			f, err := Load(path, t0)
+			var ce *CorruptError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error = %v, want *CorruptError", err)
+			}
+			if f == nil || len(f.Accounts) != 0 {
+				t.Fatal("no fresh state returned")
+			}
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "fresh state") {
+				t.Errorf("error does not name the state file: %v", err)
+			}
+			moved, _ := os.ReadFile(path + ".corrupt-20261124T050000Z")
+			if string(moved) != content {
+				t.Error("corrupt file not preserved beside the state file")
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Error("corrupt file still in place: the next run would fail again")
+			}
+			if _, err := Load(path, t0); err != nil {
+				t.Errorf("second load still fails: %v", err)
+			}
+		})
+	}
+}
+
+func TestLockExcludesSecondHolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	unlock, err := Lock(context.Background(), path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Lock(context.Background(), path, 50*time.Millisecond)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Lock = %v, want ErrLocked", err)
+	}
+	unlock()
+	unlock2, err := Lock(context.Background(), path, 0)
+	if err != nil {
+		t.Fatalf("Lock after unlock = %v", err)
+	}
+	unlock2()
+}
+
+func TestLockWaitsForRelease(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	unlock, _ := Lock(context.Background(), path, 0)
+	released := make(chan struct{})
+	go func() {
+		<-released
+		unlock()
+	}()
+	done := make(chan error)
+	go func() {
+		u, err := Lock(context.Background(), path, 10*time.Second)
+		if err == nil {
+			u()
+		}
+		done <- err
+	}()
+	close(released)
+	if err := <-done; err != nil {
+		t.Fatalf("waiting Lock = %v", err)
+	}
+}
+
+// TestLockAcrossProcesses holds the lock in a child process (this test
+// binary re-executed) and checks that this process cannot take it, then can
+// once the child is killed — a crashed run leaves no stale lock.
+func TestLockAcrossProcesses(t *testing.T) {
+	if p := os.Getenv("QW_LOCK_CHILD"); p != "" {
+		unlock, err := Lock(context.Background(), p, 0)
+		if err != nil {
+			os.Exit(3)
+		}
+		defer unlock()
+		os.Stdout.WriteString("locked\n")
+		time.Sleep(time.Minute)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockAcrossProcesses$")
+	cmd.Env = append(os.Environ(), "QW_LOCK_CHILD="+path)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 7)
+	if _, err := out.Read(buf); err != nil || string(buf) != "locked\n" {
+		t.Fatalf("child did not lock: %q %v", buf, err)
+	}
+	if _, err := Lock(context.Background(), path, 100*time.Millisecond); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Lock while the child holds it = %v, want ErrLocked", err)
+	}
+	cmd.Process.Kill() // kill -9: the kernel releases the lock
+	cmd.Wait()
+	unlock, err := Lock(context.Background(), path, 5*time.Second)
+	if err != nil {
+		t.Fatalf("Lock after the holder died = %v", err)
+	}
+	unlock()
+}
+
+func TestLockHonoursContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	unlock, _ := Lock(context.Background(), path, 0)
+	defer unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Lock(ctx, path, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Lock with a cancelled context = %v", err)
+	}
+}
