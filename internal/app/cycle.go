@@ -430,11 +430,16 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 			c.Metrics.attempt(name, "retryable", took)
 			wait := r.Backoff << (attempt - 1)
 			wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
-			if after, ok := notifiers.RetryDelay(err); ok {
+			after, asked := notifiers.RetryDelay(err)
+			if asked {
 				wait = after
 			}
 			if attempt >= r.Attempts || spent+wait > r.Budget {
-				d.NextAttempt = now.Add(wait)
+				// The schedule is the backoff between cycles, unless the
+				// peer asked for a longer pause.
+				if asked {
+					d.NextAttempt = now.Add(after)
+				}
 				log.Warn("delivery failed; owed until the next cycle", "account", d.Event.Account, "id", d.Event.ID,
 					"error", err, "attempts", d.Attempts)
 				return ok // the notifier is unwell: the rest waits, in order, for the next cycle

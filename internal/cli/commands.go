@@ -17,6 +17,9 @@ import (
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
+// retryPolicy is the delivery retry policy of check; tests shorten it.
+var retryPolicy = app.DefaultRetry
+
 func runVersion(_ context.Context, e *env, _ any, _ []string) int {
 	fmt.Fprintln(e.stdout, version.String())
 	return ExitOK
@@ -34,7 +37,7 @@ func runCheck(ctx context.Context, e *env, _ any, _ []string) int {
 		e.fail(err)
 		return ExitUsage
 	}
-	c := &app.Cycle{Config: cfg, Poller: app.NewPoller(transport), Notifiers: nots, Logger: e.logger}
+	c := &app.Cycle{Config: cfg, Poller: app.NewPoller(transport), Notifiers: nots, Logger: e.logger, Retry: retryPolicy}
 	rep, err := c.Run(ctx)
 	if err != nil {
 		e.fail(err)

@@ -1,0 +1,416 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+// upstream is a fake AIHubMix /api/user/self whose answer tests change.
+type upstream struct {
+	*httptest.Server
+	quota  atomic.Int64
+	status atomic.Int32 // 0 = OK; 401; 200 with success:false = 299
+	token  string
+}
+
+// Canary values of the secret fields the upstream returns: they must never
+// show up anywhere quotawatch writes.
+var secretCanaries = []string{"CANARY-PASSWORD-3f9a", "CANARY-ACCESS-TOKEN-77b1", "CANARY-VERIFY-0c2d", "canary-email-5e@example.com"}
+
+func newUpstream(t *testing.T, token string) *upstream {
+	t.Helper()
+	u := &upstream{token: token}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/user/self" || r.Method != http.MethodGet {
+			t.Errorf("upstream got %s %s", r.Method, r.URL.Path)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Header.Get("Authorization") != "Bearer "+u.token || u.status.Load() == 401:
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"success":false,"message":"invalid access token"}`)
+			return
+		case u.status.Load() == 299:
+			io.WriteString(w, `{"success":false,"message":"无效的令牌"}`)
+			return
+		}
+		fmt.Fprintf(w, `{"success":true,"message":"","data":{"id":123,"username":"alice","display_name":"Alice",
+			"password":%q,"access_token":%q,"verification_code":%q,"email":%q,
+			"quota":%d,"used_quota":80000000,"quota_remind_threshold":0,"notify":true,"notify_email":"x@example.com"}}`,
+			secretCanaries[0], secretCanaries[1], secretCanaries[2], secretCanaries[3], u.quota.Load())
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) setUSD(d int64) { u.quota.Store(d * notifiers.QuotaPerUSD) }
+
+// receiver is a webhook endpoint that records payloads.
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	events []notifiers.Event
+	bodies []string
+	fail   atomic.Int32 // answer 503 this many more times
+}
+
+func newReceiver(t *testing.T) *receiver {
+	t.Helper()
+	rc := &receiver{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rc.fail.Load() > 0 {
+			rc.fail.Add(-1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		var ev notifiers.Event
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		rc.mu.Lock()
+		rc.events = append(rc.events, ev)
+		rc.bodies = append(rc.bodies, string(body))
+		rc.mu.Unlock()
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) reasons() string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []string
+	for _, e := range rc.events {
+		out = append(out, string(e.Reason)+":"+e.Severity.String())
+	}
+	return strings.Join(out, " ")
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	lookup := func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}
+	code := run(context.Background(), args, &out, &errb, lookup)
+	return result{code, out.String(), errb.String()}
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func standardConfig(up *upstream, hook *receiver) string {
+	return fmt.Sprintf(`
+state_file: state.json
+accounts:
+  - name: main
+    base_url: %s
+    token: ${AIHUBMIX_MANAGE_KEY}
+    thresholds:
+      - { usd: 50, severity: warning }
+      - { usd: 10, severity: critical }
+notifiers:
+  - { name: hook, type: webhook, url: "%s/hooks/CANARY-HOOK-PATH", secret: "${WEBHOOK_SECRET}" }
+`, up.URL, hook.URL)
+}
+
+const manageKey = "sk-CANARY-MANAGE-KEY-1234567890"
+
+var stdEnv = map[string]string{"AIHUBMIX_MANAGE_KEY": manageKey, "WEBHOOK_SECRET": "whsec_Q0FOQVJZLVdFQkhPT0stU0VDUkVU"}
+
+func TestMain(m *testing.M) {
+	retryPolicy.Backoff = time.Millisecond // no real waiting between delivery attempts
+	os.Exit(m.Run())
+}
+
+func TestUsage(t *testing.T) {
+	r := runCLI(t, nil)
+	if r.code != ExitUsage {
+		t.Errorf("no arguments: exit %d, want 2", r.code)
+	}
+	for _, cmd := range []string{"run", "check", "balance", "notify-test", "validate", "demo", "version"} {
+		if !strings.Contains(r.stderr, "  "+cmd+" ") {
+			t.Errorf("usage does not list %s:\n%s", cmd, r.stderr)
+		}
+	}
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		if r := runCLI(t, nil, args...); r.code != ExitOK || !strings.Contains(r.stdout, "notify-test") {
+			t.Errorf("%v: exit %d, stdout %q", args, r.code, r.stdout)
+		}
+	}
+	if r := runCLI(t, nil, "frobnicate"); r.code != ExitUsage || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %+v", r)
+	}
+	if r := runCLI(t, nil, "check", "--bogus"); r.code != ExitUsage || !strings.Contains(r.stderr, "bogus") {
+		t.Errorf("unknown flag: %+v", r)
+	}
+	if r := runCLI(t, nil, "--log-level", "loud", "version"); r.code != ExitUsage || !strings.Contains(r.stderr, "--log-level") {
+		t.Errorf("bad log level: %+v", r)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := runCLI(t, nil, "version")
+	if r.code != ExitOK || !strings.HasPrefix(r.stdout, "quotawatch ") || !strings.Contains(r.stdout, "go1.") {
+		t.Errorf("version: %+v", r)
+	}
+}
+
+func TestConfigErrorsExitTwoWithOneLine(t *testing.T) {
+	typo := writeConfig(t, "accounts:\n  - name: main\n    token: x\n    thresholds:\n      - { usdd: 5, severity: warning }\n")
+	for _, cmd := range []string{"validate", "check", "balance", "notify-test", "run"} {
+		r := runCLI(t, nil, cmd, "--config", typo)
+		if r.code != ExitUsage {
+			t.Errorf("%s: exit %d, want 2", cmd, r.code)
+		}
+		if lines := strings.Count(strings.TrimSpace(r.stderr), "\n") + 1; lines != 1 || !strings.Contains(r.stderr, "accounts[0].thresholds[0].usdd: unknown key") {
+			t.Errorf("%s: stderr should be one line naming the key, got %q", cmd, r.stderr)
+		}
+	}
+	r := runCLI(t, nil, "validate", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "missing.yaml") {
+		t.Errorf("missing config: %+v", r)
+	}
+	unset := writeConfig(t, "accounts: [{ name: main, token: \"${AIHUBMIX_MANAGE_KEY}\" }]\n")
+	r = runCLI(t, nil, "validate", "--config", unset)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "AIHUBMIX_MANAGE_KEY") {
+		t.Errorf("unset variable: %+v", r)
+	}
+}
+
+func TestConfigPathFromFlagOrEnvironment(t *testing.T) {
+	path := writeConfig(t, "accounts: [{ name: main, token: x }]\n")
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		args []string
+	}{
+		"flag after command":  {nil, []string{"validate", "--config", path}},
+		"flag before command": {nil, []string{"--config", path, "validate"}},
+		"QUOTAWATCH_CONFIG":   {map[string]string{"QUOTAWATCH_CONFIG": path}, []string{"validate"}},
+	} {
+		if r := runCLI(t, tc.env, tc.args...); r.code != ExitOK || !strings.Contains(r.stdout, path) {
+			t.Errorf("%s: %+v", name, r)
+		}
+	}
+}
+
+func TestValidateShowsNoSecrets(t *testing.T) {
+	up, hook := newUpstream(t, manageKey), newReceiver(t)
+	r := runCLI(t, stdEnv, "validate", "--config", writeConfig(t, standardConfig(up, hook)))
+	if r.code != ExitOK {
+		t.Fatalf("validate: %+v", r)
+	}
+	for _, want := range []string{"main", "warning < $50.00", "critical < $10.00", "hook", "webhook", "state.json", "next run"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, secret := range []string{manageKey, "CANARY-HOOK-PATH", "Q0FOQVJZ"} {
+		if strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("validate prints a secret %q", secret)
+		}
+	}
+	if up.Config == nil {
+		t.Fatal("unreachable")
+	}
+}
+
+func TestCheckNotifiesOncePerChange(t *testing.T) {
+	up, hook := newUpstream(t, manageKey), newReceiver(t)
+	cfg := writeConfig(t, standardConfig(up, hook))
+	steps := []struct {
+		usd  int64
+		want string
+	}{
+		{80, ""}, {40, "new:warning"}, {40, ""}, {40, ""}, {5, "escalated:critical"}, {5, ""},
+		{30, "deescalated:warning"}, {100, "resolved:warning"}, {100, ""},
+	}
+	var want []string
+	for i, s := range steps {
+		up.setUSD(s.usd)
+		r := runCLI(t, stdEnv, "check", "--config", cfg)
+		if r.code != ExitOK {
+			t.Fatalf("step %d: exit %d: %s", i, r.code, r.stderr)
+		}
+		if s.want != "" {
+			want = append(want, s.want)
+		}
+		if got := hook.reasons(); got != strings.Join(want, " ") {
+			t.Fatalf("step %d ($%d): webhook got %q, want %q", i, s.usd, got, strings.Join(want, " "))
+		}
+	}
+	ev := hook.events[0]
+	if ev.Version != "1" || ev.Account != "main" || ev.User.ID != 123 || ev.User.Username != "alice" ||
+		ev.BalanceUSD != 40 || ev.Quota != 20000000 || ev.UsedUSD != 160 || ev.ThresholdUSD != 50 || ev.Kind != notifiers.KindBalance {
+		t.Errorf("payload: %+v", ev)
+	}
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	up, hook := newUpstream(t, manageKey), newReceiver(t)
+	cfg := writeConfig(t, standardConfig(up, hook))
+
+	up.setUSD(1) // a low balance is not a failure
+	if r := runCLI(t, stdEnv, "check", "--config", cfg); r.code != ExitOK {
+		t.Errorf("low balance: exit %d: %s", r.code, r.stderr)
+	}
+
+	up.status.Store(299)
+	r := runCLI(t, stdEnv, "check", "--config", cfg)
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "main") || !strings.Contains(r.stderr, "无效的令牌") || !strings.Contains(r.stderr, "HTTP 200") {
+		t.Errorf("revoked key (200 success:false): exit %d, stderr %q", r.code, r.stderr)
+	}
+	up.status.Store(401)
+	r = runCLI(t, stdEnv, "check", "--config", cfg)
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "401") || !strings.Contains(r.stderr, "invalid access token") {
+		t.Errorf("revoked key (401): exit %d, stderr %q", r.code, r.stderr)
+	}
+	up.status.Store(0)
+
+	up.setUSD(40)
+	hook.fail.Store(100)
+	r = runCLI(t, stdEnv, "check", "--config", cfg)
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "hook") {
+		t.Errorf("undeliverable: exit %d, stderr %q", r.code, r.stderr)
+	}
+	hook.fail.Store(0)
+	if r := runCLI(t, stdEnv, "check", "--config", cfg); r.code != ExitOK {
+		t.Errorf("after recovery: exit %d: %s", r.code, r.stderr)
+	}
+	if got := hook.reasons(); got != "new:critical deescalated:warning" {
+		t.Errorf("webhook got %q", got)
+	}
+}
+
+func TestBalance(t *testing.T) {
+	up, hook := newUpstream(t, manageKey), newReceiver(t)
+	cfg := writeConfig(t, standardConfig(up, hook))
+	up.setUSD(40)
+	r := runCLI(t, stdEnv, "balance", "--config", cfg)
+	if r.code != ExitOK {
+		t.Fatalf("balance: %+v", r)
+	}
+	for _, want := range []string{"ACCOUNT", "main", "$40.00", "$160.00", "$50.00", "warning"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = runCLI(t, stdEnv, "balance", "--json", "--config", cfg)
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("--json: %v\n%s", err, r.stdout)
+	}
+	if rows[0]["account"] != "main" || rows[0]["balance_usd"] != 40.0 || rows[0]["level"] != "warning" || rows[0]["threshold_usd"] != 50.0 {
+		t.Errorf("json row: %v", rows[0])
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(cfg), "state.json")); !os.IsNotExist(err) {
+		t.Error("balance wrote state")
+	}
+	if len(hook.events) != 0 {
+		t.Error("balance sent a notification")
+	}
+	up.status.Store(401)
+	r = runCLI(t, stdEnv, "balance", "--config", cfg)
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "main") || !strings.Contains(r.stderr, "401") {
+		t.Errorf("failed poll: %+v", r)
+	}
+}
+
+func TestNotifyTest(t *testing.T) {
+	up, hook := newUpstream(t, manageKey), newReceiver(t)
+	broken := newReceiver(t)
+	broken.fail.Store(1000)
+	cfg := writeConfig(t, standardConfig(up, hook)+fmt.Sprintf("  - { name: broken, type: webhook, url: %q }\n", broken.URL))
+	r := runCLI(t, stdEnv, "notify-test", "--config", cfg, "--notifier", "hook")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "ok    hook (webhook)") {
+		t.Fatalf("notify-test --notifier hook: %+v", r)
+	}
+	if len(hook.events) != 1 || hook.events[0].Reason != notifiers.ReasonTest || hook.events[0].Kind != notifiers.KindTest {
+		t.Errorf("test event: %+v", hook.events)
+	}
+	r = runCLI(t, stdEnv, "notify-test", "--config", cfg)
+	if r.code != ExitFailure || !strings.Contains(r.stdout, "FAIL  broken (webhook)") || !strings.Contains(r.stderr, "broken") {
+		t.Errorf("notify-test with a broken notifier: %+v", r)
+	}
+	if r := runCLI(t, stdEnv, "notify-test", "--config", cfg, "--notifier", "nope"); r.code != ExitUsage {
+		t.Errorf("unknown --notifier: exit %d", r.code)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(cfg), "state.json")); !os.IsNotExist(err) {
+		t.Error("notify-test wrote state")
+	}
+}
+
+func TestDemoTellsTheWholeStory(t *testing.T) {
+	r := runCLI(t, nil, "demo", "--pace", "0")
+	if r.code != ExitOK {
+		t.Fatalf("demo: exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"(warning, new)", "(warning, repeat)", "(critical, escalated)", "(warning, deescalated)", "RESOLVED", "nothing changed"} {
+		if strings.Count(r.stdout, want) < 1 {
+			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Count(r.stdout, "(warning, new)") != 1 {
+		t.Errorf("the first alert must be sent once")
+	}
+}
+
+// TestNoSecretLeaks runs every command at debug level with canary secrets in
+// the key, the webhook URL and secret, and the upstream's secret fields, and
+// checks they reach no output, log, payload or state file.
+func TestNoSecretLeaks(t *testing.T) {
+	up, hook := newUpstream(t, manageKey), newReceiver(t)
+	cfgPath := writeConfig(t, standardConfig(up, hook)+"defaults: { poll_failure_alert_after: 1 }\n")
+	var all strings.Builder
+	collect := func(r result) { all.WriteString(r.stdout + r.stderr) }
+	up.setUSD(40)
+	collect(runCLI(t, stdEnv, "--log-level", "debug", "check", "--config", cfgPath))
+	collect(runCLI(t, stdEnv, "--log-level", "debug", "--log-format", "json", "balance", "--json", "--config", cfgPath))
+	collect(runCLI(t, stdEnv, "--log-level", "debug", "notify-test", "--config", cfgPath))
+	collect(runCLI(t, stdEnv, "--log-level", "debug", "validate", "--config", cfgPath))
+	up.status.Store(401)
+	collect(runCLI(t, stdEnv, "--log-level", "debug", "check", "--config", cfgPath))
+	hook.fail.Store(100)
+	up.status.Store(0)
+	up.setUSD(5)
+	collect(runCLI(t, stdEnv, "--log-level", "debug", "check", "--config", cfgPath))
+	state, _ := os.ReadFile(filepath.Join(filepath.Dir(cfgPath), "state.json"))
+	all.Write(state)
+	all.WriteString(strings.Join(hook.bodies, "\n"))
+	if len(hook.bodies) < 3 || len(state) == 0 {
+		t.Fatalf("the scenario did not run: %d payloads, %d bytes of state", len(hook.bodies), len(state))
+	}
+	secrets := append([]string{manageKey, "CANARY-HOOK-PATH", "Q0FOQVJZLVdFQkhPT0stU0VDUkVU", "CANARY-WEBHOOK-SECRET"}, secretCanaries...)
+	for _, s := range secrets {
+		if strings.Contains(all.String(), s) {
+			t.Errorf("secret %q leaked", s)
+		}
+	}
+}
