@@ -1,0 +1,141 @@
+// Package slack delivers quotawatch alerts to Slack as Block Kit messages,
+// either through an incoming webhook or as a bot posting with
+// chat.postMessage.
+//
+// An incoming webhook needs only webhook_url and posts to the channel it was
+// created for. Bot mode needs a bot token (chat:write scope) and a channel,
+// and can talk to any Slack-compatible server through api_url. Either way
+// the webhook URL and the token are credentials: they never appear in an
+// error or a log line.
+package slack
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"text/template"
+
+	"github.com/slack-go/slack"
+
+	"github.com/quotawatch/quotawatch/notifiers"
+)
+
+func init() {
+	notifiers.Register("slack", func() notifiers.Config { return new(Config) })
+}
+
+// Config is the configuration of a Slack notifier. Exactly one of WebhookURL
+// (incoming-webhook mode) and Token (bot mode) must be set.
+type Config struct {
+	// WebhookURL is the incoming-webhook URL. It embeds a credential.
+	WebhookURL string `yaml:"webhook_url"`
+	// Token is a bot token with the chat:write scope, for bot mode.
+	Token string `yaml:"token"`
+	// Channel is the channel name ("#alerts") or ID the bot posts to. It is
+	// required in bot mode and refused in webhook mode, where the webhook
+	// decides the channel.
+	Channel string `yaml:"channel"`
+	// APIURL is the base URL of the Web API in bot mode; empty means
+	// Slack's own, https://slack.com/api/. A missing trailing slash is added.
+	APIURL string `yaml:"api_url"`
+	// Template, when set, is a text/template over notifiers.Event whose
+	// output replaces the message's fallback text and the text of its main
+	// section; the fields stay. The output is Slack mrkdwn and is sent as
+	// is; an output of only white space falls back to the default text.
+	Template string `yaml:"template"`
+
+	tmpl   *template.Template
+	apiURL string
+}
+
+// Validate checks the configuration without touching the network and
+// reports the first problem as an error that starts with the key concerned.
+// It parses Template and normalises APIURL for New.
+func (c *Config) Validate() error {
+	switch {
+	case c.WebhookURL != "" && c.Token != "":
+		return fmt.Errorf("token: set either webhook_url (incoming webhook) or token (bot), not both")
+	case c.WebhookURL == "" && c.Token == "":
+		return fmt.Errorf("webhook_url: required (or token and channel for bot mode)")
+	}
+	if c.WebhookURL != "" {
+		if err := notifiers.CheckURL("webhook_url", c.WebhookURL); err != nil {
+			return err
+		}
+		if c.Channel != "" {
+			return fmt.Errorf("channel: only used with token; an incoming webhook posts to its own channel")
+		}
+		if c.APIURL != "" {
+			return fmt.Errorf("api_url: only used with token")
+		}
+	} else {
+		if strings.ContainsFunc(c.Token, isSpace) {
+			return fmt.Errorf("token: must not contain whitespace")
+		}
+		if strings.TrimSpace(c.Channel) == "" {
+			return fmt.Errorf("channel: required with token")
+		}
+		api, err := normaliseAPIURL(c.APIURL)
+		if err != nil {
+			return err
+		}
+		c.apiURL = api
+	}
+	c.tmpl = nil
+	if c.Template != "" {
+		t, err := notifiers.ParseTemplate("template", c.Template)
+		if err != nil {
+			return err
+		}
+		c.tmpl = t
+	}
+	return nil
+}
+
+// normaliseAPIURL returns the Web API base URL with the trailing slash
+// slack-go expects, or Slack's own when raw is empty.
+func normaliseAPIURL(raw string) (string, error) {
+	if raw == "" {
+		return slack.APIURL, nil
+	}
+	if err := notifiers.CheckURL("api_url", raw); err != nil {
+		return "", err
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("api_url: not an absolute URL")
+	}
+	if strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/chat.postMessage") {
+		return "", fmt.Errorf("api_url: give the API base (like https://slack.com/api/), not a method URL")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("api_url: must not have a query or fragment")
+	}
+	if !strings.HasSuffix(raw, "/") {
+		raw += "/"
+	}
+	return raw, nil
+}
+
+func isSpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
+}
+
+// New builds the notifier. It runs Validate again, so a Config built in code
+// behaves exactly like a loaded one.
+func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Notifier{
+		webhookURL: c.WebhookURL,
+		token:      c.Token,
+		channel:    strings.TrimSpace(c.Channel),
+		apiURL:     c.apiURL,
+		tmpl:       c.tmpl,
+		client:     o.HTTPClient(),
+		userAgent:  o.UserAgent,
+		logger:     o.Logger,
+	}
+	return n, nil
+}
