@@ -88,10 +88,7 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 	// after shutdown runs out, so a cycle in flight can finish and save.
 	cycleCtx, cancelCycles := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelCycles()
-	var inFlight sync.WaitGroup
 	job := cron.NewChain(cron.SkipIfStillRunning(cronLogger{s.Logger})).Then(cron.FuncJob(func() {
-		inFlight.Add(1)
-		defer inFlight.Done()
 		if ctx.Err() != nil {
 			return
 		}
@@ -101,7 +98,10 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 	c := cron.New(cron.WithLogger(cronLogger{s.Logger}))
 	entry := c.Schedule(sched, job)
 	c.Start()
-	go job.Run()
+	// The first cycle runs at start, through the same chain so a scheduled
+	// run cannot overlap it; cron tracks only the runs it starts itself.
+	var first sync.WaitGroup
+	first.Go(job.Run)
 	s.Logger.Info("started", "schedule", cfg.Schedule, "accounts", len(cfg.Accounts), "state_file", cfg.StateFile)
 
 	for done := false; !done; {
@@ -139,7 +139,7 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 	finished := make(chan struct{})
 	go func() {
 		<-stopped.Done()
-		inFlight.Wait()
+		first.Wait()
 		close(finished)
 	}()
 	select {
