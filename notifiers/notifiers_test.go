@@ -196,3 +196,24 @@ func TestTitle(t *testing.T) {
 		t.Errorf("critical title %q", got)
 	}
 }
+
+func TestHumanTexts(t *testing.T) {
+	durations := map[time.Duration]string{
+		0: "0m", 45 * time.Minute: "45m", 5 * time.Hour: "5h", 5*time.Hour + 30*time.Minute: "5h30m",
+		48 * time.Hour: "2d", 51 * time.Hour: "2d3h", 400 * 24 * time.Hour: "over a year", -time.Hour: "0m",
+	}
+	for d, want := range durations {
+		if got := HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+	ev := SampleEvent()
+	if ev.ReasonText() != "new alert" || ev.ThresholdText() != "$50.00" || ev.RunwayText() != "" {
+		t.Errorf("texts: %q %q %q", ev.ReasonText(), ev.ThresholdText(), ev.RunwayText())
+	}
+	secs := 5.5 * 3600
+	ev.RunwaySeconds, ev.ThresholdSource = &secs, SourceAccount
+	if ev.RunwayText() != "about 5h30m" || !strings.Contains(ev.ThresholdText(), "account's own") {
+		t.Errorf("texts: %q %q", ev.RunwayText(), ev.ThresholdText())
+	}
+}

@@ -271,7 +271,7 @@ func Summary(ev notifiers.Event, pollFailures int) string {
 		}
 		if ev.RunwaySeconds != nil && ev.SpendUSDPerHour != nil {
 			return fmt.Sprintf("%s: at the current spend of $%.2f/h the balance %s lasts about %s",
-				ev.Account, *ev.SpendUSDPerHour, ev.Balance(), humanDuration(time.Duration(*ev.RunwaySeconds*float64(time.Second))))
+				ev.Account, *ev.SpendUSDPerHour, ev.Balance(), notifiers.HumanDuration(time.Duration(*ev.RunwaySeconds*float64(time.Second))))
 		}
 		return fmt.Sprintf("%s: balance %s runs out soon", ev.Account, ev.Balance())
 	}
@@ -283,16 +283,6 @@ func Summary(ev notifiers.Event, pollFailures int) string {
 		return fmt.Sprintf("%s: balance %s is back above the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
 	}
 	return fmt.Sprintf("%s: balance %s is below the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
-}
-
-func humanDuration(d time.Duration) string {
-	switch {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%.0fd", d.Hours()/24)
-	case d >= time.Hour:
-		return fmt.Sprintf("%.0fh", d.Hours())
-	}
-	return fmt.Sprintf("%.0fm", max(d.Minutes(), 1))
 }
 
 // ConfigThresholds converts an account's configured thresholds for evaluation.

@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"sync"
 	"text/template"
@@ -95,7 +94,7 @@ func what(ev notifiers.Event) string {
 		}
 		s := "runway short"
 		if ev.RunwaySeconds != nil {
-			s = "runway about " + humanDuration(*ev.RunwaySeconds)
+			s = "runway " + ev.RunwayText()
 			if ev.SpendUSDPerHour != nil {
 				s += fmt.Sprintf(" at $%.2f/h", *ev.SpendUSDPerHour)
 			}
@@ -136,29 +135,6 @@ func why(ev notifiers.Event) string {
 		return "was " + ev.Severity.String() + ", " + string(ev.Reason)
 	}
 	return ev.Severity.String() + ", " + string(ev.Reason)
-}
-
-// humanDuration renders seconds as 45m, 5h, 5h30m or 2d3h.
-func humanDuration(sec float64) string {
-	if math.IsNaN(sec) || sec < 0 {
-		sec = 0
-	}
-	if sec > 365*86400 {
-		return "over a year"
-	}
-	m := int64(math.Round(sec / 60))
-	d, h, m := m/(24*60), m/60%24, m%60
-	switch {
-	case d > 0 && h > 0:
-		return fmt.Sprintf("%dd%dh", d, h)
-	case d > 0:
-		return fmt.Sprintf("%dd", d)
-	case h > 0 && m > 0:
-		return fmt.Sprintf("%dh%dm", h, m)
-	case h > 0:
-		return fmt.Sprintf("%dh", h)
-	}
-	return fmt.Sprintf("%dm", m)
 }
 
 // oneLine collapses whitespace, including line breaks, to single spaces.

@@ -264,17 +264,17 @@ func facts(ev notifiers.Event) []fact {
 	fs = append(fs,
 		fact{"Severity", ev.Severity.String()},
 		fact{"Status", orDash(string(ev.Status))},
-		fact{"Reason", reason(ev.Reason)},
+		fact{"Reason", ev.ReasonText()},
 	)
 	if ev.Kind != notifiers.KindPoll {
 		fs = append(fs,
 			fact{"Balance", ev.Balance()},
-			fact{"Threshold", threshold(ev)},
+			fact{"Threshold", ev.ThresholdText()},
 			fact{"Used", ev.Used()},
 		)
 	}
 	if ev.RunwaySeconds != nil {
-		fs = append(fs, fact{"Runway", formatRunway(*ev.RunwaySeconds)})
+		fs = append(fs, fact{"Runway", ev.RunwayText() + " at the current spend"})
 	}
 	if ev.SpendUSDPerHour != nil {
 		fs = append(fs, fact{"Spend", fmt.Sprintf("$%.2f per hour", *ev.SpendUSDPerHour)})
@@ -296,45 +296,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func threshold(ev notifiers.Event) string {
-	if ev.ThresholdQuota == 0 {
-		return "none"
-	}
-	if ev.ThresholdSource == notifiers.SourceAccount {
-		return ev.Threshold() + " (the account's own reminder threshold)"
-	}
-	return ev.Threshold()
-}
-
-func reason(r notifiers.Reason) string {
-	switch r {
-	case notifiers.ReasonNew:
-		return "new alert"
-	case notifiers.ReasonEscalated:
-		return "escalated"
-	case notifiers.ReasonDeescalated:
-		return "de-escalated, still firing"
-	case notifiers.ReasonRepeat:
-		return "reminder, still firing"
-	case notifiers.ReasonResolved:
-		return "resolved"
-	case notifiers.ReasonTest:
-		return "test"
-	}
-	return orDash(string(r))
-}
-
-func formatRunway(sec float64) string {
-	d := time.Duration(sec * float64(time.Second)).Round(time.Minute)
-	switch {
-	case d <= 0:
-		return "exhausted"
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("about %.1f days at the current spend", d.Hours()/24)
-	}
-	return fmt.Sprintf("about %dh %02dm at the current spend", int(d.Hours()), int(d.Minutes())%60)
 }
 
 const testNote = "This is a test notification from quotawatch; no action is needed."

@@ -184,62 +184,21 @@ func facts(ev notifiers.Event) []fact {
 	if ev.Kind != notifiers.KindPoll {
 		fs = append(fs,
 			fact{"Balance", ev.Balance()},
-			fact{"Threshold", threshold(ev)},
+			fact{"Threshold", ev.ThresholdText()},
 			fact{"Used", ev.Used()},
 		)
 	}
 	if ev.RunwaySeconds != nil {
-		fs = append(fs, fact{"Runway", formatRunway(*ev.RunwaySeconds)})
+		fs = append(fs, fact{"Runway", ev.RunwayText()})
 	}
 	if ev.SpendUSDPerHour != nil {
 		fs = append(fs, fact{"Spend", fmt.Sprintf("$%.2f/h", *ev.SpendUSDPerHour)})
 	}
-	fs = append(fs, fact{"Reason", reason(ev.Reason)})
+	fs = append(fs, fact{"Reason", ev.ReasonText()})
 	if ev.Error != "" {
 		fs = append(fs, fact{"Error", truncate(ev.Error, 500)})
 	}
 	return fs
-}
-
-func threshold(ev notifiers.Event) string {
-	if ev.ThresholdQuota == 0 {
-		return "none"
-	}
-	if ev.ThresholdSource == notifiers.SourceAccount {
-		return ev.Threshold() + " (account setting)"
-	}
-	return ev.Threshold()
-}
-
-func reason(r notifiers.Reason) string {
-	switch r {
-	case notifiers.ReasonNew:
-		return "new alert"
-	case notifiers.ReasonEscalated:
-		return "escalated"
-	case notifiers.ReasonDeescalated:
-		return "de-escalated, still firing"
-	case notifiers.ReasonRepeat:
-		return "reminder, still firing"
-	case notifiers.ReasonResolved:
-		return "resolved"
-	case notifiers.ReasonTest:
-		return "test"
-	case "":
-		return "-"
-	}
-	return string(r)
-}
-
-func formatRunway(sec float64) string {
-	d := time.Duration(sec * float64(time.Second)).Round(time.Minute)
-	switch {
-	case d <= 0:
-		return "exhausted"
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("about %.1f days", d.Hours()/24)
-	}
-	return fmt.Sprintf("about %dh %02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
 // buildBlocks builds the Block Kit layout for ev with body as the text of the
