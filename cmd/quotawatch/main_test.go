@@ -155,7 +155,7 @@ func TestRunBinaryServesAndStopsCleanly(t *testing.T) {
 	w := newWorld(t, fmt.Sprintf("listen: %q\nschedule: \"@every 1h\"\n", addr))
 	w.setUSD(5)
 	cmd := w.command("run")
-	var logs strings.Builder
+	var logs syncBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -188,6 +188,28 @@ func TestRunBinaryServesAndStopsCleanly(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// SIGHUP with a broken config keeps the running one, and says so.
+	good, _ := os.ReadFile(w.config)
+	os.WriteFile(w.config, []byte("accounts: [{ name: main, tokn: x }]\n"), 0o600)
+	cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "reload failed; keeping the running config"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload error logged:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "accounts[0].tokn: unknown key") {
+		t.Errorf("reload error does not name the key:\n%s", logs.String())
+	}
+	os.WriteFile(w.config, good, 0o600)
+	cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "config reloaded"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("valid config not reloaded:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error)
 	go func() { done <- cmd.Wait() }()
@@ -208,21 +230,26 @@ func TestRunBinaryServesAndStopsCleanly(t *testing.T) {
 	}
 }
 
-// TestKill9NeverCorruptsStateNorLosesAnAlert kills `check` with SIGKILL at
+// TestKill9NeverCorruptsStateNorLosesAnAlert kills `check` and `run` with SIGKILL at
 // random moments, many times in a row. The state file must always load, and
 // the alert must in the end be delivered — possibly more than once (delivery
 // is at-least-once), but always as the same event.
 func TestKill9NeverCorruptsStateNorLosesAnAlert(t *testing.T) {
-	w := newWorld(t, "")
+	w := newWorld(t, "schedule: \"@every 1s\"\n")
 	w.setUSD(40)
 	w.hookWait.Store(int64(15 * time.Millisecond))
 	statePath := filepath.Join(w.dir, "state.json")
 	for i := range 40 {
-		cmd := w.command("check")
+		// Alternate the one-shot check and the service (whose first cycle
+		// runs at start, then every second).
+		cmd, window := w.command("check"), 40
+		if i%2 == 1 {
+			cmd, window = w.command("run"), 800
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond)
+		time.Sleep(time.Duration(rand.IntN(window)) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 		if _, err := state.Load(statePath, time.Now()); err != nil {
@@ -263,4 +290,22 @@ func TestDemoBinary(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
+}
+
+// syncBuffer is a strings.Builder safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
