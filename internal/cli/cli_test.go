@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -387,7 +388,44 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 // checks they reach no output, log, payload or state file.
 func TestNoSecretLeaks(t *testing.T) {
 	up, hook := newUpstream(t, manageKey), newReceiver(t)
-	cfgPath := writeConfig(t, standardConfig(up, hook)+"defaults: { poll_failure_alert_after: 1 }\n")
+	// Slack (webhook and bot) and PagerDuty stand-ins that record what they
+	// are sent, and echo the request path back in their errors as real error
+	// pages do.
+	var peerMu sync.Mutex
+	var peerBodies []string
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		// The credential each peer needs is where it belongs; strip it so
+		// the check below looks for copies anywhere else.
+		if vals, err := url.ParseQuery(string(body)); err == nil && vals.Has("token") {
+			vals.Del("token")
+			body = []byte(vals.Encode())
+		}
+		var pd map[string]any
+		if json.Unmarshal(body, &pd) == nil && pd["routing_key"] != nil {
+			delete(pd, "routing_key")
+			body, _ = json.Marshal(pd)
+		}
+		peerMu.Lock()
+		peerBodies = append(peerBodies, string(body))
+		peerMu.Unlock()
+		switch {
+		case strings.Contains(r.URL.Path, "chat.postMessage"):
+			io.WriteString(w, `{"ok":true,"channel":"C1","ts":"1.2"}`)
+		case strings.Contains(r.URL.Path, "enqueue"):
+			w.WriteHeader(http.StatusAccepted)
+			io.WriteString(w, `{"status":"success"}`)
+		default:
+			io.WriteString(w, "ok")
+		}
+	}))
+	t.Cleanup(peer.Close)
+	extra := fmt.Sprintf(`  - { name: slack-hook, type: slack, webhook_url: "%s/services/T0/B0/CANARY-SLACK-WEBHOOK" }
+  - { name: slack-bot, type: slack, token: "xoxb-CANARY-SLACK-TOKEN", channel: "#alerts", api_url: "%s/api/" }
+  - { name: pager, type: pagerduty, routing_key: "CANARY-PD-ROUTING-KEY", url: "%s/v2/enqueue" }
+defaults: { poll_failure_alert_after: 1 }
+`, peer.URL, peer.URL, peer.URL)
+	cfgPath := writeConfig(t, standardConfig(up, hook)+extra)
 	var all strings.Builder
 	collect := func(r result) { all.WriteString(r.stdout + r.stderr) }
 	up.setUSD(40)
@@ -404,10 +442,15 @@ func TestNoSecretLeaks(t *testing.T) {
 	state, _ := os.ReadFile(filepath.Join(filepath.Dir(cfgPath), "state.json"))
 	all.Write(state)
 	all.WriteString(strings.Join(hook.bodies, "\n"))
-	if len(hook.bodies) < 3 || len(state) == 0 {
-		t.Fatalf("the scenario did not run: %d payloads, %d bytes of state", len(hook.bodies), len(state))
+	peerMu.Lock()
+	all.WriteString(strings.Join(peerBodies, "\n"))
+	peerN := len(peerBodies)
+	peerMu.Unlock()
+	if len(hook.bodies) < 3 || len(state) == 0 || peerN < 6 {
+		t.Fatalf("the scenario did not run: %d webhook payloads, %d peer payloads, %d bytes of state", len(hook.bodies), peerN, len(state))
 	}
-	secrets := append([]string{manageKey, "CANARY-HOOK-PATH", "Q0FOQVJZLVdFQkhPT0stU0VDUkVU", "CANARY-WEBHOOK-SECRET"}, secretCanaries...)
+	secrets := append([]string{manageKey, "CANARY-HOOK-PATH", "Q0FOQVJZLVdFQkhPT0stU0VDUkVU", "CANARY-WEBHOOK-SECRET",
+		"CANARY-SLACK-WEBHOOK", "CANARY-SLACK-TOKEN", "CANARY-PD-ROUTING-KEY"}, secretCanaries...)
 	for _, s := range secrets {
 		if strings.Contains(all.String(), s) {
 			t.Errorf("secret %q leaked", s)
