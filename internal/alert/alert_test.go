@@ -66,8 +66,8 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"hysteresis band holds the level", standard, fivePct, dayRepeat, []obs{
 			{0, 4999, notifiers.ReasonNew, warning},
-			{time.Minute, 5100, "", warning},  // above 50 but below 52.50
-			{time.Minute * 2, 5249, "", warning}, // still in the band
+			{time.Minute, 5100, "", warning},                           // above 50 but below 52.50
+			{time.Minute * 2, 5249, "", warning},                       // still in the band
 			{time.Minute * 3, 5250, notifiers.ReasonResolved, warning}, // reaches threshold × 1.05
 		}},
 		{"flapping around a threshold notifies once", standard, fivePct, dayRepeat, []obs{

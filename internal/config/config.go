@@ -138,14 +138,14 @@ type rawRunway struct {
 }
 
 type rawAccount struct {
-	Name         string            `yaml:"name"`
-	BaseURL      string            `yaml:"base_url"`
-	Token        string            `yaml:"token"`
-	TokenFile    string            `yaml:"token_file"`
-	Headers      map[string]string `yaml:"headers"`
-	Thresholds   []rawThreshold    `yaml:"thresholds"`
-	Notifiers    *[]string         `yaml:"notifiers"`
-	Overrides    rawOverrides      `yaml:",inline"`
+	Name       string            `yaml:"name"`
+	BaseURL    string            `yaml:"base_url"`
+	Token      string            `yaml:"token"`
+	TokenFile  string            `yaml:"token_file"`
+	Headers    map[string]string `yaml:"headers"`
+	Thresholds []rawThreshold    `yaml:"thresholds"`
+	Notifiers  *[]string         `yaml:"notifiers"`
+	Overrides  rawOverrides      `yaml:",inline"`
 }
 
 type rawThreshold struct {
