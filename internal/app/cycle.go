@@ -174,8 +174,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, re
 
 	thresholds := ConfigThresholds(acct)
 	thresholds = alert.Thresholds(thresholds, snap.RemindThreshold, acct.AccountThreshold)
-	prev := as.Alert(notifiers.KindBalance).Level
-	level, th := alert.BalanceLevel(snap.Quota, thresholds, prev, int64(acct.Hysteresis))
+	level, th := alert.BalanceLevel(snap.Quota, thresholds, as.Level(notifiers.KindBalance), int64(acct.Hysteresis))
 	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, nil)
 	c.Metrics.alertLevel(acct.Name, level)
 
@@ -185,7 +184,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, re
 		as.Samples = alert.AddSample(as.Samples, alert.Sample{At: res.At, Used: snap.UsedQuota}, rw.Window)
 		if rate, ok := alert.SpendRate(as.Samples); ok {
 			runway := alert.Runway(snap.Quota, rate)
-			level = alert.RunwayLevel(runway, rw.Below, rw.Severity, as.Alert(notifiers.KindRunway).Level, int64(acct.Hysteresis))
+			level = alert.RunwayLevel(runway, rw.Below, rw.Severity, as.Level(notifiers.KindRunway), int64(acct.Hysteresis))
 			fill = func(ev *notifiers.Event) {
 				secs, perHour := runway.Seconds(), notifiers.USD(int64(rate))
 				ev.RunwaySeconds, ev.SpendUSDPerHour = &secs, &perHour

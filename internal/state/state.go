@@ -77,6 +77,15 @@ func (a *Account) Alert(kind notifiers.Kind) *alert.State {
 	return s
 }
 
+// Level is the current level of the account's alert of kind, without
+// creating it.
+func (a *Account) Level(kind notifiers.Kind) notifiers.Severity {
+	if s, ok := a.Alerts[kind]; ok {
+		return s.Level
+	}
+	return notifiers.SeverityNone
+}
+
 // Account returns the named account's state, creating it.
 func (f *File) Account(name string) *Account {
 	a, ok := f.Accounts[name]
