@@ -128,9 +128,11 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	rep.Queued = len(st.Outbox) - owed
 	c.prune(st, &rep)
 	// Record what is owed before sending anything: a crash from here on
-	// re-sends, it never forgets.
-	if err := state.Save(cfg.StateFile, st); err != nil {
-		return rep, err
+	// re-sends, it never forgets. With nothing to send, one save will do.
+	if len(st.Outbox) > 0 {
+		if err := state.Save(cfg.StateFile, st); err != nil {
+			return rep, err
+		}
 	}
 	c.deliver(ctx, st, &rep)
 	if err := state.Save(cfg.StateFile, st); err != nil {
