@@ -80,12 +80,17 @@ func TestSpendRateAndRunway(t *testing.T) {
 	if len(back) != 1 {
 		t.Errorf("a clock going back should restart the samples, kept %d", len(back))
 	}
-	many := []Sample(nil)
-	for i := range 3 * MaxSamples {
-		many = AddSample(many, Sample{At: t0.Add(time.Duration(i) * time.Second), Used: int64(i)}, 24*time.Hour)
+	// A poll every 10 seconds for two days keeps a bounded, thinned set that
+	// still spans the whole 24h window.
+	var many []Sample
+	for i := range 2 * 24 * 360 {
+		many = AddSample(many, Sample{At: t0.Add(time.Duration(i) * 10 * time.Second), Used: int64(i)}, 24*time.Hour)
 	}
-	if len(many) != MaxSamples {
-		t.Errorf("kept %d samples, want at most %d", len(many), MaxSamples)
+	if len(many) > 2*MaxSamples+1 {
+		t.Errorf("kept %d samples, want at most %d", len(many), 2*MaxSamples+1)
+	}
+	if span := many[len(many)-1].At.Sub(many[0].At); span < 23*time.Hour || span > 24*time.Hour {
+		t.Errorf("kept samples span %v, want about the 24h window", span)
 	}
 }
 

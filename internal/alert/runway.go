@@ -13,22 +13,31 @@ type Sample struct {
 	Used int64     `json:"used"`
 }
 
-// MaxSamples bounds the samples kept per account, so state stays small
-// whatever the schedule and window.
-const MaxSamples = 256
+// MaxSamples sets how finely the spend window is sampled: a new sample
+// closer than window/MaxSamples to the one before the last replaces the last,
+// so at most about 2×MaxSamples samples are kept per account whatever the
+// schedule, and state stays small as accounts grow.
+const MaxSamples = 32
 
-// AddSample appends s and drops samples older than window before s.At,
-// keeping at most MaxSamples (the oldest go first).
+// AddSample appends s, thins the samples to about window/MaxSamples apart,
+// and drops samples older than window before s.At. The rate only needs the
+// first and last samples, so thinning costs no accuracy beyond
+// window/MaxSamples.
 func AddSample(samples []Sample, s Sample, window time.Duration) []Sample {
-	if n := len(samples); n > 0 && !s.At.After(samples[n-1].At) {
-		samples = samples[:0] // the clock went back: start over
+	n := len(samples)
+	if n > 0 && !s.At.After(samples[n-1].At) {
+		samples, n = samples[:0], 0 // the clock went back: start over
 	}
-	samples = append(samples, s)
+	if n >= 2 && s.At.Sub(samples[n-2].At) < window/MaxSamples {
+		samples[n-1] = s
+	} else {
+		samples = append(samples, s)
+	}
 	cut := 0
 	for cut < len(samples)-1 && s.At.Sub(samples[cut].At) > window {
 		cut++
 	}
-	cut = max(cut, len(samples)-MaxSamples)
+	cut = max(cut, len(samples)-2*MaxSamples)
 	if cut > 0 {
 		samples = append(samples[:0], samples[cut:]...)
 	}

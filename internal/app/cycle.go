@@ -148,13 +148,12 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 // notifications it calls for.
 func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, rep *Report) {
 	as := st.Account(acct.Name)
-	log := c.logger().With("account", acct.Name)
 	if res.Err != nil {
 		as.PollFailures++
 		as.LastError = res.Err.Error()
 		rep.PollErrors = append(rep.PollErrors, acct.Name+": "+as.LastError)
 		c.Metrics.pollFailed(acct.Name)
-		log.Error("poll failed", "error", res.Err, "consecutive", as.PollFailures)
+		c.logger().Error("poll failed", "account", acct.Name, "error", res.Err, "consecutive", as.PollFailures)
 		// A failed poll says nothing about the balance: the balance and runway
 		// alerts keep their level.
 		c.step(st, acct, as, notifiers.KindPoll, alert.PollLevel(as.PollFailures, acct.PollFailureAlertAfter), alert.Threshold{}, res.At, nil)
@@ -170,7 +169,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, re
 		as.Snapshot.UserID = snap.ID
 	}
 	c.Metrics.polled(acct.Name, snap.Quota, res.At)
-	log.Debug("polled", "balance", notifiers.FormatUSD(snap.Quota), "used", notifiers.FormatUSD(snap.UsedQuota))
+	c.logger().Debug("polled", "account", acct.Name, "balance", notifiers.FormatUSD(snap.Quota), "used", notifiers.FormatUSD(snap.UsedQuota))
 
 	c.step(st, acct, as, notifiers.KindPoll, notifiers.SeverityNone, alert.Threshold{}, res.At, nil)
 
@@ -310,8 +309,12 @@ func (c *Cycle) targets(acct config.Account) []alert.Target {
 // prune forgets accounts no longer configured and gives up owed deliveries
 // that are too old or whose notifier is gone, each with an error log.
 func (c *Cycle) prune(st *state.File, rep *Report) {
+	configured := make(map[string]struct{}, len(c.Config.Accounts))
+	for i := range c.Config.Accounts {
+		configured[c.Config.Accounts[i].Name] = struct{}{}
+	}
 	for name := range st.Accounts {
-		if _, ok := c.Config.Account(name); !ok {
+		if _, ok := configured[name]; !ok {
 			delete(st.Accounts, name)
 		}
 	}

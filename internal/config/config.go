@@ -485,9 +485,9 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 
 // Account returns the named account, or false.
 func (c *Config) Account(name string) (Account, bool) {
-	for _, a := range c.Accounts {
-		if a.Name == name {
-			return a, true
+	for i := range c.Accounts {
+		if c.Accounts[i].Name == name {
+			return c.Accounts[i], true
 		}
 	}
 	return Account{}, false

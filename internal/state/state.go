@@ -9,10 +9,12 @@
 package state
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -152,8 +154,7 @@ func parse(data []byte) (*File, error) {
 		return nil, errors.New("empty file")
 	}
 	f := New()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(f); err != nil {
+	if err := json.Unmarshal(data, f); err != nil {
 		return nil, fmt.Errorf("invalid JSON: %v", err)
 	}
 	if f.Version != Version {
@@ -182,18 +183,20 @@ func parse(data []byte) (*File, error) {
 // the old file is untouched and the temp file is removed.
 func Save(path string, f *File) error {
 	f.Version = Version
-	data, err := json.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
-	}
-	return WriteAtomic(path, append(data, '\n'))
+	return WriteAtomic(path, func(w io.Writer) error {
+		if err := json.NewEncoder(w).Encode(f); err != nil {
+			return fmt.Errorf("encode state: %w", err)
+		}
+		return nil
+	})
 }
 
 // syncFile is (*os.File).Sync; tests replace it to simulate a failing disk.
 var syncFile = (*os.File).Sync
 
-// WriteAtomic writes data to path through a temp file and rename.
-func WriteAtomic(path string, data []byte) (err error) {
+// WriteAtomic replaces path with what write produces, through a temp file
+// and rename, streaming rather than building the content in memory.
+func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -205,7 +208,11 @@ func WriteAtomic(path string, data []byte) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err = tmp.Write(data); err != nil {
+	bw := bufio.NewWriterSize(tmp, 64<<10)
+	if err = write(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}
 	if err = syncFile(tmp); err != nil {
