@@ -202,8 +202,7 @@ var benchStateShapes = []struct {
 	samples int
 }{
 	{"alerts", 0},
-	{"runway72", 72},                // runway with a 6h window polled every 5m
-	{"runway256", alert.MaxSamples}, // the cap: e.g. a 24h window polled every 5m
+	{"runway-cap", 2 * alert.MaxSamples}, // the most runway samples an account keeps
 }
 
 func BenchmarkStateSave1000(b *testing.B) {
