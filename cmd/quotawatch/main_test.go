@@ -20,6 +20,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
 
 // These tests drive the built binary as a user or a scheduler would.
@@ -155,7 +156,7 @@ func TestRunBinaryServesAndStopsCleanly(t *testing.T) {
 	w := newWorld(t, fmt.Sprintf("listen: %q\nschedule: \"@every 1h\"\n", addr))
 	w.setUSD(5)
 	cmd := w.command("run")
-	var logs syncBuffer
+	var logs notifiertest.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -290,22 +291,4 @@ func TestDemoBinary(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-}
-
-// syncBuffer is a strings.Builder safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
 
 // upstream is a fake AIHubMix /api/user/self whose answer tests change.
@@ -451,9 +452,5 @@ defaults: { poll_failure_alert_after: 1 }
 	}
 	secrets := append([]string{manageKey, "CANARY-HOOK-PATH", "Q0FOQVJZLVdFQkhPT0stU0VDUkVU", "CANARY-WEBHOOK-SECRET",
 		"CANARY-SLACK-WEBHOOK", "CANARY-SLACK-TOKEN", "CANARY-PD-ROUTING-KEY"}, secretCanaries...)
-	for _, s := range secrets {
-		if strings.Contains(all.String(), s) {
-			t.Errorf("secret %q leaked", s)
-		}
-	}
+	notifiertest.AssertNoSecrets(t, "output, logs, state or payloads", all.String(), secrets...)
 }

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
 
 // The email tests run against mailpit, a real SMTP server, built once per
@@ -323,23 +324,8 @@ func (mp *mailpit) only(t *testing.T) storedMessage {
 	return msgs[0]
 }
 
-// logBuffer is a concurrency-safe sink for the notifier's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer captures the notifier's log.
+type logBuffer = notifiertest.Buffer
 
 func newNotifier(t *testing.T, cfg *Config) (*Notifier, *logBuffer) {
 	t.Helper()
@@ -382,9 +368,7 @@ func criticalEvent() notifiers.Event {
 
 func assertNoPassword(t *testing.T, what, s string) {
 	t.Helper()
-	if strings.Contains(s, smtpPassword) || strings.Contains(s, "Canary-7f3e") {
-		t.Errorf("%s leaks the SMTP password: %s", what, s)
-	}
+	notifiertest.AssertNoSecrets(t, what, s, smtpPassword, "Canary-7f3e")
 }
 
 // assertDelivered checks the stored message for ev in full.

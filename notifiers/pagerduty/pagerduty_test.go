@@ -23,25 +23,9 @@ const (
 )
 
 func event() notifiers.Event {
-	return notifiers.Event{
-		Version:         notifiers.PayloadVersion,
-		ID:              "evt_01JDQ7Z8K3",
-		Kind:            notifiers.KindBalance,
-		Status:          notifiers.StatusFiring,
-		Reason:          notifiers.ReasonNew,
-		Severity:        notifiers.SeverityWarning,
-		Account:         "main",
-		User:            notifiers.User{ID: 123, Username: "alice"},
-		BalanceUSD:      40,
-		Quota:           20000000,
-		UsedUSD:         160,
-		UsedQuota:       80000000,
-		ThresholdUSD:    50,
-		ThresholdQuota:  25000000,
-		ThresholdSource: notifiers.SourceConfig,
-		Summary:         "main: balance $40.00 is below the warning threshold $50.00",
-		ObservedAt:      time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC),
-	}
+	ev := notifiers.SampleEvent()
+	ev.ID = "evt_01JDQ7Z8K3"
+	return ev
 }
 
 type request struct {

@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
 
 const (
@@ -115,23 +115,8 @@ func (c *capture) only(t *testing.T) captured {
 	return c.reqs[0]
 }
 
-// logBuffer is a concurrency-safe sink for the notifier's debug log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer captures the notifier's log.
+type logBuffer = notifiertest.Buffer
 
 func newNotifier(t *testing.T, cfg *Config, timeout time.Duration) (*Notifier, *logBuffer) {
 	t.Helper()
@@ -168,11 +153,7 @@ func botNotifier(t *testing.T, h http.HandlerFunc) (*Notifier, *logBuffer) {
 // assertNoSecret fails if a canary credential appears in s.
 func assertNoSecret(t *testing.T, what, s string) {
 	t.Helper()
-	for _, secret := range []string{webhookSecret, "xWebhookSecretCanary42", "B0CANARY", botToken, "canary-token"} {
-		if strings.Contains(s, secret) {
-			t.Errorf("%s leaks credential %q: %s", what, secret, s)
-		}
-	}
+	notifiertest.AssertNoSecrets(t, what, s, webhookSecret, "xWebhookSecretCanary42", "B0CANARY", botToken, "canary-token")
 }
 
 func TestWebhookMessage(t *testing.T) {
