@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -363,6 +364,9 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 	if err := notifiers.CheckURL(path+".base_url", a.BaseURL); err != nil {
 		return a, err
 	}
+	if strings.Contains(a.BaseURL, "/api/user/self") {
+		return a, fmt.Errorf("%s.base_url: give the gateway's root (such as https://aihubmix.com), without /api/user/self", path)
+	}
 
 	switch {
 	case ra.Token != "" && ra.TokenFile != "":
@@ -449,6 +453,9 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		for j, name := range *ra.Notifiers {
 			if !known[name] {
 				return a, fmt.Errorf("%s.notifiers[%d]: unknown notifier %q", path, j, name)
+			}
+			if slices.Contains(a.Notifiers, name) {
+				return a, fmt.Errorf("%s.notifiers[%d]: %q is listed twice", path, j, name)
 			}
 			a.Notifiers = append(a.Notifiers, name)
 		}

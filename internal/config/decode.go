@@ -91,6 +91,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i].Value
+			if m.MapIndex(reflect.ValueOf(key).Convert(v.Type().Key())).IsValid() {
+				return fmt.Errorf("%s: duplicate key", join(path, key))
+			}
 			val := reflect.New(v.Type().Elem()).Elem()
 			if err := d.decode(n.Content[i+1], val, join(path, key)); err != nil {
 				return err
@@ -143,8 +146,13 @@ func (d *decoder) mapping(n *yaml.Node, path string, targets ...reflect.Value) e
 	for _, t := range targets {
 		collectFields(t, fields)
 	}
+	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key := n.Content[i].Value
+		if seen[key] {
+			return fmt.Errorf("%s: duplicate key", join(path, key))
+		}
+		seen[key] = true
 		if key == "<<" {
 			return fmt.Errorf("%s: YAML merge keys are not supported", orRoot(path))
 		}
