@@ -2,7 +2,6 @@ package notifiers
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -154,27 +153,37 @@ func (e Event) Balance() string   { return FormatUSD(e.Quota) }
 func (e Event) Used() string      { return FormatUSD(e.UsedQuota) }
 func (e Event) Threshold() string { return FormatUSD(e.ThresholdQuota) }
 
-// Title is a short headline: "[WARNING] main: balance $40.00 below $50.00",
-// "[RESOLVED] main: balance $80.00", "[TEST] main: ...".
+// Title is a short headline that names the severity and the account, as an
+// email subject or a chat fallback: "[WARNING] main: balance $40.00 below
+// $50.00", "[RESOLVED WARNING] main: balance $80.00 back above $50.00",
+// "[TEST INFO] main: test notification".
 func (e Event) Title() string {
-	tag := "[" + upper(e.Severity.String()) + "]"
+	sev := upper(e.Severity.String())
+	tag := "[" + sev + "]"
 	switch {
 	case e.Test():
-		tag = "[TEST]"
+		tag = "[TEST " + sev + "]"
 	case e.Status == StatusResolved:
-		tag = "[RESOLVED]"
+		tag = "[RESOLVED " + sev + "]"
 	}
-	switch e.Kind {
-	case KindPoll:
+	resolved := e.Status == StatusResolved
+	switch {
+	case e.Test():
+		return fmt.Sprintf("%s %s: test notification from quotawatch", tag, e.Account)
+	case e.Kind == KindPoll && resolved:
+		return fmt.Sprintf("%s %s: polling works again", tag, e.Account)
+	case e.Kind == KindPoll:
 		return fmt.Sprintf("%s %s: polling fails", tag, e.Account)
-	case KindRunway:
-		if e.Status == StatusResolved {
-			return fmt.Sprintf("%s %s: runway recovered, balance %s", tag, e.Account, e.Balance())
-		}
+	case e.Kind == KindRunway && resolved:
+		return fmt.Sprintf("%s %s: runway recovered, balance %s", tag, e.Account, e.Balance())
+	case e.Kind == KindRunway && e.RunwaySeconds != nil:
+		return fmt.Sprintf("%s %s: balance %s lasts %s", tag, e.Account, e.Balance(), e.RunwayText())
+	case e.Kind == KindRunway:
 		return fmt.Sprintf("%s %s: balance %s runs out soon", tag, e.Account, e.Balance())
-	}
-	if e.Status == StatusResolved || e.ThresholdQuota == 0 && e.Test() {
-		return fmt.Sprintf("%s %s: balance %s", tag, e.Account, e.Balance())
+	case resolved:
+		return fmt.Sprintf("%s %s: balance %s back above %s", tag, e.Account, e.Balance(), e.Threshold())
+	case e.Quota >= e.ThresholdQuota:
+		return fmt.Sprintf("%s %s: balance %s not yet clear of %s", tag, e.Account, e.Balance(), e.Threshold())
 	}
 	return fmt.Sprintf("%s %s: balance %s below %s", tag, e.Account, e.Balance(), e.Threshold())
 }
@@ -192,19 +201,20 @@ func upper(s string) string {
 // USD converts quota units to dollars, for display and JSON only.
 func USD(quota int64) float64 { return float64(quota) / QuotaPerUSD }
 
-// FormatUSD formats quota units as dollars with two decimals, rounded half
-// away from zero: 20000000 → "$40.00", -1600000 → "-$3.20".
+// FormatUSD formats quota units as dollars with two decimals, rounded down
+// to the cent so that a balance shown next to a threshold is never shown
+// above it when it is below: 20000000 → "$40.00", 24999999 → "$49.99",
+// -1600000 → "-$3.20".
 func FormatUSD(quota int64) string {
-	neg := quota < 0
-	u := uint64(quota)
-	if neg {
-		u = uint64(-quota) // two's complement keeps MinInt64 right
-	}
 	const perCent = QuotaPerUSD / 100
-	cents := (u + perCent/2) / perCent
-	s := "$" + strconv.FormatUint(cents/100, 10) + "." + fmt.Sprintf("%02d", cents%100)
-	if neg && cents != 0 {
-		return "-" + s
+	cents := quota / perCent
+	if quota%perCent != 0 && quota < 0 {
+		cents-- // floor, not truncation, below zero
 	}
-	return s
+	sign := ""
+	u := uint64(cents)
+	if cents < 0 {
+		sign, u = "-", uint64(-cents)
+	}
+	return fmt.Sprintf("%s$%d.%02d", sign, u/100, u%100)
 }

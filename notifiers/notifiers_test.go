@@ -14,8 +14,8 @@ import (
 
 func TestFormatUSD(t *testing.T) {
 	tests := map[int64]string{
-		0: "$0.00", 20000000: "$40.00", 5250000: "$10.50", 2500: "$0.01", 2499: "$0.00",
-		-1600000: "-$3.20", -1: "$0.00", 1<<63 - 1: "$18446744073709.55", -1 << 63: "-$18446744073709.55",
+		0: "$0.00", 20000000: "$40.00", 5250000: "$10.50", 5000: "$0.01", 4999: "$0.00",
+		24999999: "$49.99", -1600000: "-$3.20", -1: "-$0.01", 1<<63 - 1: "$18446744073709.55", -1 << 63: "-$18446744073709.56",
 	}
 	for quota, want := range tests {
 		if got := FormatUSD(quota); got != want {
@@ -187,7 +187,8 @@ func TestTemplates(t *testing.T) {
 func TestTitle(t *testing.T) {
 	ev := SampleEvent()
 	ev.Status, ev.Reason = StatusResolved, ReasonResolved
-	if got := ev.Title(); got != "[RESOLVED] main: balance $40.00" {
+	ev.Quota = 40000000
+	if got := ev.Title(); got != "[RESOLVED WARNING] main: balance $80.00 back above $50.00" {
 		t.Errorf("resolved title %q", got)
 	}
 	ev = SampleEvent()

@@ -140,7 +140,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	}
 	c.Metrics.cycle(time.Since(start))
 	c.logger().Info("cycle done", "accounts", rep.Accounts, "poll_failures", len(rep.PollErrors),
-		"queued", rep.Queued, "delivered", rep.Delivered, "owed", sum(rep.Owed), "duration", time.Since(start).Round(time.Millisecond))
+		"queued", rep.Queued, "delivered", rep.Delivered, "owed", sum(rep.Owed), "duration", time.Since(start).Round(time.Millisecond).String())
 	return rep, nil
 }
 
@@ -279,8 +279,13 @@ func Summary(ev notifiers.Event, pollFailures int) string {
 	if ev.ThresholdSource == notifiers.SourceAccount {
 		source = " (the account's own reminder threshold)"
 	}
-	if resolved {
+	switch {
+	case resolved:
 		return fmt.Sprintf("%s: balance %s is back above the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
+	case ev.Quota >= ev.ThresholdQuota:
+		// Inside the hysteresis band: above the threshold, not yet clear of it.
+		return fmt.Sprintf("%s: balance %s is above the %s threshold %s%s but not yet clear of it (hysteresis)",
+			ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
 	}
 	return fmt.Sprintf("%s: balance %s is below the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
 }

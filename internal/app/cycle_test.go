@@ -485,3 +485,18 @@ notifiers: [{ name: chat, type: console }]
 		t.Error("state of a removed account kept")
 	}
 }
+
+func TestSummaryInTheHysteresisBandTellsTheTruth(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.poller.set("main", 5)
+	h.run(0)
+	h.poller.set("main", 51) // above $50 but below $52.50: still warning
+	h.run(time.Minute)
+	got := h.nots["chat"].got
+	if len(got) != 2 || got[1].Reason != notifiers.ReasonDeescalated {
+		t.Fatalf("got %s", h.nots["chat"].reasons())
+	}
+	if want := "main: balance $51.00 is above the warning threshold $50.00 but not yet clear of it (hysteresis)"; got[1].Summary != want {
+		t.Errorf("summary = %q, want %q", got[1].Summary, want)
+	}
+}

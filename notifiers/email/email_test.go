@@ -605,10 +605,10 @@ func TestMessageVariants(t *testing.T) {
 		byID[m.headers["X-Quotawatch-Event-Id"][0]] = m
 	}
 
-	if m := byID["evt_resolved"]; m.Subject != "[RESOLVED] main: balance $80.00" {
+	if m := byID["evt_resolved"]; m.Subject != "[RESOLVED WARNING] main: balance $80.00 back above $50.00" {
 		t.Errorf("resolved subject %q", m.Subject)
 	}
-	if m := byID["evt_test"]; !strings.HasPrefix(m.Subject, "[TEST] main: ") ||
+	if m := byID["evt_test"]; !strings.HasPrefix(m.Subject, "[TEST WARNING] main: ") ||
 		!strings.Contains(m.Text, "test notification") || !strings.Contains(m.HTML, "test notification") {
 		t.Errorf("test event not clearly marked: subject %q\n%s", m.Subject, m.Text)
 	}

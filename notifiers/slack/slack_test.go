@@ -260,7 +260,7 @@ func TestMessageVariants(t *testing.T) {
 		var m message
 		json.Unmarshal(c.only(t).body, &m)
 		text, _ := m.section()
-		if !strings.Contains(m.header(), "TEST") || !strings.HasPrefix(m.Text, "[TEST]") || !strings.Contains(text, "test notification") {
+		if !strings.Contains(m.header(), "TEST") || !strings.HasPrefix(m.Text, "[TEST WARNING]") || !strings.Contains(text, "test notification") {
 			t.Errorf("test event not clearly marked: header %q, text %q, section %q", m.header(), m.Text, text)
 		}
 	})
