@@ -62,13 +62,34 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// deliveryResults are the values of quotawatch_notifications_total's result
+// label.
+var deliveryResults = []string{"success", "retryable", "permanent", "dropped"}
+
+// Prepare creates the per-notifier and per-account series at zero, so that
+// /metrics lists them, and rate() works, before the first event.
+func (m *Metrics) Prepare(notifierNames, accounts []string) {
+	if m == nil {
+		return
+	}
+	for _, n := range notifierNames {
+		for _, r := range deliveryResults {
+			m.notifications.WithLabelValues(n, r).Add(0)
+		}
+		m.notifyLatency.WithLabelValues(n)
+		m.owed.WithLabelValues(n).Add(0)
+	}
+	for _, a := range accounts {
+		m.pollErrors.WithLabelValues(a).Add(0)
+	}
+}
+
 func (m *Metrics) polled(account string, quota int64, at time.Time) {
 	if m == nil {
 		return
 	}
 	m.balance.WithLabelValues(account).Set(notifiers.USD(quota))
 	m.lastSuccess.WithLabelValues(account).Set(float64(at.UnixNano()) / 1e9)
-	m.pollErrors.WithLabelValues(account).Add(0)
 }
 
 func (m *Metrics) pollFailed(account string) {

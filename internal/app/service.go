@@ -169,6 +169,14 @@ func (s *Service) install(cfg *config.Config, transport http.RoundTripper) error
 	if p == nil {
 		p = NewPoller(transport)
 	}
+	var names, accounts []string
+	for _, n := range cfg.Notifiers {
+		names = append(names, n.Name)
+	}
+	for _, a := range cfg.Accounts {
+		accounts = append(accounts, a.Name)
+	}
+	s.metrics.Prepare(names, accounts)
 	s.cycle.Store(&Cycle{Config: cfg, Poller: p, Notifiers: nots, Logger: s.Logger, Metrics: s.metrics, Now: s.Now})
 	return nil
 }

@@ -59,6 +59,15 @@ func TestServiceEndpointsAndShutdown(t *testing.T) {
 	if code, _ := get(t, base+"/readyz"); code != 503 {
 		t.Errorf("/readyz before the first cycle = %d, want 503", code)
 	}
+	_, early := get(t, base+"/metrics")
+	for _, want := range []string{
+		`quotawatch_notifications_total{notifier="hook",result="success"} 0`,
+		`quotawatch_poll_errors_total{account="main"} 0`,
+	} {
+		if !strings.Contains(early, want) {
+			t.Errorf("/metrics before the first delivery lacks %s", want)
+		}
+	}
 	close(bp.release)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
