@@ -71,12 +71,24 @@ type Report struct {
 	Dropped int
 	// StateProblem is set when the state file was unreadable and replaced.
 	StateProblem error
+	// Deferred lists accounts not polled because the gateway's Retry-After
+	// had not passed; that is not a failure.
+	Deferred []string
+	// Interrupted lists accounts whose poll was cut short by shutdown.
+	Interrupted []string
 }
+
+// MaxPollPause caps how long a gateway's Retry-After may pause an account's
+// polling, so a bogus header cannot switch monitoring off.
+const MaxPollPause = time.Hour
 
 // Err is nil when every poll and every delivery succeeded; otherwise one line
 // naming the failed accounts and the notifiers still owed a notification.
 func (r Report) Err() error {
 	var parts []string
+	if len(r.Interrupted) > 0 {
+		parts = append(parts, "interrupted before polling "+strings.Join(r.Interrupted, ", "))
+	}
 	if n := len(r.PollErrors); n > 0 {
 		parts = append(parts, fmt.Sprintf("poll failed: %s", strings.Join(r.PollErrors, "; ")))
 	}
@@ -117,13 +129,25 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 
-	results := PollAll(ctx, c.Poller, cfg.Accounts, cfg.Concurrency, c.now)
+	now := c.now()
+	results := PollAll(ctx, c.Poller, cfg.Accounts, cfg.Concurrency, c.now, func(a config.Account) bool {
+		as := st.Accounts[a.Name] // read-only: the map is not written while polling
+		return as != nil && now.Before(as.NextPoll)
+	})
 	owed := len(st.Outbox)
 	for i, acct := range cfg.Accounts {
-		if results[i].Err != nil && ctx.Err() != nil {
-			continue // interrupted by shutdown: not a verdict on the account
+		switch res := results[i]; {
+		case res.Err != nil && ctx.Err() != nil:
+			// Cut short by shutdown: not a verdict on the account.
+			rep.Interrupted = append(rep.Interrupted, acct.Name)
+		case res.Deferred:
+			next := st.Accounts[acct.Name].NextPoll
+			rep.Deferred = append(rep.Deferred, acct.Name)
+			c.logger().Warn("poll deferred: the gateway asked to wait (Retry-After)", "account", acct.Name,
+				"next_poll", next.UTC().Format(time.RFC3339))
+		default:
+			c.evaluate(st, acct, res, &rep)
 		}
-		c.evaluate(st, acct, results[i], &rep)
 	}
 	rep.Queued = len(st.Outbox) - owed
 	c.prune(st, &rep)
@@ -151,6 +175,10 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, re
 	if res.Err != nil {
 		as.PollFailures++
 		as.LastError = res.Err.Error()
+		var ue *aihubmix.Error
+		if errors.As(res.Err, &ue) && ue.Kind == aihubmix.ErrRateLimited && ue.RetryAfter > 0 {
+			as.NextPoll = res.At.Add(min(ue.RetryAfter, MaxPollPause))
+		}
 		rep.PollErrors = append(rep.PollErrors, acct.Name+": "+as.LastError)
 		c.Metrics.pollFailed(acct.Name)
 		c.logger().Error("poll failed", "account", acct.Name, "error", res.Err, "consecutive", as.PollFailures)
@@ -160,7 +188,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, re
 		return
 	}
 	snap := res.Snapshot
-	as.PollFailures, as.LastError, as.LastSuccess = 0, "", res.At
+	as.PollFailures, as.LastError, as.LastSuccess, as.NextPoll = 0, "", res.At, time.Time{}
 	as.Snapshot = &state.Snapshot{
 		Quota: snap.Quota, UsedQuota: snap.UsedQuota, RemindThreshold: snap.RemindThreshold,
 		Username: snap.Username, ObservedAt: res.At,

@@ -500,3 +500,52 @@ func TestSummaryInTheHysteresisBandTellsTheTruth(t *testing.T) {
 		t.Errorf("summary = %q, want %q", got[1].Summary, want)
 	}
 }
+
+func TestRetryAfterPausesPollingBetweenCycles(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.poller.fail("main", &aihubmix.Error{Kind: aihubmix.ErrRateLimited, Status: 429, RetryAfter: 10 * time.Minute})
+	if rep := h.run(0); len(rep.PollErrors) != 1 {
+		t.Fatalf("the 429 is a failed poll: %+v", rep)
+	}
+	h.poller.set("main", 40)
+	rep := h.run(5 * time.Minute)
+	if h.poller.calls != 1 || len(rep.Deferred) != 1 || rep.Err() != nil {
+		t.Fatalf("polled again before Retry-After passed: %d calls, report %+v", h.poller.calls, rep)
+	}
+	rep = h.run(5 * time.Minute)
+	if h.poller.calls != 2 || len(rep.Deferred) != 0 || h.nots["chat"].reasons() != "balance:new:warning" {
+		t.Fatalf("not polled after Retry-After: %d calls, %s", h.poller.calls, h.nots["chat"].reasons())
+	}
+	if !h.state().Accounts["main"].NextPoll.IsZero() {
+		t.Error("pause not cleared by a successful poll")
+	}
+}
+
+// ctxPoller fails polls whose context is done, as the real client does.
+type ctxPoller struct{ *fakePoller }
+
+func (p ctxPoller) Self(ctx context.Context, r aihubmix.Request) (aihubmix.Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return aihubmix.Snapshot{}, &aihubmix.Error{Kind: aihubmix.ErrTransport, Message: "canceled"}
+	}
+	return p.fakePoller.Self(ctx, r)
+}
+
+func TestInterruptedCycleIsAFailureButNotAPollFailure(t *testing.T) {
+	h := newHarness(t, baseConfig+"defaults: { poll_failure_alert_after: 1 }\n")
+	h.poller.set("main", 40)
+	c := h.cycle()
+	c.Poller = ctxPoller{h.poller}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rep, err := c.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Err() == nil || !strings.Contains(rep.Err().Error(), "interrupted before polling main") {
+		t.Errorf("interrupted cycle reported as %v", rep.Err())
+	}
+	if len(rep.PollErrors) != 0 || len(h.nots["chat"].got) != 0 {
+		t.Error("an interrupted poll counted as a failed poll")
+	}
+}

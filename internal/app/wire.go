@@ -50,8 +50,9 @@ func BuildNotifiers(cfg *config.Config, stdout io.Writer, logger *slog.Logger, t
 }
 
 // PollAll polls accounts, at most concurrency at once, and returns the
-// results in account order.
-func PollAll(ctx context.Context, p Poller, accts []config.Account, concurrency int, now func() time.Time) []PollResult {
+// results in account order. Accounts for which skip (if not nil) is true are
+// not polled; their result is marked Deferred.
+func PollAll(ctx context.Context, p Poller, accts []config.Account, concurrency int, now func() time.Time, skip func(config.Account) bool) []PollResult {
 	results := make([]PollResult, len(accts))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -59,6 +60,10 @@ func PollAll(ctx context.Context, p Poller, accts []config.Account, concurrency 
 		wg.Go(func() {
 			for i := range next {
 				a := accts[i]
+				if skip != nil && skip(a) {
+					results[i] = PollResult{Deferred: true, At: now()}
+					continue
+				}
 				snap, err := p.Self(ctx, aihubmix.Request{
 					BaseURL: a.BaseURL, Token: a.Token.Reveal(), Headers: a.Headers, Timeout: a.Timeout,
 				})
@@ -79,4 +84,7 @@ type PollResult struct {
 	Snapshot aihubmix.Snapshot
 	Err      error
 	At       time.Time
+	// Deferred is set when the account was not polled because the gateway
+	// asked for a pause (Retry-After) that has not passed yet.
+	Deferred bool
 }

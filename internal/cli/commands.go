@@ -160,7 +160,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	}
 	transport := app.NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
-	results := app.PollAll(ctx, app.NewPoller(transport), cfg.Accounts, cfg.Concurrency, time.Now)
+	results := app.PollAll(ctx, app.NewPoller(transport), cfg.Accounts, cfg.Concurrency, time.Now, nil)
 
 	rows := make([]balanceRow, len(cfg.Accounts))
 	failed := 0

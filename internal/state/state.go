@@ -50,6 +50,9 @@ type Account struct {
 	PollFailures int `json:"poll_failures,omitempty"`
 	// LastError is the last poll error (status and gateway message only).
 	LastError string `json:"last_error,omitempty"`
+	// NextPoll, when set, is the earliest time the gateway allowed the next
+	// poll (from a 429's Retry-After).
+	NextPoll time.Time `json:"next_poll,omitzero"`
 	// Samples are recent used_quota observations for the runway alert.
 	Samples []alert.Sample `json:"samples,omitempty"`
 	// Alerts is the state of each alert kind.
