@@ -403,20 +403,18 @@ func decode(body []byte) (Snapshot, *Error) {
 		return malformed("data is not an object")
 	}
 	d := &env.Data.user
-	for _, f := range []struct {
-		name     string
-		n        *number
-		required bool
-	}{
-		{"quota", &d.Quota, true},
-		{"used_quota", &d.UsedQuota, false},
-		{"quota_remind_threshold", &d.RemindThreshold, false},
-	} {
-		switch {
-		case f.n.bad:
-			return malformed("data." + f.name + " is not an integer")
-		case f.required && !f.n.set:
-			return malformed("missing data." + f.name)
+	// Only quota is indispensable. An oddly typed used_quota or
+	// quota_remind_threshold counts as unset (0) rather than costing the
+	// account its balance alert.
+	switch {
+	case d.Quota.bad:
+		return malformed("data.quota is not an integer")
+	case !d.Quota.set:
+		return malformed("missing data.quota")
+	}
+	for _, n := range []*number{&d.UsedQuota, &d.RemindThreshold} {
+		if n.bad {
+			n.v = 0
 		}
 	}
 	return Snapshot{
