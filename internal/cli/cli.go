@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	fs := flag.NewFlagSet("quotawatch", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	g.register(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout)
@@ -71,6 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		fmt.Fprintf(stderr, "quotawatch: %v\n", err)
 		usage(stderr)
 		return ExitUsage
+	}
+	if *showVersion {
+		return runVersion(ctx, &env{stdout: stdout}, nil, nil)
 	}
 	if fs.NArg() == 0 {
 		usage(stderr)

@@ -179,9 +179,11 @@ func TestUsage(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	r := runCLI(t, nil, "version")
-	if r.code != ExitOK || !strings.HasPrefix(r.stdout, "quotawatch ") || !strings.Contains(r.stdout, "go1.") {
-		t.Errorf("version: %+v", r)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := runCLI(t, nil, args...)
+		if r.code != ExitOK || !strings.HasPrefix(r.stdout, "quotawatch ") || !strings.Contains(r.stdout, "go1.") {
+			t.Errorf("%v: %+v", args, r)
+		}
 	}
 }
 

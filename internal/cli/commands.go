@@ -86,6 +86,9 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "\nnotifiers (%d):\n", len(cfg.Notifiers))
+	if len(cfg.Notifiers) == 0 {
+		fmt.Fprintln(w, "  none: alerts are evaluated and remembered, but sent nowhere")
+	}
 	for _, n := range cfg.Notifiers {
 		fmt.Fprintf(tw, "  %s\t%s\tmin_severity: %s\n", n.Name, n.Type, n.MinSeverity)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -19,6 +20,11 @@ var ErrLocked = errors.New("state file is locked by another quotawatch run")
 // killed run never leaves a stale lock behind.
 func Lock(ctx context.Context, path string, wait time.Duration) (unlock func(), err error) {
 	lockPath := path + ".lock"
+	// A missing state folder is created, as an operator would expect of a
+	// path they named.
+	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
+		return nil, fmt.Errorf("create state folder: %w", err)
+	}
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open state lock: %w", err)

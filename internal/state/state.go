@@ -130,7 +130,8 @@ func (e *CorruptError) Error() string {
 func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Load reads the state file. A missing file is empty state. A file that
-// cannot be parsed is renamed to <path>.corrupt-<time> and reported with a
+// cannot be parsed is renamed to <path>.corrupt-<time, to the millisecond>
+// and reported with a
 // *CorruptError next to fresh state, so a bad file never causes a crash
 // loop. Other read errors (permissions) are returned as they are.
 func Load(path string, now time.Time) (*File, error) {
@@ -145,7 +146,7 @@ func Load(path string, now time.Time) (*File, error) {
 	if perr == nil {
 		return f, nil
 	}
-	moved := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
+	moved := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405.000Z"))
 	if err := os.Rename(path, moved); err != nil {
 		return New(), &CorruptError{Path: path, Err: perr}
 	}

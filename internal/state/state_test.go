@@ -101,7 +101,7 @@ func TestCorruptFileIsMovedAside(t *testing.T) {
 			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "fresh state") {
 				t.Errorf("error does not name the state file: %v", err)
 			}
-			moved, _ := os.ReadFile(path + ".corrupt-20261124T050000Z")
+			moved, _ := os.ReadFile(path + ".corrupt-20261124T050000.000Z")
 			if string(moved) != content {
 				t.Error("corrupt file not preserved beside the state file")
 			}
@@ -201,5 +201,17 @@ func TestLockHonoursContext(t *testing.T) {
 	cancel()
 	if _, err := Lock(ctx, path, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Lock with a cancelled context = %v", err)
+	}
+}
+
+func TestLockCreatesTheStateFolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "deeper", "state.json")
+	unlock, err := Lock(context.Background(), path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if err := Save(path, New()); err != nil {
+		t.Fatalf("save into the created folder: %v", err)
 	}
 }

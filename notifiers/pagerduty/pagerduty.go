@@ -70,11 +70,26 @@ type details struct {
 
 // Notify enqueues ev: a firing event as a trigger, a resolved event as a
 // resolve with the same dedup key, and a test event as a trigger under a
-// dedup key of its own so it never touches a real incident. PagerDuty's 2xx
-// (202 Accepted) is success; 429 and 5xx are retryable; 400 and other
+// dedup key of its own so it never touches a real incident — followed at
+// once by its resolve, so a test leaves no open incident behind. PagerDuty's
+// 2xx (202 Accepted) is success; 429 and 5xx are retryable; 400 and other
 // statuses are permanent. Errors never contain the routing key.
 func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
-	body, err := json.Marshal(n.message(ev))
+	msg := n.message(ev)
+	if err := n.send(ctx, msg); err != nil {
+		return err
+	}
+	if ev.Test() {
+		msg.EventAction = "resolve"
+		if err := n.send(ctx, msg); err != nil {
+			return notifiers.Permanent(fmt.Errorf("test incident triggered but not resolved: %w", err))
+		}
+	}
+	return nil
+}
+
+func (n *Notifier) send(ctx context.Context, msg message) error {
+	body, err := json.Marshal(msg)
 	if err != nil {
 		return notifiers.Permanent(fmt.Errorf("encode event: %v", scrubText(err.Error(), n.routingKey)))
 	}

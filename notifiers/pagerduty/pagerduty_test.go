@@ -92,12 +92,22 @@ func build(t *testing.T, url string) *Notifier {
 	return n.(*Notifier)
 }
 
+// send notifies ev and returns the first request it made.
 func send(t *testing.T, f *fakePagerDuty, n *Notifier, ev notifiers.Event) request {
 	t.Helper()
+	f.mu.Lock()
+	before := len(f.reqs)
+	f.mu.Unlock()
 	if err := n.Notify(context.Background(), ev); err != nil {
 		t.Fatalf("Notify: %v", err)
 	}
-	r := f.last(t)
+	f.mu.Lock()
+	if len(f.reqs) <= before {
+		f.mu.Unlock()
+		t.Fatal("PagerDuty received nothing")
+	}
+	r := f.reqs[before]
+	f.mu.Unlock()
 	if r.method != http.MethodPost || r.path != "/v2/enqueue" {
 		t.Errorf("request %s %s, want POST /v2/enqueue", r.method, r.path)
 	}
@@ -440,7 +450,13 @@ func TestTestEventAlwaysTriggers(t *testing.T) {
 	n := build(t, f.URL)
 	ev := event()
 	ev.ID, ev.Reason, ev.Status = "evt_t", notifiers.ReasonTest, notifiers.StatusResolved
-	if a := send(t, f, n, ev).body["event_action"]; a != "trigger" {
+	first := send(t, f, n, ev)
+	if a := first.body["event_action"]; a != "trigger" {
 		t.Errorf("event_action = %v, want trigger", a)
+	}
+	// The test incident is resolved straight away, under the same key.
+	last := f.last(t)
+	if last.body["event_action"] != "resolve" || last.body["dedup_key"] != first.body["dedup_key"] {
+		t.Errorf("test trigger not followed by its resolve: %v", last.body)
 	}
 }
