@@ -21,13 +21,18 @@ type Routed struct {
 	// Severity is what this notifier hears: the transition's severity, or
 	// for a resolution the level the alert had when it was told.
 	Severity notifiers.Severity
+	// First is set when this notifier hears of the firing alert for the
+	// first time although the alert is not new (it just rose to the
+	// notifier's min_severity): for this notifier, it is a new alert.
+	First bool
 }
 
 // Route decides which targets hear t, given the previous level and the
 // notifiers told so far that the alert is firing, and returns who is told
 // afterwards. A firing transition reaches each target whose min_severity it
-// meets; a notifier once told hears the end of the alert — when it resolves,
-// or when its level drops below that notifier's min_severity.
+// meets — as a new alert for a notifier not yet told of it; a notifier once
+// told hears the end of the alert — when it resolves, or when its level drops
+// below that notifier's min_severity.
 func Route(t Transition, prevLevel notifiers.Severity, targets []Target, told []string) ([]Routed, []string) {
 	var out []Routed
 	var nowTold []string
@@ -35,7 +40,8 @@ func Route(t Transition, prevLevel notifiers.Severity, targets []Target, told []
 		wasTold := slices.Contains(told, tg.Name)
 		switch {
 		case t.Reason != notifiers.ReasonResolved && t.Severity >= tg.MinSeverity:
-			out = append(out, Routed{Notifier: tg.Name, Severity: t.Severity})
+			first := !wasTold && t.Reason != notifiers.ReasonNew
+			out = append(out, Routed{Notifier: tg.Name, Severity: t.Severity, First: first})
 			nowTold = append(nowTold, tg.Name)
 		case wasTold:
 			out = append(out, Routed{Notifier: tg.Name, Resolve: true, Severity: max(prevLevel, tg.MinSeverity)})

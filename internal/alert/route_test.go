@@ -21,7 +21,7 @@ func TestRoute(t *testing.T) {
 		{"info reaches only info notifiers", Transition{Reason: notifiers.ReasonNew, Severity: info}, none, nil,
 			[]Routed{{Notifier: "chat", Severity: info}}, []string{"chat"}},
 		{"critical reaches everyone", Transition{Reason: notifiers.ReasonEscalated, Severity: critical}, warning, []string{"chat", "mail"},
-			[]Routed{{Notifier: "chat", Severity: critical}, {Notifier: "mail", Severity: critical}, {Notifier: "pager", Severity: critical}},
+			[]Routed{{Notifier: "chat", Severity: critical}, {Notifier: "mail", Severity: critical}, {Notifier: "pager", Severity: critical, First: true}},
 			[]string{"chat", "mail", "pager"}},
 		{"falling below min_severity is the pager's resolution", Transition{Reason: notifiers.ReasonDeescalated, Severity: warning}, critical,
 			[]string{"chat", "mail", "pager"},

@@ -238,8 +238,11 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 		next.Told = told
 		for _, r := range routed {
 			e := ev
-			if r.Resolve && e.Firing() {
+			switch {
+			case r.Resolve && e.Firing():
 				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonResolved, Severity: r.Severity, Threshold: prev.Threshold}, at, fill)
+			case r.First:
+				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: tr.Severity, Threshold: tr.Threshold}, at, fill)
 			}
 			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at})
 			c.logger().Info("alert", "account", acct.Name, "notifier", r.Notifier, "kind", kind,

@@ -196,7 +196,7 @@ func TestLifecycleEachTransitionOnce(t *testing.T) {
 	if got := h.nots["chat"].reasons(); got != want {
 		t.Errorf("chat:\n got %s\nwant %s", got, want)
 	}
-	if got := h.nots["pager"].reasons(); got != "balance:escalated:critical balance:resolved:critical" {
+	if got := h.nots["pager"].reasons(); got != "balance:new:critical balance:resolved:critical" {
 		t.Errorf("pager hears critical and its end: %s", got)
 	}
 	ev := h.nots["chat"].got[0]
