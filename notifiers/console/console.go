@@ -100,6 +100,8 @@ func what(ev notifiers.Event) string {
 			}
 		}
 		return s + ", balance " + ev.Balance()
+	case notifiers.KindTest:
+		return oneLine(ev.Summary)
 	case notifiers.KindPoll:
 		if resolved {
 			return "polling works again, balance " + ev.Balance()

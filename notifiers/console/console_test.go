@@ -76,16 +76,17 @@ func TestLine(t *testing.T) {
 			name: "test",
 			ev: func(e *notifiers.Event) {
 				e.Kind, e.Reason = notifiers.KindTest, notifiers.ReasonTest
+				e.Summary = "TEST from quotawatch for main: if you can read this, the notifier works."
 			},
-			want: "2026-11-24T05:00:00Z TEST     main  balance $40.00 < threshold $50.00 (test notification)\n",
+			want: "2026-11-24T05:00:00Z TEST     main  TEST from quotawatch for main: if you can read this, the notifier works. (test notification)\n",
 		},
 		{
 			name: "test without threshold and without time",
 			ev: func(e *notifiers.Event) {
 				e.Kind, e.Reason, e.Severity = notifiers.KindTest, notifiers.ReasonTest, notifiers.SeverityNone
-				e.ThresholdQuota, e.ObservedAt = 0, time.Time{}
+				e.ThresholdQuota, e.ObservedAt, e.Summary = 0, time.Time{}, "a\ntest"
 			},
-			want: "2026-11-24T06:30:00Z TEST     main  balance $40.00 (test notification)\n",
+			want: "2026-11-24T06:30:00Z TEST     main  a test (test notification)\n",
 		},
 		{
 			name: "runway",

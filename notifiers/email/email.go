@@ -266,7 +266,7 @@ func facts(ev notifiers.Event) []fact {
 		fact{"Status", orDash(string(ev.Status))},
 		fact{"Reason", ev.ReasonText()},
 	)
-	if ev.Kind != notifiers.KindPoll {
+	if ev.Kind != notifiers.KindPoll && ev.Kind != notifiers.KindTest {
 		fs = append(fs,
 			fact{"Balance", ev.Balance()},
 			fact{"Threshold", ev.ThresholdText()},

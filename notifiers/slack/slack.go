@@ -181,7 +181,7 @@ func facts(ev notifiers.Event) []fact {
 		account = "-"
 	}
 	fs := []fact{{"Account", account}}
-	if ev.Kind != notifiers.KindPoll {
+	if ev.Kind != notifiers.KindPoll && ev.Kind != notifiers.KindTest {
 		fs = append(fs,
 			fact{"Balance", ev.Balance()},
 			fact{"Threshold", ev.ThresholdText()},
