@@ -40,6 +40,13 @@ type Config interface {
 	New(opts Options) (Notifier, error)
 }
 
+// PathResolver is implemented by a Config that names files. The loader
+// calls ResolvePaths with the config file's folder before Validate, so a
+// relative path means the same thing wherever quotawatch is started.
+type PathResolver interface {
+	ResolvePaths(dir string)
+}
+
 // Options carries what the program hands every notifier it builds.
 type Options struct {
 	// Name is the notifier's configured name.

@@ -277,7 +277,7 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	known := map[string]bool{}
 	for i, rn := range raw.Notifiers {
 		path := fmt.Sprintf("notifiers[%d]", i)
-		n, err := rn.resolve(path)
+		n, err := rn.resolve(path, dir)
 		if err != nil {
 			return nil, err
 		}
@@ -463,7 +463,7 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 	return a, nil
 }
 
-func (rn *rawNotifier) resolve(path string) (Notifier, error) {
+func (rn *rawNotifier) resolve(path, dir string) (Notifier, error) {
 	n := Notifier{Name: rn.common.Name, Type: rn.common.Type, MinSeverity: notifiers.SeverityInfo, Settings: rn.settings}
 	if n.Name == "" {
 		return n, fmt.Errorf("%s.name: required", path)
@@ -477,6 +477,9 @@ func (rn *rawNotifier) resolve(path string) (Notifier, error) {
 			return n, fmt.Errorf("%s.min_severity: %v", path, err)
 		}
 		n.MinSeverity = sev
+	}
+	if pr, ok := n.Settings.(notifiers.PathResolver); ok {
+		pr.ResolvePaths(dir)
 	}
 	if err := n.Settings.Validate(); err != nil {
 		return n, fmt.Errorf("%s.%v", path, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -306,3 +307,19 @@ func FuzzParseUSD(f *testing.F) {
 }
 
 func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }
+
+func TestNotifierFilePathsRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := Parse([]byte(`
+accounts: [{ name: a, token: x }]
+notifiers:
+  - { name: mail, type: email, host: 127.0.0.1, tls: none, username: u, password_file: smtp.pass, from: a@example.com, to: [b@example.com] }
+`), dir, goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := reflect.ValueOf(cfg.Notifiers[0].Settings).Elem().FieldByName("PasswordFile").String()
+	if want := filepath.Join(dir, "smtp.pass"); got != want {
+		t.Errorf("password_file = %q, want %q", got, want)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/template"
 	"time"
@@ -78,6 +79,16 @@ type Config struct {
 	to      []string
 	subject *template.Template
 	body    *template.Template
+}
+
+// ResolvePaths makes relative password_file and ca_file paths relative to
+// the config file's folder dir.
+func (c *Config) ResolvePaths(dir string) {
+	for _, p := range []*string{&c.PasswordFile, &c.CAFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
 }
 
 // Validate checks the configuration and reports the first problem as an

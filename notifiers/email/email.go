@@ -45,7 +45,10 @@ type Notifier struct {
 	tlsConfig *tls.Config
 }
 
-var _ notifiers.Notifier = (*Notifier)(nil)
+var (
+	_ notifiers.Notifier     = (*Notifier)(nil)
+	_ notifiers.PathResolver = (*Config)(nil)
+)
 
 // Notify sends one message for ev to every recipient: a text part and an
 // HTML part with the same facts, a subject naming the severity (or
