@@ -30,6 +30,9 @@ type env struct {
 	configPath     string
 	logger         *slog.Logger
 	lookupEnv      func(string) (string, bool)
+	// jsonLogs makes the final error a JSON log record too, so a log
+	// pipeline that reads stderr as JSON never meets a plain line.
+	jsonLogs bool
 }
 
 type command struct {
@@ -122,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		fmt.Fprintf(stderr, "quotawatch: %v\n", err)
 		return ExitUsage
 	}
-	e := &env{stdout: stdout, stderr: stderr, configPath: g.configPath, logger: logger, lookupEnv: lookupEnv}
+	e := &env{stdout: stdout, stderr: stderr, configPath: g.configPath, logger: logger, lookupEnv: lookupEnv, jsonLogs: g.logFormat == "json"}
 	return cmd.run(ctx, e, opts, nil)
 }
 
@@ -214,7 +217,13 @@ func (e *env) loadConfig() (*config.Config, bool) {
 	return cfg, true
 }
 
-// fail prints err as the command's one-line error.
+// fail prints err as the command's one-line error: plain text, or a JSON
+// log record with --log-format json.
 func (e *env) fail(err error) {
-	fmt.Fprintf(e.stderr, "quotawatch: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	if e.jsonLogs {
+		e.logger.Error("quotawatch: " + msg)
+		return
+	}
+	fmt.Fprintf(e.stderr, "quotawatch: %s\n", msg)
 }

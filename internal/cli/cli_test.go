@@ -456,3 +456,13 @@ defaults: { poll_failure_alert_after: 1 }
 		"CANARY-SLACK-WEBHOOK", "CANARY-SLACK-TOKEN", "CANARY-PD-ROUTING-KEY"}, secretCanaries...)
 	notifiertest.AssertNoSecrets(t, "output, logs, state or payloads", all.String(), secrets...)
 }
+
+func TestJSONLogsKeepTheErrorInJSON(t *testing.T) {
+	typo := writeConfig(t, "accounts: [{ name: main, tokn: x }]\n")
+	r := runCLI(t, nil, "--log-format", "json", "validate", "--config", typo)
+	var rec map[string]any
+	if r.code != ExitUsage || json.Unmarshal([]byte(r.stderr), &rec) != nil ||
+		!strings.Contains(fmt.Sprint(rec["msg"]), "accounts[0].tokn: unknown key") || rec["level"] != "ERROR" {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
