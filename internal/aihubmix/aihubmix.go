@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quotawatch/quotawatch/internal/clock"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -344,19 +345,7 @@ func (c *Client) sleepFunc() func(context.Context, time.Duration) error {
 	if c.sleep != nil {
 		return c.sleep
 	}
-	return sleep
-}
-
-// sleep waits d, or returns ctx's error as soon as ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return clock.Sleep
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/alert"
+	"github.com/quotawatch/quotawatch/internal/clock"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
@@ -490,20 +491,9 @@ func (c *Cycle) retry() Retry {
 		r = DefaultRetry
 	}
 	if r.Sleep == nil {
-		r.Sleep = sleep
+		r.Sleep = clock.Sleep
 	}
 	return r
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (c *Cycle) now() time.Time {
