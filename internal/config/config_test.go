@@ -150,6 +150,7 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-template.yaml":             "notifiers[0].template: ",
 		"bad-slack-both.yaml":           "notifiers[0].token: set either webhook_url (incoming webhook) or token (bot), not both",
 		"bad-pagerduty.yaml":            "notifiers[0].routing_key: required",
+		"bad-email-password-file.yaml":  "notifiers[0].password_file: open ",
 		"bad-duplicate-key.yaml":        "accounts[0].token: duplicate key",
 		"bad-duplicate-header.yaml":     "accounts[0].headers.A: duplicate key",
 		"bad-notifier-twice.yaml":       `accounts[0].notifiers[1]: "c" is listed twice`,

@@ -71,14 +71,15 @@ type Config struct {
 	// program's notifier timeout.
 	Timeout time.Duration `yaml:"timeout"`
 
-	host    string
-	tlsMode string
-	port    int
-	roots   *x509.CertPool
-	from    *mail.Address
-	to      []string
-	subject *template.Template
-	body    *template.Template
+	host     string
+	tlsMode  string
+	password string // from password or password_file
+	port     int
+	roots    *x509.CertPool
+	from     *mail.Address
+	to       []string
+	subject  *template.Template
+	body     *template.Template
 }
 
 // ResolvePaths makes relative password_file and ca_file paths relative to
@@ -143,6 +144,17 @@ func (c *Config) Validate() error {
 		}
 		if c.tlsMode == TLSNone && !notifiers.IsLoopback(host) {
 			return fmt.Errorf("tls: none would send the password in clear text to %s; use starttls or tls", host)
+		}
+		c.password = c.Password
+		if c.PasswordFile != "" {
+			b, err := os.ReadFile(c.PasswordFile)
+			if err != nil {
+				return fmt.Errorf("password_file: %v", err)
+			}
+			c.password = strings.TrimRight(string(b), "\r\n")
+			if c.password == "" {
+				return fmt.Errorf("password_file: %s is empty", c.PasswordFile)
+			}
 		}
 	}
 
@@ -209,22 +221,12 @@ func parseOptional(key, text string) (*template.Template, error) {
 }
 
 // New builds the notifier. It runs Validate again, so a Config built in code
-// behaves exactly like a loaded one, and reads password_file.
+// behaves exactly like a loaded one.
 func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	password := c.Password
-	if c.PasswordFile != "" {
-		b, err := os.ReadFile(c.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("password_file: %v", err)
-		}
-		password = strings.TrimRight(string(b), "\r\n")
-		if password == "" {
-			return nil, fmt.Errorf("password_file: %s is empty", c.PasswordFile)
-		}
-	}
+	password := c.password
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = o.Timeout
