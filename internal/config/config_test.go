@@ -150,7 +150,7 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-template.yaml":             "notifiers[0].template: ",
 		"bad-slack-both.yaml":           "notifiers[0].token: set either webhook_url (incoming webhook) or token (bot), not both",
 		"bad-pagerduty.yaml":            "notifiers[0].routing_key: required",
-		"bad-email-password-file.yaml":  "notifiers[0].password_file: open ",
+		"bad-email-password-file.yaml":  "notifiers[0].password_file: open " + absTestdata + "/missing.pass: no such file or directory",
 		"bad-duplicate-key.yaml":        "accounts[0].token: duplicate key",
 		"bad-duplicate-header.yaml":     "accounts[0].headers.A: duplicate key",
 		"bad-notifier-twice.yaml":       `accounts[0].notifiers[1]: "c" is listed twice`,
@@ -311,6 +311,7 @@ func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }
 
 func TestNotifierFilePathsRelativeToConfig(t *testing.T) {
 	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "smtp.pass"), []byte("pw\n"), 0o600)
 	cfg, err := Parse([]byte(`
 accounts: [{ name: a, token: x }]
 notifiers:
