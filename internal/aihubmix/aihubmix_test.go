@@ -419,7 +419,6 @@ func TestSelfConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-
 func TestDecode(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -12,7 +12,7 @@ type Target struct {
 	MinSeverity notifiers.Severity
 }
 
-// Route is one notifier's share of a transition.
+// Routed is one notifier's share of a transition.
 type Routed struct {
 	Notifier string
 	// Resolve is set when this notifier must hear the transition as a
@@ -33,9 +33,18 @@ type Routed struct {
 // meets — as a new alert for a notifier not yet told of it; a notifier once
 // told hears the end of the alert — when it resolves, or when its level drops
 // below that notifier's min_severity.
-func Route(t Transition, prevLevel notifiers.Severity, targets []Target, told []string) ([]Routed, []string) {
+//
+// A notifier that was told but is no longer a target (the account's routing
+// changed) hears the resolution, if configured is true of it.
+func Route(t Transition, prevLevel notifiers.Severity, targets []Target, told []string, configured func(string) bool) ([]Routed, []string) {
 	var out []Routed
 	var nowTold []string
+	for _, name := range told {
+		routed := slices.ContainsFunc(targets, func(tg Target) bool { return tg.Name == name })
+		if !routed && configured != nil && configured(name) {
+			out = append(out, Routed{Notifier: name, Resolve: true, Severity: prevLevel})
+		}
+	}
 	for _, tg := range targets {
 		wasTold := slices.Contains(told, tg.Name)
 		switch {

@@ -31,12 +31,17 @@ func TestRoute(t *testing.T) {
 			[]Routed{{Notifier: "chat", Resolve: true, Severity: warning}, {Notifier: "mail", Resolve: true, Severity: warning}}, nil},
 		{"a repeat below min_severity is not sent", Transition{Reason: notifiers.ReasonRepeat, Severity: warning}, warning, []string{"chat", "mail"},
 			[]Routed{{Notifier: "chat", Severity: warning}, {Notifier: "mail", Severity: warning}}, []string{"chat", "mail"}},
-		{"a notifier told earlier but no longer routed is forgotten", Transition{Reason: notifiers.ReasonResolved, Severity: warning}, warning,
+		{"a notifier told earlier but no longer configured is forgotten", Transition{Reason: notifiers.ReasonResolved, Severity: warning}, warning,
 			[]string{"gone"}, nil, nil},
+		{"a notifier told earlier, still configured but no longer routed, hears the end", Transition{Reason: notifiers.ReasonEscalated, Severity: critical}, warning,
+			[]string{"chat", "unrouted"},
+			[]Routed{{Notifier: "unrouted", Resolve: true, Severity: warning}, {Notifier: "chat", Severity: critical},
+				{Notifier: "mail", Severity: critical, First: true}, {Notifier: "pager", Severity: critical, First: true}},
+			[]string{"chat", "mail", "pager"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, told := Route(tt.tr, tt.prevLevel, targets, tt.told)
+			got, told := Route(tt.tr, tt.prevLevel, targets, tt.told, func(n string) bool { return n == "unrouted" })
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("routed = %+v, want %+v", got, tt.want)
 			}

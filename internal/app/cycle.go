@@ -88,7 +88,7 @@ const MaxPollPause = time.Hour
 func (r Report) Err() error {
 	var parts []string
 	if len(r.Interrupted) > 0 {
-		parts = append(parts, "interrupted before polling "+strings.Join(r.Interrupted, ", "))
+		parts = append(parts, "poll interrupted by shutdown for "+strings.Join(r.Interrupted, ", "))
 	}
 	if n := len(r.PollErrors); n > 0 {
 		parts = append(parts, fmt.Sprintf("poll failed: %s", strings.Join(r.PollErrors, "; ")))
@@ -153,8 +153,9 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	rep.Queued = len(st.Outbox) - owed
 	c.prune(st, &rep)
 	// Record what is owed before sending anything: a crash from here on
-	// re-sends, it never forgets. With nothing to send, one save will do.
-	if len(st.Outbox) > 0 {
+	// re-sends, it never forgets. With nothing new queued (what was owed is
+	// on disk already), one save at the end will do.
+	if rep.Queued > 0 {
 		if err := state.Save(cfg.StateFile, st); err != nil {
 			return rep, err
 		}
@@ -235,7 +236,7 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 	next, tr := alert.Step(prev, level, th, at, acct.RepeatInterval)
 	if tr != nil {
 		ev := c.event(acct, as, kind, *tr, at, fill)
-		routed, told := alert.Route(*tr, prev.Level, c.targets(acct), prev.Told)
+		routed, told := alert.Route(*tr, prev.Level, c.targets(acct), prev.Told, c.configured)
 		next.Told = told
 		for _, r := range routed {
 			e := ev
@@ -250,7 +251,7 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 				"reason", e.Reason, "severity", e.Severity, "id", e.ID)
 		}
 	}
-	if !next.Firing() && len(next.Told) == 0 {
+	if !next.Firing() {
 		delete(as.Alerts, kind)
 		return
 	}
@@ -331,6 +332,12 @@ func ConfigThresholds(acct config.Account) []alert.Threshold {
 	return out
 }
 
+// configured reports whether a notifier of that name is configured.
+func (c *Cycle) configured(name string) bool {
+	_, ok := c.Notifiers[name]
+	return ok
+}
+
 func (c *Cycle) targets(acct config.Account) []alert.Target {
 	out := make([]alert.Target, 0, len(acct.Notifiers))
 	for _, name := range acct.Notifiers {
@@ -350,10 +357,17 @@ func (c *Cycle) prune(st *state.File, rep *Report) {
 	for i := range c.Config.Accounts {
 		configured[c.Config.Accounts[i].Name] = struct{}{}
 	}
-	for name := range st.Accounts {
-		if _, ok := configured[name]; !ok {
-			delete(st.Accounts, name)
+	for name, as := range st.Accounts {
+		if _, ok := configured[name]; ok {
+			continue
 		}
+		for kind, a := range as.Alerts {
+			if a.Firing() {
+				c.logger().Warn("account removed from the config while its alert fires; no resolution will be sent",
+					"account", name, "kind", kind, "severity", a.Level)
+			}
+		}
+		delete(st.Accounts, name)
 	}
 	now := c.now()
 	kept := st.Outbox[:0]
@@ -436,7 +450,9 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 	now := c.now()
 	for _, d := range queue {
 		if d.NextAttempt.After(now) {
-			continue
+			// The peer asked for a pause: everything after this waits too,
+			// so this notifier never hears a resolution before its alert.
+			return ok
 		}
 		for attempt := 1; ; attempt++ {
 			if ctx.Err() != nil {
@@ -446,6 +462,9 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 			t0 := time.Now()
 			err := n.Notify(ctx, d.Event)
 			took := time.Since(t0)
+			if err != nil && ctx.Err() != nil {
+				return ok // cut short by shutdown: not the notifier's failure
+			}
 			if err == nil {
 				c.Metrics.attempt(name, "success", took)
 				log.Info("delivered", "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason, "attempts", d.Attempts)
@@ -503,11 +522,13 @@ func (c *Cycle) now() time.Time {
 	return time.Now()
 }
 
+var discard = slog.New(slog.DiscardHandler)
+
 func (c *Cycle) logger() *slog.Logger {
 	if c.Logger != nil {
 		return c.Logger
 	}
-	return slog.New(slog.DiscardHandler)
+	return discard
 }
 
 // NewEventID returns a fresh, unique event id: "evt_" and 26 random base32

@@ -542,10 +542,39 @@ func TestInterruptedCycleIsAFailureButNotAPollFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Err() == nil || !strings.Contains(rep.Err().Error(), "interrupted before polling main") {
+	if rep.Err() == nil || !strings.Contains(rep.Err().Error(), "poll interrupted by shutdown for main") {
 		t.Errorf("interrupted cycle reported as %v", rep.Err())
 	}
 	if len(rep.PollErrors) != 0 || len(h.nots["chat"].got) != 0 {
 		t.Error("an interrupted poll counted as a failed poll")
+	}
+}
+
+func TestAPausedNotifierHearsEverythingInOrder(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.nots["hook"].failNext = 1
+	h.nots["hook"].failWith = notifiers.RetryAfter(errors.New("HTTP 429"), time.Hour)
+	h.poller.set("main", 40)
+	h.run(0)
+	h.poller.set("main", 100)
+	h.run(time.Minute) // the resolution queues behind the paused "new"
+	if got := h.nots["hook"].reasons(); got != "" {
+		t.Fatalf("delivered during the pause: %q", got)
+	}
+	h.run(time.Hour)
+	if got := h.nots["hook"].reasons(); got != "balance:new:warning balance:resolved:warning" {
+		t.Errorf("hook got %q, want the alert before its resolution", got)
+	}
+}
+
+func TestNotifierRemovedFromAnAccountHearsTheEnd(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.poller.set("main", 40)
+	h.run(0)
+	h.cfg.Accounts[0].Notifiers = []string{"chat"} // hook no longer routed
+	h.poller.set("main", 100)
+	h.run(time.Minute)
+	if got := h.nots["hook"].reasons(); got != "balance:new:warning balance:resolved:warning" {
+		t.Errorf("hook got %q, want its resolution", got)
 	}
 }
