@@ -1,6 +1,8 @@
 package app
 
 import (
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +16,9 @@ import (
 // registry. Labels are account and notifier names only — never a URL, token
 // or upstream field. A nil *Metrics records nothing.
 type Metrics struct {
+	mu                  sync.Mutex
+	accounts, notifiers map[string]bool // names Prepare last saw
+
 	balance       *prometheus.GaugeVec
 	level         *prometheus.GaugeVec
 	pollErrors    *prometheus.CounterVec
@@ -67,10 +72,35 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 var deliveryResults = []string{"success", "retryable", "permanent", "dropped"}
 
 // Prepare creates the per-notifier and per-account series at zero, so that
-// /metrics lists them, and rate() works, before the first event.
+// /metrics lists them, and rate() works, before the first event. Series of
+// accounts and notifiers no longer configured (after a reload) are deleted,
+// so a removed account cannot look stale forever.
 func (m *Metrics) Prepare(notifierNames, accounts []string) {
 	if m == nil {
 		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for a := range m.accounts {
+		if !slices.Contains(accounts, a) {
+			for _, v := range []interface{ DeleteLabelValues(...string) bool }{m.balance, m.level, m.pollErrors, m.lastSuccess} {
+				v.DeleteLabelValues(a)
+			}
+		}
+	}
+	for n := range m.notifiers {
+		if !slices.Contains(notifierNames, n) {
+			m.notifications.DeletePartialMatch(prometheus.Labels{"notifier": n})
+			m.notifyLatency.DeleteLabelValues(n)
+			m.owed.DeleteLabelValues(n)
+		}
+	}
+	m.accounts, m.notifiers = map[string]bool{}, map[string]bool{}
+	for _, a := range accounts {
+		m.accounts[a] = true
+	}
+	for _, n := range notifierNames {
+		m.notifiers[n] = true
 	}
 	for _, n := range notifierNames {
 		for _, r := range deliveryResults {

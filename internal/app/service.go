@@ -40,18 +40,13 @@ type Service struct {
 	// Now overrides the clock of cycles, for tests.
 	Now func() time.Time
 
+	// OnListen, if set, is called with the HTTP server's address once it
+	// listens (useful with listen: 127.0.0.1:0).
+	OnListen func(addr string)
+
 	cycle   atomic.Pointer[Cycle]
 	ready   atomic.Bool
 	metrics *Metrics
-	addr    chan string
-}
-
-// Addr returns the address the HTTP server listens on once it is up.
-func (s *Service) Addr() <-chan string {
-	if s.addr == nil {
-		s.addr = make(chan string, 1)
-	}
-	return s.addr
 }
 
 // Run serves until ctx is done, then stops scheduling, lets the cycle in
@@ -61,8 +56,8 @@ func (s *Service) Addr() <-chan string {
 func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan struct{}) error {
 	if s.Registry == nil {
 		s.Registry = prometheus.NewRegistry()
+		s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = NewMetrics(s.Registry)
 	transport := NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
@@ -79,8 +74,8 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 		srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		s.Logger.Info("serving", "addr", ln.Addr().String())
-		if s.addr != nil {
-			s.addr <- ln.Addr().String()
+		if s.OnListen != nil {
+			s.OnListen(ln.Addr().String())
 		}
 	}
 

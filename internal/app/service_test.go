@@ -47,7 +47,8 @@ func TestServiceEndpointsAndShutdown(t *testing.T) {
 	svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard, Poller: bp,
 		Now:  func() time.Time { return h.now },
 		Load: func() (*config.Config, error) { return h.cfg, nil }}
-	addrCh := svc.Addr()
+	addrCh := make(chan string, 1)
+	svc.OnListen = func(addr string) { addrCh <- addr }
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- svc.Run(ctx, h.cfg, nil) }()
