@@ -134,10 +134,10 @@ func (c *Client) Self(ctx context.Context, r Request) (Snapshot, error) {
 		}
 		wait, retry := retryWait(e)
 		if !retry || attempt > 1 || time.Until(deadline) < wait+minAttempt {
-			return Snapshot{}, finish(e, r.Token)
+			return Snapshot{}, finish(e, r)
 		}
 		if err := c.sleepFunc()(ctx, wait); err != nil {
-			return Snapshot{}, finish(contextError(err, budget), r.Token)
+			return Snapshot{}, finish(contextError(err, budget), r)
 		}
 	}
 }
@@ -260,11 +260,22 @@ func mentionsSecret(body []byte) bool {
 	return false
 }
 
-// finish sanitizes e's message for the caller.
-func finish(e *Error, token string) *Error {
-	e.Message = sanitize(e.Message, token)
+// finish sanitizes e's message for the caller: the token, and the values of
+// the extra headers (which may carry a credential a gateway's error page
+// could echo), never leave the client.
+func finish(e *Error, r Request) *Error {
+	e.Message = sanitize(e.Message, r.Token)
+	for _, v := range r.Headers {
+		if len(v) >= minSecretLen {
+			e.Message = sanitize(e.Message, v)
+		}
+	}
 	return e
 }
+
+// minSecretLen is the shortest header value treated as a possible secret;
+// shorter ones (a user id) would only garble messages.
+const minSecretLen = 8
 
 // retryWait reports whether e may be retried and after how long.
 func retryWait(e *Error) (time.Duration, bool) {

@@ -612,3 +612,18 @@ func leaked(out, secret string) string {
 	}
 	return ""
 }
+
+func TestHeaderSecretsAreRedacted(t *testing.T) {
+	const headerSecret = "hdr-CANARY-9f8e7d6c"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "bad request; headers were X-Api-Key=%s New-Api-User=%s", r.Header.Get("X-Api-Key"), r.Header.Get("New-Api-User"))
+	}))
+	defer srv.Close()
+	c, _ := newClient()
+	_, err := c.Self(context.Background(), Request{BaseURL: srv.URL, Token: "sk-x",
+		Headers: map[string]string{"X-Api-Key": headerSecret, "New-Api-User": "42"}})
+	if err == nil || strings.Contains(err.Error(), headerSecret) || !strings.Contains(err.Error(), "New-Api-User=42") {
+		t.Errorf("error = %v; want the header secret redacted and short values kept", err)
+	}
+}

@@ -42,7 +42,7 @@ func FuzzDecode(f *testing.F) {
 			if snap != (Snapshot{}) {
 				t.Fatalf("snapshot %+v returned with error %v", snap, e)
 			}
-			msg := finish(e, token).Message
+			msg := finish(e, Request{Token: token}).Message
 			if !utf8.ValidString(msg) || strings.ContainsAny(msg, "\r\n") || len(msg) > maxMessage {
 				t.Fatalf("unclean message %q", msg)
 			}
