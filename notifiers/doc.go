@@ -51,8 +51,8 @@
 //		if err != nil {
 //			return notifiers.RedactedError("post", err) // never leak the URL
 //		}
-//		resp.Body.Close()
-//		return notifiers.CheckStatus(resp)
+//		defer resp.Body.Close()
+//		return notifiers.CheckStatus(resp) // 2xx ok, 5xx/429 retryable, 4xx permanent
 //	}
 //
 // Errors must never carry credentials: no URL with a token in it, no

@@ -2,6 +2,7 @@ package notifiers
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -158,7 +159,7 @@ func (e Event) Threshold() string { return FormatUSD(e.ThresholdQuota) }
 // $50.00", "[RESOLVED WARNING] main: balance $80.00 back above $50.00",
 // "[TEST INFO] main: test notification".
 func (e Event) Title() string {
-	sev := upper(e.Severity.String())
+	sev := strings.ToUpper(e.Severity.String())
 	tag := "[" + sev + "]"
 	switch {
 	case e.Test():
@@ -186,16 +187,6 @@ func (e Event) Title() string {
 		return fmt.Sprintf("%s %s: balance %s not yet clear of %s", tag, e.Account, e.Balance(), e.Threshold())
 	}
 	return fmt.Sprintf("%s %s: balance %s below %s", tag, e.Account, e.Balance(), e.Threshold())
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
 }
 
 // USD converts quota units to dollars, for display and JSON only.

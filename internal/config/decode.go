@@ -3,7 +3,6 @@ package config
 import (
 	"encoding"
 	"fmt"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -15,7 +14,8 @@ import (
 // decoder turns a yaml.Node tree into Go values strictly: every mapping key
 // must name a field, and every error carries the key path
 // (accounts[0].thresholds[1].usdd). It expands ${VAR} and ${VAR:-default} in
-// scalar values as it goes, so an error never needs to show an expanded value.
+// scalar values as it goes. Secrets are string fields, which never fail to
+// decode, so their expanded values never appear in an error.
 //
 // yaml.v3's own Decode is not used because KnownFields does not survive custom
 // unmarshalers and its errors carry line numbers, not key paths.
@@ -285,4 +285,3 @@ func orRoot(path string) string {
 	return path
 }
 
-var osLookupEnv = os.LookupEnv

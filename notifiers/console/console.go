@@ -7,7 +7,7 @@
 //
 //	2026-11-24T05:00:00Z WARNING  main  balance $40.00 < threshold $50.00 (warning, new)
 //	2026-11-24T06:10:00Z RESOLVED main  balance $80.00 >= threshold $50.00 (was warning, resolved)
-//	2026-11-24T05:00:00Z TEST     main  balance $40.00 < threshold $50.00 (test notification)
+//	2026-11-24T05:00:00Z TEST     main  TEST from quotawatch for main: if you can read this, the notifier works. No action needed. (test notification)
 package console
 
 import (
