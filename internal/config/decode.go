@@ -284,4 +284,3 @@ func orRoot(path string) string {
 	}
 	return path
 }
-
