@@ -15,8 +15,7 @@ func runService(ctx context.Context, e *env, _ any, _ []string) int {
 	if !ok {
 		return ExitUsage
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	// ctx ends on SIGTERM/SIGINT (main installs that); SIGHUP reloads.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
