@@ -74,3 +74,33 @@ func HumanDuration(d time.Duration) string {
 	}
 	return fmt.Sprintf("%dm", m)
 }
+
+// Fact is one labelled statement about an event, for notifiers that render
+// a list of fields (Slack, email).
+type Fact struct{ Name, Value string }
+
+// Facts lists what a message states about e, in display order: account;
+// balance, threshold and used (for balance and runway alerts); runway and
+// spend when known; the reason; the error of a poll alert. Values are raw
+// text: callers escape them for their medium.
+func (e Event) Facts() []Fact {
+	account := e.Account
+	if account == "" {
+		account = "-"
+	}
+	fs := []Fact{{"Account", account}}
+	if e.Kind != KindPoll && e.Kind != KindTest {
+		fs = append(fs, Fact{"Balance", e.Balance()}, Fact{"Threshold", e.ThresholdText()}, Fact{"Used", e.Used()})
+	}
+	if e.RunwaySeconds != nil {
+		fs = append(fs, Fact{"Runway", e.RunwayText()})
+	}
+	if e.SpendUSDPerHour != nil {
+		fs = append(fs, Fact{"Spend", fmt.Sprintf("$%.2f/h", *e.SpendUSDPerHour)})
+	}
+	fs = append(fs, Fact{"Reason", e.ReasonText()})
+	if e.Error != "" {
+		fs = append(fs, Fact{"Error", e.Error})
+	}
+	return fs
+}

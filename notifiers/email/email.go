@@ -252,44 +252,29 @@ func atom(s string) string {
 	}, s)
 }
 
-type fact struct{ Name, Value string }
-
-// facts lists what the message states about ev, in display order.
-func facts(ev notifiers.Event) []fact {
-	fs := []fact{{"Account", orDash(ev.Account)}}
+// facts are the event's facts plus, for the record an email is, the user,
+// severity, status, observation time and event id.
+func facts(ev notifiers.Event) []notifiers.Fact {
+	core := ev.Facts()
+	fs := make([]notifiers.Fact, 0, len(core)+6)
+	fs = append(fs, core[0]) // Account
 	if ev.User.Username != "" || ev.User.ID != 0 {
 		u := ev.User.Username
 		if ev.User.ID != 0 {
 			u = strings.TrimSpace(u + " (id " + strconv.FormatInt(ev.User.ID, 10) + ")")
 		}
-		fs = append(fs, fact{"User", u})
+		fs = append(fs, notifiers.Fact{Name: "User", Value: u})
 	}
 	fs = append(fs,
-		fact{"Severity", ev.Severity.String()},
-		fact{"Status", orDash(string(ev.Status))},
-		fact{"Reason", ev.ReasonText()},
+		notifiers.Fact{Name: "Severity", Value: ev.Severity.String()},
+		notifiers.Fact{Name: "Status", Value: orDash(string(ev.Status))},
 	)
-	if ev.Kind != notifiers.KindPoll && ev.Kind != notifiers.KindTest {
-		fs = append(fs,
-			fact{"Balance", ev.Balance()},
-			fact{"Threshold", ev.ThresholdText()},
-			fact{"Used", ev.Used()},
-		)
-	}
-	if ev.RunwaySeconds != nil {
-		fs = append(fs, fact{"Runway", ev.RunwayText() + " at the current spend"})
-	}
-	if ev.SpendUSDPerHour != nil {
-		fs = append(fs, fact{"Spend", fmt.Sprintf("$%.2f per hour", *ev.SpendUSDPerHour)})
-	}
-	if ev.Error != "" {
-		fs = append(fs, fact{"Error", ev.Error})
-	}
+	fs = append(fs, core[1:]...)
 	if !ev.ObservedAt.IsZero() {
-		fs = append(fs, fact{"Observed", ev.ObservedAt.UTC().Format("2006-01-02 15:04:05 UTC")})
+		fs = append(fs, notifiers.Fact{Name: "Observed", Value: ev.ObservedAt.UTC().Format("2006-01-02 15:04:05 UTC")})
 	}
 	if ev.ID != "" {
-		fs = append(fs, fact{"Event ID", ev.ID})
+		fs = append(fs, notifiers.Fact{Name: "Event ID", Value: ev.ID})
 	}
 	return fs
 }
@@ -362,7 +347,7 @@ func color(ev notifiers.Event) htmltemplate.CSS {
 type htmlData struct {
 	Title, Note, Summary, Custom, ID string
 	Color                            htmltemplate.CSS
-	Facts                            []fact
+	Facts                            []notifiers.Fact
 }
 
 // htmlBody escapes every value: account names, summaries and gateway error

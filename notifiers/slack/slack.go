@@ -166,37 +166,19 @@ func fallbackText(ev notifiers.Event) string {
 		if i > 0 {
 			b.WriteString(" · ")
 		}
-		b.WriteString(f.name + ": " + f.value)
+		b.WriteString(f.Name + ": " + f.Value)
 	}
 	return escape(b.String())
 }
 
-type fact struct{ name, value string }
-
-// facts lists what the message states about ev, in display order. Values
-// are raw text; callers escape them.
-func facts(ev notifiers.Event) []fact {
-	account := ev.Account
-	if account == "" {
-		account = "-"
-	}
-	fs := []fact{{"Account", account}}
-	if ev.Kind != notifiers.KindPoll && ev.Kind != notifiers.KindTest {
-		fs = append(fs,
-			fact{"Balance", ev.Balance()},
-			fact{"Threshold", ev.ThresholdText()},
-			fact{"Used", ev.Used()},
-		)
-	}
-	if ev.RunwaySeconds != nil {
-		fs = append(fs, fact{"Runway", ev.RunwayText()})
-	}
-	if ev.SpendUSDPerHour != nil {
-		fs = append(fs, fact{"Spend", fmt.Sprintf("$%.2f/h", *ev.SpendUSDPerHour)})
-	}
-	fs = append(fs, fact{"Reason", ev.ReasonText()})
-	if ev.Error != "" {
-		fs = append(fs, fact{"Error", truncate(ev.Error, 500)})
+// facts are the event's facts with the error cut to what a Slack field
+// shows well. Values are raw text; callers escape them.
+func facts(ev notifiers.Event) []notifiers.Fact {
+	fs := ev.Facts()
+	for i := range fs {
+		if fs[i].Name == "Error" {
+			fs[i].Value = truncate(fs[i].Value, 500)
+		}
 	}
 	return fs
 }
@@ -209,7 +191,7 @@ func buildBlocks(ev notifiers.Event, body string) []slack.Block {
 	var fields []*slack.TextBlockObject
 	for _, f := range facts(ev) {
 		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType,
-			truncate("*"+f.name+"*\n"+escape(f.value), 2000), false, false))
+			truncate("*"+f.Name+"*\n"+escape(f.Value), 2000), false, false))
 	}
 	if strings.TrimSpace(body) == "" {
 		body = escape(ev.Title())
