@@ -203,8 +203,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, re
 
 	c.step(st, acct, as, notifiers.KindPoll, notifiers.SeverityNone, alert.Threshold{}, res.At, nil)
 
-	thresholds := ConfigThresholds(acct)
-	thresholds = alert.Thresholds(thresholds, snap.RemindThreshold, acct.AccountThreshold)
+	thresholds := alert.Thresholds(acct.Thresholds, snap.RemindThreshold, acct.AccountThreshold)
 	level, th := alert.BalanceLevel(snap.Quota, thresholds, as.Level(notifiers.KindBalance), int64(acct.Hysteresis))
 	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, nil)
 	c.Metrics.alertLevel(acct.Name, level)
@@ -321,15 +320,6 @@ func Summary(ev notifiers.Event, pollFailures int) string {
 			ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
 	}
 	return fmt.Sprintf("%s: balance %s is below the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
-}
-
-// ConfigThresholds converts an account's configured thresholds for evaluation.
-func ConfigThresholds(acct config.Account) []alert.Threshold {
-	out := make([]alert.Threshold, len(acct.Thresholds))
-	for i, t := range acct.Thresholds {
-		out[i] = alert.Threshold{Quota: t.Quota, Severity: t.Severity, Source: notifiers.SourceConfig}
-	}
-	return out
 }
 
 // configured reports whether a notifier of that name is configured.

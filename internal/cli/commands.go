@@ -178,7 +178,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 			continue
 		}
 		s := res.Snapshot
-		ths := alert.Thresholds(app.ConfigThresholds(a), s.RemindThreshold, a.AccountThreshold)
+		ths := alert.Thresholds(a.Thresholds, s.RemindThreshold, a.AccountThreshold)
 		level, th := alert.BalanceLevel(s.Quota, ths, notifiers.SeverityNone, 0)
 		if level == notifiers.SeverityNone {
 			th = nearest(ths)

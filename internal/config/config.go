@@ -22,6 +22,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -78,11 +79,9 @@ type Account struct {
 	PollFailureAlertAfter int
 }
 
-// Threshold is a configured low-balance level.
-type Threshold struct {
-	Quota    int64
-	Severity notifiers.Severity
-}
+// Threshold is a configured low-balance level, ready for evaluation (its
+// Source is config).
+type Threshold = alert.Threshold
 
 // Runway configures the time-to-empty alert of SPEC §7.
 type Runway struct {
@@ -408,7 +407,7 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 
 	for j, rt := range ra.Thresholds {
 		tp := fmt.Sprintf("%s.thresholds[%d]", path, j)
-		var t Threshold
+		t := Threshold{Source: notifiers.SourceConfig}
 		switch {
 		case rt.USD != nil && rt.Quota != nil:
 			return a, fmt.Errorf("%s: set usd or quota, not both", tp)

@@ -65,9 +65,9 @@ func TestLoadFull(t *testing.T) {
 	}
 	main := cfg.Accounts[0]
 	wantTh := []Threshold{
-		{Quota: 25000000, Severity: notifiers.SeverityWarning},
-		{Quota: 5250000, Severity: notifiers.SeverityCritical},
-		{Quota: 100000000, Severity: notifiers.SeverityInfo},
+		{Quota: 25000000, Severity: notifiers.SeverityWarning, Source: notifiers.SourceConfig},
+		{Quota: 5250000, Severity: notifiers.SeverityCritical, Source: notifiers.SourceConfig},
+		{Quota: 100000000, Severity: notifiers.SeverityInfo, Source: notifiers.SourceConfig},
 	}
 	for i, w := range wantTh {
 		if main.Thresholds[i] != w {
