@@ -56,6 +56,10 @@ type Cycle struct {
 	// Now is the clock; nil is time.Now.
 	Now   func() time.Time
 	Retry Retry
+	// Stop, when done, asks the cycle to wind down: requests in flight
+	// finish (bounded by the context Run gets), but no new delivery attempt
+	// or retry wait starts; what is left stays owed.
+	Stop context.Context
 }
 
 // Report says what a cycle did; Err turns it into the exit status.
@@ -438,14 +442,21 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 	var ok []*state.Delivery
 	var spent time.Duration
 	now := c.now()
+	// Alerts (account and kind) whose delivery failed permanently this
+	// cycle: their later events wait behind it, so this notifier never
+	// hears a resolution before the alert itself.
+	held := map[[2]string]bool{}
 	for _, d := range queue {
 		if d.NextAttempt.After(now) {
-			// The peer asked for a pause: everything after this waits too,
-			// so this notifier never hears a resolution before its alert.
+			// The peer asked for a pause: everything after this waits too.
 			return ok
 		}
+		key := [2]string{d.Event.Account, string(d.Event.Kind)}
+		if held[key] {
+			continue
+		}
 		for attempt := 1; ; attempt++ {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || c.stopping() {
 				return ok
 			}
 			d.Attempts++
@@ -465,6 +476,7 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 			if notifiers.IsPermanent(err) {
 				c.Metrics.attempt(name, "permanent", took)
 				log.Error("delivery failed permanently; kept for the next cycle", "account", d.Event.Account, "id", d.Event.ID, "error", err)
+				held[key] = true
 				break
 			}
 			c.Metrics.attempt(name, "retryable", took)
@@ -485,13 +497,32 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 				return ok // the notifier is unwell: the rest waits, in order, for the next cycle
 			}
 			log.Warn("delivery failed; retrying", "account", d.Event.Account, "id", d.Event.ID, "error", err, "wait", wait)
-			if err := r.Sleep(ctx, wait); err != nil {
+			sctx, cancel := c.softContext(ctx)
+			err = r.Sleep(sctx, wait)
+			cancel()
+			if err != nil {
 				return ok
 			}
 			spent += wait
 		}
 	}
 	return ok
+}
+
+// stopping reports whether the program is shutting down (Stop is done): a
+// cycle then makes no new delivery attempt and leaves the rest owed.
+func (c *Cycle) stopping() bool {
+	return c.Stop != nil && c.Stop.Err() != nil
+}
+
+// softContext is ctx, also ended by Stop, for waits between retries.
+func (c *Cycle) softContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	merged, cancel := context.WithCancel(ctx)
+	if c.Stop == nil {
+		return merged, cancel
+	}
+	stop := context.AfterFunc(c.Stop, cancel)
+	return merged, func() { stop(); cancel() }
 }
 
 func (c *Cycle) retry() Retry {

@@ -578,3 +578,47 @@ func TestNotifierRemovedFromAnAccountHearsTheEnd(t *testing.T) {
 		t.Errorf("hook got %q, want its resolution", got)
 	}
 }
+
+func TestPermanentFailureHoldsLaterEventsOfTheSameAlert(t *testing.T) {
+	h := newHarness(t, strings.Replace(baseConfig, "accounts:\n", "accounts:\n  - { name: other, token: tok-other, account_threshold: \"off\", thresholds: [{ usd: 50, severity: warning }] }\n", 1))
+	h.nots["hook"].failNext = 2
+	h.nots["hook"].failWith = notifiers.Permanent(errors.New("HTTP 400 Bad Request"))
+	h.poller.set("main", 40)
+	h.poller.set("other", 100)
+	h.run(0) // main: new, rejected
+	h.poller.set("main", 100)
+	h.poller.set("other", 40)
+	h.run(time.Minute) // main: new rejected again, its resolution held; other: new delivered
+	if got := h.nots["hook"].reasons(); got != "balance:new:warning" || h.nots["hook"].got[0].Account != "other" {
+		t.Fatalf("hook got %q: the resolution must wait behind its rejected alert, other alerts need not", got)
+	}
+	h.run(time.Minute)
+	var seq []string
+	for _, e := range h.nots["hook"].got {
+		seq = append(seq, e.Account+":"+string(e.Reason))
+	}
+	if got := strings.Join(seq, " "); got != "other:new main:new main:resolved" {
+		t.Errorf("hook heard %q", got)
+	}
+}
+
+func TestStopEndsRetryWaits(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.nots["hook"].failNext = 10
+	h.poller.set("main", 40)
+	stop, cancel := context.WithCancel(context.Background())
+	cancel() // shutting down
+	c := h.cycle()
+	c.Stop = stop
+	c.Retry.Sleep = func(ctx context.Context, d time.Duration) error {
+		<-ctx.Done() // a real wait would end only at the deadline
+		return ctx.Err()
+	}
+	rep, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Owed["hook"] != 1 || len(h.nots["hook"].attempts) > 1 {
+		t.Errorf("after Stop: owed %v, %d attempts; want it left owed without retrying", rep.Owed, len(h.nots["hook"].attempts))
+	}
+}

@@ -47,6 +47,7 @@ type Service struct {
 	cycle   atomic.Pointer[Cycle]
 	ready   atomic.Bool
 	metrics *Metrics
+	stop    context.Context // Run's ctx: done when shutdown begins
 }
 
 // Run serves until ctx is done, then stops scheduling, lets the cycle in
@@ -59,6 +60,7 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 		s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s.metrics = NewMetrics(s.Registry)
+	s.stop = ctx
 	transport := NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
 	if err := s.install(cfg, transport); err != nil {
@@ -172,7 +174,7 @@ func (s *Service) install(cfg *config.Config, transport http.RoundTripper) error
 		accounts = append(accounts, a.Name)
 	}
 	s.metrics.Prepare(names, accounts)
-	s.cycle.Store(&Cycle{Config: cfg, Poller: p, Notifiers: nots, Logger: s.Logger, Metrics: s.metrics, Now: s.Now})
+	s.cycle.Store(&Cycle{Config: cfg, Poller: p, Notifiers: nots, Logger: s.Logger, Metrics: s.metrics, Now: s.Now, Stop: s.stop})
 	return nil
 }
 
