@@ -78,8 +78,11 @@ func TestSpendRateAndRunway(t *testing.T) {
 		t.Error("one sample gives a rate")
 	}
 	flat := []Sample{{At: t0, Used: 5}, {At: t0.Add(time.Hour), Used: 5}}
-	if _, ok := SpendRate(flat); ok {
-		t.Error("no spend gives a rate")
+	if r, ok := SpendRate(flat); !ok || r != 0 || Runway(50*usd, r) != NoRunway {
+		t.Error("no spend should be a known rate of 0 and an unlimited runway")
+	}
+	if Runway(-1, 0) != NoRunway {
+		t.Error("an overdrawn account that spends nothing has no runway alert to raise")
 	}
 	back := AddSample(s, Sample{At: t0, Used: 0}, 6*time.Hour)
 	if len(back) != 1 {

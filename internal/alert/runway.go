@@ -44,31 +44,41 @@ func AddSample(samples []Sample, s Sample, window time.Duration) []Sample {
 	return samples
 }
 
-// SpendRate is the growth of used_quota per hour over the samples, which
-// must span at least two observations. A counter that did not grow (or went
-// back, as after an account reset) gives no rate.
+// SpendRate is the growth of used_quota per hour over the samples. ok is
+// false when fewer than two samples span time: the rate is unknown. A
+// counter that did not grow (or went back, as after an account reset) is a
+// known rate of 0.
 func SpendRate(samples []Sample) (quotaPerHour float64, ok bool) {
 	if len(samples) < 2 {
 		return 0, false
 	}
 	first, last := samples[0], samples[len(samples)-1]
 	dt := last.At.Sub(first.At).Hours()
-	du := last.Used - first.Used
-	if dt <= 0 || du <= 0 {
+	if dt <= 0 {
 		return 0, false
+	}
+	du := last.Used - first.Used
+	if du <= 0 {
+		return 0, true
 	}
 	return float64(du) / dt, true
 }
 
-// Runway is how long quota lasts at rate quota units per hour; zero or
-// negative balances have no runway left.
+// NoRunway stands for an unlimited runway: nothing is being spent.
+const NoRunway = time.Duration(math.MaxInt64)
+
+// Runway is how long quota lasts at rate quota units per hour: NoRunway
+// without spend, and none left for a zero or negative balance.
 func Runway(quota int64, quotaPerHour float64) time.Duration {
+	if quotaPerHour <= 0 {
+		return NoRunway
+	}
 	if quota <= 0 {
 		return 0
 	}
 	h := float64(quota) / quotaPerHour
 	if h*float64(time.Hour) >= math.MaxInt64 {
-		return time.Duration(math.MaxInt64)
+		return NoRunway
 	}
 	return time.Duration(h * float64(time.Hour))
 }

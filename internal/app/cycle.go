@@ -216,9 +216,17 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, re
 	var fill func(*notifiers.Event)
 	if rw := acct.Runway; rw != nil {
 		as.Samples = alert.AddSample(as.Samples, alert.Sample{At: res.At, Used: snap.UsedQuota}, rw.Window)
-		if rate, ok := alert.SpendRate(as.Samples); ok {
-			runway := alert.Runway(snap.Quota, rate)
+		rate, known := alert.SpendRate(as.Samples)
+		runway := alert.Runway(snap.Quota, rate)
+		switch {
+		case !known:
+			// Too few samples in the window (a gap in polling): no verdict,
+			// a firing runway alert keeps its level.
+			level = as.Level(notifiers.KindRunway)
+		default:
 			level = alert.RunwayLevel(runway, rw.Below, rw.Severity, as.Level(notifiers.KindRunway), int64(acct.Hysteresis))
+		}
+		if known && runway != alert.NoRunway {
 			fill = func(ev *notifiers.Event) {
 				secs, perHour := runway.Seconds(), notifiers.USD(int64(rate))
 				ev.RunwaySeconds, ev.SpendUSDPerHour = &secs, &perHour

@@ -622,3 +622,31 @@ func TestStopEndsRetryWaits(t *testing.T) {
 		t.Errorf("after Stop: owed %v, %d attempts; want it left owed without retrying", rep.Owed, len(h.nots["hook"].attempts))
 	}
 }
+
+func TestRunwayHoldsThroughAPollingGapAndResolvesWhenSpendStops(t *testing.T) {
+	h := newHarness(t, `
+state_file: state.json
+accounts:
+  - name: main
+    token: tok-main
+    account_threshold: "off"
+    runway: { below: 24h, window: 2h }
+notifiers: [{ name: chat, type: console }]
+`)
+	spend := func(used int64, advance time.Duration) {
+		h.poller.mu.Lock()
+		h.poller.used["main"] = used * usd
+		h.poller.mu.Unlock()
+		h.poller.set("main", 100)
+		h.run(advance)
+	}
+	spend(0, 0)
+	spend(10, time.Hour)   // $10/h: 10h of runway
+	spend(20, 5*time.Hour) // a gap longer than the window: rate unknown
+	spend(30, time.Hour)   // still spending
+	spend(30, time.Hour)   // spend stopped...
+	spend(30, 2*time.Hour) // ...for a whole window
+	if got := h.nots["chat"].reasons(); got != "runway:new:warning runway:resolved:warning" {
+		t.Errorf("got %q, want one alert held through the gap, then its resolution", got)
+	}
+}
