@@ -93,7 +93,8 @@ func (c *Config) Validate() error {
 }
 
 // normaliseAPIURL returns the Web API base URL with the trailing slash
-// slack-go expects, or Slack's own when raw is empty.
+// slack-go expects, or Slack's own when raw is empty. The method URL of
+// chat.postMessage is accepted too, for its base.
 func normaliseAPIURL(raw string) (string, error) {
 	if raw == "" {
 		return slack.APIURL, nil
@@ -105,11 +106,12 @@ func normaliseAPIURL(raw string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("api_url: not an absolute URL")
 	}
-	if strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/chat.postMessage") {
-		return "", fmt.Errorf("api_url: give the API base (like https://slack.com/api/), not a method URL")
-	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("api_url: must not have a query or fragment")
+	}
+	// A method URL (…/api/chat.postMessage) is taken for its base.
+	if base, ok := strings.CutSuffix(strings.TrimSuffix(raw, "/"), "/chat.postMessage"); ok {
+		raw = base
 	}
 	if !strings.HasSuffix(raw, "/") {
 		raw += "/"

@@ -543,7 +543,6 @@ func TestValidate(t *testing.T) {
 		{"bot without channel", Config{Token: "xoxb-1"}, "channel: required"},
 		{"bot token whitespace", Config{Token: "xoxb-1\n", Channel: "C1"}, "token: must not contain whitespace"},
 		{"bot api_url http", Config{Token: "xoxb-1", Channel: "C1", APIURL: "http://slack.example.com/api/"}, "api_url: plain http"},
-		{"bot api_url method", Config{Token: "xoxb-1", Channel: "C1", APIURL: "https://slack.com/api/chat.postMessage"}, "api_url: give the API base"},
 		{"bad template", Config{WebhookURL: "https://hooks.slack.com/x", Template: "{{.Nope}}"}, "template: "},
 		{"unclosed template", Config{WebhookURL: "https://hooks.slack.com/x", Template: "{{.Account"}, "template: "},
 	} {
@@ -597,5 +596,17 @@ func TestRenderErrorIsPermanent(t *testing.T) {
 	err := n.Notify(t.Context(), ev)
 	if err == nil || !notifiers.IsPermanent(err) {
 		t.Errorf("err = %v, want a permanent render error", err)
+	}
+}
+
+func TestAPIURLMayBeTheMethodURL(t *testing.T) {
+	for _, suffix := range []string{"/api/chat.postMessage", "/api/chat.postMessage/", "/api/", "/api"} {
+		c := &Config{Token: "xoxb-1", Channel: "C1", APIURL: "https://slack.example.com" + suffix}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%s: %v", suffix, err)
+		}
+		if got, err := normaliseAPIURL(c.APIURL); err != nil || got != "https://slack.example.com/api/" {
+			t.Errorf("%s: base = %q, %v", suffix, got, err)
+		}
 	}
 }
