@@ -58,7 +58,9 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 	w := e.stdout
 	fmt.Fprintf(w, "config %s is valid\n", cfg.Path)
 	sched, _ := config.ParseSchedule(cfg.Schedule)
-	fmt.Fprintf(w, "schedule:   %s (next run %s)\n", cfg.Schedule, sched.Next(time.Now()).UTC().Format(time.RFC3339))
+	next := sched.Next(time.Now())
+	interval := sched.Next(next).Sub(next)
+	fmt.Fprintf(w, "schedule:   %s (next run %s)\n", cfg.Schedule, next.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "state file: %s\n", cfg.StateFile)
 	if cfg.Listen != "" {
 		fmt.Fprintf(w, "listen:     %s (run only)\n", cfg.Listen)
@@ -78,6 +80,10 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 			shortDuration(a.Timeout), orNever(a.RepeatInterval), a.Hysteresis)
 		if r := a.Runway; r != nil {
 			fmt.Fprintf(w, "    runway:      %s when the balance lasts < %s (spend over %s)\n", r.Severity, shortDuration(r.Below), shortDuration(r.Window))
+			if r.Window < 2*interval {
+				fmt.Fprintf(w, "    warning:     the runway window %s holds fewer than two polls at this schedule (every %s): the alert cannot fire\n",
+					shortDuration(r.Window), shortDuration(interval))
+			}
 		}
 		if a.PollFailureAlertAfter > 0 {
 			fmt.Fprintf(w, "    poll alert:  after %d failed polls in a row\n", a.PollFailureAlertAfter)
