@@ -160,6 +160,11 @@ func TestScrubKeepsClassification(t *testing.T) {
 
 func TestRegisterRejectsDuplicates(t *testing.T) {
 	Register("test-dup", func() Config { return nil })
+	t.Cleanup(func() {
+		registryMu.Lock()
+		delete(registry, "test-dup")
+		registryMu.Unlock()
+	})
 	defer func() {
 		if recover() == nil {
 			t.Error("second Register of the same type did not panic")
