@@ -1,6 +1,7 @@
 // Package notifiertest helps test notifiers and the programs that run them:
-// a log sink safe for concurrent writers and readers, and an assertion that
-// no secret leaked into some output.
+// a log sink safe for concurrent writers and readers, an assertion that no
+// secret leaked into some output, and one that an error is classified as the
+// Notifier contract says.
 package notifiertest
 
 import (
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/quotawatch/quotawatch/notifiers"
 )
 
 // Buffer is a bytes.Buffer safe for one writer and concurrent readers, for
@@ -38,5 +42,19 @@ func AssertNoSecrets(t testing.TB, where, text string, secrets ...string) {
 		if s != "" && strings.Contains(text, s) {
 			t.Errorf("%s leaks secret %q", where, s)
 		}
+	}
+}
+
+// AssertErrorClass fails t unless err is classified as the Notifier contract
+// wants: permanent or retryable, with delay the Retry-After it carries (0 for
+// none).
+func AssertErrorClass(t testing.TB, err error, permanent bool, delay time.Duration) {
+	t.Helper()
+	if notifiers.IsPermanent(err) != permanent {
+		t.Errorf("IsPermanent(%v) = %v, want %v", err, !permanent, permanent)
+	}
+	d, ok := notifiers.RetryDelay(err)
+	if ok != (delay != 0) || d != delay {
+		t.Errorf("RetryDelay(%v) = %v, %v; want %v", err, d, ok, delay)
 	}
 }

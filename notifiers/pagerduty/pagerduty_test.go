@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
 
 const (
@@ -367,13 +368,7 @@ func TestStatus(t *testing.T) {
 			if err == nil {
 				return
 			}
-			if notifiers.IsPermanent(err) != tt.permanent {
-				t.Errorf("IsPermanent(%v) = %v, want %v", err, !tt.permanent, tt.permanent)
-			}
-			d, ok := notifiers.RetryDelay(err)
-			if ok != (tt.delay != 0) || d != tt.delay {
-				t.Errorf("RetryDelay(%v) = %v, %v; want %v", err, d, ok, tt.delay)
-			}
+			notifiertest.AssertErrorClass(t, err, tt.permanent, tt.delay)
 		})
 	}
 }
