@@ -94,7 +94,14 @@ func mailpitBinary(t *testing.T) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		start := time.Now()
-		out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/axllent/mailpit").CombinedOutput()
+		// mailpit is pinned in the tools module (tools/go.mod), not in the
+		// product's go.mod.
+		tools, err := filepath.Abs(filepath.Join("..", "..", "tools"))
+		if err != nil {
+			shared.buildErr = err
+			return
+		}
+		out, err := exec.CommandContext(ctx, goBin, "-C", tools, "build", "-o", bin, "github.com/axllent/mailpit").CombinedOutput()
 		shared.buildTime = time.Since(start)
 		if err != nil {
 			shared.buildErr = fmt.Errorf("go build github.com/axllent/mailpit: %v\n%s", err, out)
