@@ -130,13 +130,15 @@ func find(t *testing.T, docs []*doc, kind, name string) *doc {
 func TestManifestsParse(t *testing.T) {
 	docs := loadManifests(t)
 	want := map[string]string{ // kind/name -> apiVersion
-		"ConfigMap/" + configMapName:       "v1",
-		"Secret/" + secretName:             "v1",
-		"PersistentVolumeClaim/" + pvcName: "v1",
-		"CronJob/quotawatch-check":         "batch/v1",
-		"Deployment/quotawatch":            "apps/v1",
-		"Service/quotawatch":               "v1",
-		"PrometheusRule/quotawatch":        "monitoring.coreos.com/v1",
+		"ConfigMap/" + configMapName:           "v1",
+		"Secret/" + secretName:                 "v1",
+		"PersistentVolumeClaim/" + pvcName:     "v1",
+		"CronJob/quotawatch-check":             "batch/v1",
+		"Deployment/quotawatch":                "apps/v1",
+		"Service/quotawatch":                   "v1",
+		"PrometheusRule/quotawatch-deployment": "monitoring.coreos.com/v1",
+		"PrometheusRule/quotawatch-cronjob":    "monitoring.coreos.com/v1",
+		"PodMonitor/quotawatch":                "monitoring.coreos.com/v1",
 	}
 	seen := map[string]bool{}
 	for _, d := range docs {
@@ -878,8 +880,9 @@ type rule struct {
 	Annotations map[string]string `yaml:"annotations"`
 }
 
-func TestPrometheusRules(t *testing.T) {
-	docs := loadManifests(t)
+// prometheusRules decodes the alerting rules of the PrometheusRule name.
+func prometheusRules(t *testing.T, docs []*doc, name string) []rule {
+	t.Helper()
 	var pr struct {
 		Spec struct {
 			Groups []struct {
@@ -888,27 +891,48 @@ func TestPrometheusRules(t *testing.T) {
 			} `yaml:"groups"`
 		} `yaml:"spec"`
 	}
-	find(t, docs, "PrometheusRule", "quotawatch").decode(t, &pr)
+	find(t, docs, "PrometheusRule", name).decode(t, &pr)
+	var rules []rule
+	for _, g := range pr.Spec.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	return rules
+}
+
+// TestPrometheusRules checks each variant's rules against the program and
+// the manifests: the metrics and labels they use exist, annotations parse,
+// and no rule depends on how the target is scraped. Whether the rules fire
+// when they should is TestPrometheusRulesWithPromtool's part.
+func TestPrometheusRules(t *testing.T) {
+	docs := loadManifests(t)
 	metrics := metricLabels(t)
 	metricRE := regexp.MustCompile(`\bquotawatch_[a-z_]+`)
 	labelRE := regexp.MustCompile(`\$labels\.([A-Za-z_]+)`)
+	jobRE := regexp.MustCompile(`\bjob\s*[=!]`)
 	// Prometheus defines these variables before expanding an annotation.
 	const prelude = `{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}`
 	funcs := template.FuncMap{}
 	for _, f := range []string{"humanize", "humanizeDuration", "humanizePercentage", "humanizeTimestamp", "query", "first", "value", "label", "title", "toUpper", "toLower"} {
 		funcs[f] = func(...any) any { return nil }
 	}
+	var cj struct {
+		Metadata struct {
+			Name string `yaml:"name"`
+		} `yaml:"metadata"`
+	}
+	find(t, docs, "CronJob", "quotawatch-check").decode(t, &cj)
 
 	alerts := map[string]rule{}
-	for _, g := range pr.Spec.Groups {
-		for _, r := range g.Rules {
+	variantOf := map[string]string{}
+	for _, name := range []string{"quotawatch-deployment", "quotawatch-cronjob"} {
+		for _, r := range prometheusRules(t, docs, name) {
 			if r.Alert == "" {
 				continue
 			}
 			if _, dup := alerts[r.Alert]; dup {
 				t.Errorf("alert %s defined twice", r.Alert)
 			}
-			alerts[r.Alert] = r
+			alerts[r.Alert], variantOf[r.Alert] = r, name
 			if sev := r.Labels["severity"]; sev != "warning" && sev != "critical" && sev != "info" {
 				t.Errorf("%s: severity label %q, want info, warning or critical", r.Alert, sev)
 			}
@@ -917,7 +941,18 @@ func TestPrometheusRules(t *testing.T) {
 					t.Errorf("%s: for: %v", r.Alert, err)
 				}
 			}
+			// A job label is whatever the scrape configuration calls it
+			// (kubernetes-pods by annotation, namespace/name by PodMonitor).
+			if jobRE.MatchString(r.Expr) {
+				t.Errorf("%s: expr %q selects on the scrape job's name", r.Alert, r.Expr)
+			}
 			used := metricRE.FindAllString(r.Expr, -1)
+			if name == "quotawatch-cronjob" && len(used) > 0 {
+				t.Errorf("%s: expr uses %v, but `quotawatch check` exports no metrics", r.Alert, used)
+			}
+			if name == "quotawatch-cronjob" && !strings.Contains(r.Expr, `cronjob="`+cj.Metadata.Name+`"`) {
+				t.Errorf("%s: expr %q does not select the CronJob %s", r.Alert, r.Expr, cj.Metadata.Name)
+			}
 			for _, m := range used {
 				if _, ok := metrics[m]; !ok {
 					t.Errorf("%s: expr uses %s, which quotawatch does not export", r.Alert, m)
@@ -943,28 +978,99 @@ func TestPrometheusRules(t *testing.T) {
 		}
 	}
 
-	want := map[string]string{
-		"QuotawatchStale":             "quotawatch_last_success_timestamp_seconds",
-		"QuotawatchDown":              "up{",
-		"QuotawatchPollErrors":        "quotawatch_poll_errors_total",
-		"QuotawatchNotificationsOwed": "quotawatch_owed_notifications",
-		"QuotawatchBalanceCritical":   fmt.Sprintf("quotawatch_alert_level == %d", notifiers.SeverityCritical),
+	want := map[string]struct{ variant, expr string }{
+		"QuotawatchStale":             {"quotawatch-deployment", "time() - quotawatch_last_success_timestamp_seconds"},
+		"QuotawatchDown":              {"quotawatch-deployment", "absent(quotawatch_build_info)"},
+		"QuotawatchPollErrors":        {"quotawatch-deployment", "quotawatch_poll_errors_total"},
+		"QuotawatchNotificationsOwed": {"quotawatch-deployment", "quotawatch_owed_notifications"},
+		"QuotawatchBalanceCritical":   {"quotawatch-deployment", fmt.Sprintf("quotawatch_alert_level == %d", notifiers.SeverityCritical)},
+		// kube-state-metrics has no last successful time before the first
+		// success: the creation time stands in for it.
+		"QuotawatchCheckNotSucceeding": {"quotawatch-cronjob", "kube_cronjob_created"},
+		"QuotawatchCheckMissing":       {"quotawatch-cronjob", "absent(kube_cronjob_created"},
 	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		r, ok := alerts[name]
-		if !ok {
+		switch {
+		case !ok:
 			t.Errorf("missing alert %s", name)
-			continue
-		}
-		if !strings.Contains(r.Expr, want[name]) {
-			t.Errorf("%s: expr %q does not contain %q", name, r.Expr, want[name])
+		case variantOf[name] != want[name].variant:
+			t.Errorf("alert %s is in PrometheusRule %s, want %s", name, variantOf[name], want[name].variant)
+		case !strings.Contains(r.Expr, want[name].expr):
+			t.Errorf("%s: expr %q does not contain %q", name, r.Expr, want[name].expr)
 		}
 	}
-	if r := alerts["QuotawatchStale"]; !strings.Contains(r.Expr, "time() -") {
-		t.Errorf("QuotawatchStale: expr %q should compare the last success with time()", r.Expr)
+}
+
+// podMonitorSpecKeys and podMetricsEndpointKeys are the Prometheus
+// Operator's field names (monitoring.coreos.com/v1) at the levels
+// podmonitor.yaml sets.
+var (
+	podMonitorSpecKeys = []string{"attachMetadata", "bodySizeLimit", "fallbackScrapeProtocol", "jobLabel",
+		"keepDroppedTargets", "labelLimit", "labelNameLengthLimit", "labelValueLengthLimit",
+		"namespaceSelector", "nativeHistogramBucketLimit", "nativeHistogramMinBucketFactor",
+		"podMetricsEndpoints", "podTargetLabels", "sampleLimit", "scrapeClass",
+		"scrapeClassicHistograms", "scrapeProtocols", "selector", "selectorMechanism", "targetLimit"}
+	podMetricsEndpointKeys = []string{"authorization", "basicAuth", "bearerTokenSecret", "enableHttp2",
+		"filterRunning", "followRedirects", "honorLabels", "honorTimestamps", "interval", "metricRelabelings",
+		"noProxy", "oauth2", "params", "path", "port", "portNumber", "proxyConnectHeader",
+		"proxyFromEnvironment", "proxyUrl", "relabelings", "scheme", "scrapeTimeout", "targetPort",
+		"tlsConfig", "trackTimestampsStaleness"}
+)
+
+// TestPodMonitor checks that the Prometheus Operator scrapes the
+// Deployment's /metrics, on the port quotawatch listens on, and not the
+// CronJob's pods, which serve nothing.
+func TestPodMonitor(t *testing.T) {
+	docs := loadManifests(t)
+	pm := find(t, docs, "PodMonitor", "quotawatch")
+	var raw map[string]any
+	pm.decode(t, &raw)
+	checkKeys(t, "PodMonitor.spec", at(raw, "spec"), podMonitorSpecKeys)
+	eps, _ := at(raw, "spec", "podMetricsEndpoints").([]any)
+	for i, ep := range eps {
+		checkKeys(t, fmt.Sprintf("PodMonitor.spec.podMetricsEndpoints[%d]", i), ep, podMetricsEndpointKeys)
 	}
-	if r := alerts["QuotawatchDown"]; !strings.Contains(r.Expr, "absent(") {
-		t.Errorf("QuotawatchDown: expr %q should also fire when no target is scraped at all", r.Expr)
+	var m struct {
+		Spec struct {
+			Selector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			} `yaml:"selector"`
+			Endpoints []struct {
+				Port string `yaml:"port"`
+				Path string `yaml:"path"`
+			} `yaml:"podMetricsEndpoints"`
+		} `yaml:"spec"`
+	}
+	pm.decode(t, &m)
+	var dep deployment
+	find(t, docs, "Deployment", "quotawatch").decode(t, &dep)
+	var cj cronJob
+	find(t, docs, "CronJob", "quotawatch-check").decode(t, &cj)
+	matches := func(labels map[string]string) bool {
+		for k, v := range m.Spec.Selector.MatchLabels {
+			if labels[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	if len(m.Spec.Selector.MatchLabels) == 0 || !matches(dep.Spec.Template.Metadata.Labels) {
+		t.Errorf("PodMonitor selector %v does not select the Deployment's pods %v", m.Spec.Selector.MatchLabels, dep.Spec.Template.Metadata.Labels)
+	}
+	if matches(cj.Spec.JobTemplate.Spec.Template.Metadata.Labels) {
+		t.Errorf("PodMonitor selector %v selects the CronJob's pods, which serve no /metrics", m.Spec.Selector.MatchLabels)
+	}
+	if len(m.Spec.Endpoints) != 1 {
+		t.Fatalf("want one podMetricsEndpoint, got %d", len(m.Spec.Endpoints))
+	}
+	ep := m.Spec.Endpoints[0]
+	var named bool
+	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+		named = named || p.Name == ep.Port
+	}
+	if !named || ep.Path != "/metrics" {
+		t.Errorf("PodMetricsEndpoint port %q path %q, want a named container port of the Deployment and /metrics", ep.Port, ep.Path)
 	}
 }
 
@@ -1004,7 +1110,7 @@ func TestKustomization(t *testing.T) {
 			t.Errorf("%s: resources lack %s", path, f)
 		}
 	}
-	for _, f := range []string{"secret.example.yaml", "prometheus-rules.yaml"} {
+	for _, f := range []string{"secret.example.yaml", "podmonitor.yaml", "prometheus-rules-deployment.yaml", "prometheus-rules-cronjob.yaml"} {
 		if has(f) {
 			t.Errorf("%s: %s must not be applied by default", path, f)
 		}

@@ -40,6 +40,15 @@ type Config interface {
 	New(opts Options) (Notifier, error)
 }
 
+// Warner is implemented by a Config that can be valid yet likely wrong,
+// such as a webhook secret that works with quotawatch but not with the
+// receivers' libraries. Warnings is called after Validate succeeded; each
+// warning starts with the key it concerns, like a Validate error, and never
+// repeats a secret. `quotawatch validate` prints them.
+type Warner interface {
+	Warnings() []string
+}
+
 // PathResolver is implemented by a Config that names files. The loader
 // calls ResolvePaths with the config file's folder before Validate, so a
 // relative path means the same thing wherever quotawatch is started.

@@ -189,6 +189,41 @@ func TestTemplates(t *testing.T) {
 	}
 }
 
+// TestEscapedTemplates: every value printed is escaped exactly once —
+// through variables, printf, if/with/range and {{template}} calls — the
+// template's own text never is, raw opts out, and declarations print
+// nothing.
+func TestEscapedTemplates(t *testing.T) {
+	esc := strings.NewReplacer("<", "[", ">", "]").Replace
+	ev := SampleEvent()
+	ev.Account = "<a>"
+	ev.User.Username = "<u>"
+	for _, tc := range []struct{ text, want string }{
+		{"<!here> {{.Account}}", "<!here> [a]"},
+		{"{{$a := .Account}}{{$a}}{{$a = .User.Username}}{{$a}}", "[a][u]"},
+		{`{{printf "%s|%s" .Account .User.Username}}`, "[a]|[u]"},
+		{`{{if .Account}}{{.Account}}{{else}}none{{end}}`, "[a]"},
+		{`{{with .User}}{{.Username}}{{end}}{{range $i, $f := .Facts}}{{if eq $i 0}}{{$f.Value}}{{end}}{{end}}`, "[u][a]"},
+		{`{{define "x"}}<{{.}}>{{end}}{{template "x" .Account}}`, "<[a]>"},
+		{"{{raw .Account}} {{.Account | raw}}", "<a> <a>"},
+		{`{{"<lit>"}}`, "[lit]"},
+	} {
+		tmpl, err := ParseEscapedTemplate("template", tc.text, esc)
+		if err != nil {
+			t.Errorf("ParseEscapedTemplate(%q): %v", tc.text, err)
+			continue
+		}
+		if got, err := Render(tmpl, ev); err != nil || got != tc.want {
+			t.Errorf("%q rendered %q, %v; want %q", tc.text, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"{{ .Nope }}", "{{ if }}", "{{ .Account"} {
+		if _, err := ParseEscapedTemplate("template", bad, esc); err == nil || !strings.HasPrefix(err.Error(), "template: ") {
+			t.Errorf("ParseEscapedTemplate(%q) = %v", bad, err)
+		}
+	}
+}
+
 func TestTitle(t *testing.T) {
 	ev := SampleEvent()
 	ev.Status, ev.Reason = StatusResolved, ReasonResolved

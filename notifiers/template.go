@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 )
 
@@ -21,6 +22,76 @@ func ParseTemplate(key, text string) (*template.Template, error) {
 		return nil, fmt.Errorf("%s: %v", key, trimTemplateErr(err))
 	}
 	return t, nil
+}
+
+// ParseEscapedTemplate is ParseTemplate for an output format in which text
+// from the event must not be read as markup — Slack mrkdwn, where a gateway
+// message holding "<!channel>" would otherwise ping a whole channel. Like
+// html/template, it rewrites every action that prints a value so the value
+// passes through escape: the template's own text is trusted, the data never
+// is. The template function raw prints its argument unescaped, for the rare
+// template that has to build markup from data: {{raw .Account}}.
+func ParseEscapedTemplate(key, text string, escape func(string) string) (*template.Template, error) {
+	t := template.New(key).Option("missingkey=error").Funcs(template.FuncMap{
+		"raw": func(v any) rawText { return rawText(fmt.Sprint(v)) },
+		escapeFunc: func(v any) string {
+			if r, ok := v.(rawText); ok {
+				return string(r)
+			}
+			return escape(fmt.Sprint(v))
+		},
+	})
+	t, err := t.Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", key, trimTemplateErr(err))
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			escapeActions(tt.Tree, tt.Tree.Root)
+		}
+	}
+	if err := t.Execute(io.Discard, SampleEvent()); err != nil {
+		return nil, fmt.Errorf("%s: %v", key, trimTemplateErr(err))
+	}
+	return t, nil
+}
+
+// escapeFunc is the name of the function ParseEscapedTemplate appends to
+// every printing pipeline; no template can name it by accident.
+const escapeFunc = "_quotawatch_escape"
+
+// rawText is a value the template function raw marked as safe to print.
+type rawText string
+
+// escapeActions appends escapeFunc to the pipeline of every action under n
+// that prints a value. Declarations ({{$x := …}}) print nothing; the
+// conditions of if, range and with are not printed; {{template}} calls run
+// templates that are rewritten in their own right.
+func escapeActions(tree *parse.Tree, n parse.Node) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			escapeActions(tree, c)
+		}
+	case *parse.ActionNode:
+		if len(n.Pipe.Decl) > 0 {
+			return
+		}
+		id := parse.NewIdentifier(escapeFunc).SetTree(tree).SetPos(n.Pos)
+		n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{id}})
+	case *parse.IfNode:
+		escapeActions(tree, n.List)
+		escapeActions(tree, n.ElseList)
+	case *parse.RangeNode:
+		escapeActions(tree, n.List)
+		escapeActions(tree, n.ElseList)
+	case *parse.WithNode:
+		escapeActions(tree, n.List)
+		escapeActions(tree, n.ElseList)
+	}
 }
 
 // Render executes t against ev. A template that passed ParseTemplate can

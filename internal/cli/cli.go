@@ -51,6 +51,7 @@ func commands() []command {
 		{name: "validate", summary: "load and validate the config; no network", run: runValidate},
 		{name: "demo", summary: "zero-setup tour against a simulated account on loopback", flags: demoFlags, run: runDemo},
 		{name: "version", summary: "print version, commit and Go version", run: runVersion},
+		{name: "secret", summary: "print a new webhook signing secret (whsec_ + base64 of 32 random bytes)", run: runSecret},
 		{name: "help", summary: "show this help", run: nil},
 	}
 }

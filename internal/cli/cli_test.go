@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -157,7 +158,7 @@ func TestUsage(t *testing.T) {
 	if r.code != ExitUsage {
 		t.Errorf("no arguments: exit %d, want 2", r.code)
 	}
-	for _, cmd := range []string{"run", "check", "balance", "notify-test", "validate", "demo", "version"} {
+	for _, cmd := range []string{"run", "check", "balance", "notify-test", "validate", "demo", "version", "secret"} {
 		if !strings.Contains(r.stderr, "  "+cmd+" ") {
 			t.Errorf("usage does not list %s:\n%s", cmd, r.stderr)
 		}
@@ -243,6 +244,58 @@ func TestValidateShowsNoSecrets(t *testing.T) {
 	}
 	if up.Config == nil {
 		t.Fatal("unreachable")
+	}
+}
+
+// TestValidateWarnsOnWebhookSecrets: a secret the Standard Webhooks
+// libraries cannot use as is still validates (SPEC §5 allows raw secrets),
+// with a warning that says how to make a good one; a secret from `quotawatch
+// secret` draws none.
+func TestValidateWarnsOnWebhookSecrets(t *testing.T) {
+	up, hook := newUpstream(t, manageKey), newReceiver(t)
+	path := writeConfig(t, standardConfig(up, hook))
+	fresh := runCLI(t, nil, "secret")
+	for _, tc := range []struct {
+		name, secret, want string
+	}{
+		{"raw", "CANARY-raw-signing-secret", "hook: secret: not a Standard Webhooks secret"},
+		{"short", "whsec_Q0FOQVJZLVdFQkhPT0stU0VDUkVU", "hook: secret: the key is 21 bytes"},
+		{"generated", strings.TrimSpace(fresh.stdout), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, map[string]string{"AIHUBMIX_MANAGE_KEY": manageKey, "WEBHOOK_SECRET": tc.secret}, "validate", "--config", path)
+			if r.code != ExitOK {
+				t.Fatalf("validate: exit %d, want 0 (a warning is no error): %+v", r.code, r)
+			}
+			if tc.want == "" {
+				if strings.Contains(r.stdout, "warning: hook") {
+					t.Errorf("validate warns on a generated secret:\n%s", r.stdout)
+				}
+				return
+			}
+			if !strings.Contains(r.stdout, "warning: "+tc.want) || !strings.Contains(r.stdout, "quotawatch secret") {
+				t.Errorf("validate does not warn %q with the fix:\n%s", tc.want, r.stdout)
+			}
+			if strings.Contains(r.stdout+r.stderr, strings.TrimPrefix(tc.secret, "whsec_")) {
+				t.Error("the warning prints the secret")
+			}
+		})
+	}
+}
+
+func TestSecretCommand(t *testing.T) {
+	a, b := runCLI(t, nil, "secret"), runCLI(t, nil, "secret")
+	if a.code != ExitOK || a.stderr != "" {
+		t.Fatalf("secret: %+v", a)
+	}
+	if !regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{43}=\n$`).MatchString(a.stdout) {
+		t.Errorf("secret printed %q, want whsec_ and the padded base64 of 32 bytes on one line", a.stdout)
+	}
+	if a.stdout == b.stdout {
+		t.Error("two runs printed the same secret")
+	}
+	if r := runCLI(t, nil, "secret", "extra"); r.code != ExitUsage {
+		t.Errorf("secret with an argument: exit %d, want 2", r.code)
 	}
 }
 

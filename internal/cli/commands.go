@@ -15,6 +15,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/version"
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/webhook"
 )
 
 // retryPolicy is the delivery retry policy of check; tests shorten it.
@@ -22,6 +23,13 @@ var retryPolicy = app.DefaultRetry
 
 func runVersion(_ context.Context, e *env, _ any, _ []string) int {
 	fmt.Fprintln(e.stdout, version.String())
+	return ExitOK
+}
+
+// runSecret prints a fresh Standard Webhooks secret for a webhook
+// notifier's secret key; it needs no config.
+func runSecret(_ context.Context, e *env, _ any, _ []string) int {
+	fmt.Fprintln(e.stdout, webhook.NewSecret())
 	return ExitOK
 }
 
@@ -99,6 +107,13 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		fmt.Fprintf(tw, "  %s\t%s\tmin_severity: %s\n", n.Name, n.Type, n.MinSeverity)
 	}
 	tw.Flush()
+	for _, n := range cfg.Notifiers {
+		if wn, ok := n.Settings.(notifiers.Warner); ok {
+			for _, warning := range wn.Warnings() {
+				fmt.Fprintf(w, "  warning: %s: %s\n", n.Name, warning)
+			}
+		}
+	}
 	return ExitOK
 }
 

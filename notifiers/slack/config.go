@@ -40,8 +40,12 @@ type Config struct {
 	APIURL string `yaml:"api_url"`
 	// Template, when set, is a text/template over notifiers.Event whose
 	// output replaces the message's fallback text and the text of its main
-	// section; the fields stay. The output is Slack mrkdwn and is sent as
-	// is; an output of only white space falls back to the default text.
+	// section; the fields stay. The output is Slack mrkdwn: the template's
+	// own text is sent as written, while every value it prints is escaped
+	// (&, < and > become &amp;, &lt; and &gt;), so a gateway message or a
+	// username cannot become a mention such as <!channel> or a disguised
+	// link. {{raw .X}} prints a value unescaped. An output of only white
+	// space falls back to the default text.
 	Template string `yaml:"template"`
 
 	tmpl   *template.Template
@@ -83,7 +87,7 @@ func (c *Config) Validate() error {
 	}
 	c.tmpl = nil
 	if c.Template != "" {
-		t, err := notifiers.ParseTemplate("template", c.Template)
+		t, err := notifiers.ParseEscapedTemplate("template", c.Template, escape)
 		if err != nil {
 			return err
 		}

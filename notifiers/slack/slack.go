@@ -337,10 +337,7 @@ func (n *Notifier) classify(ctx context.Context, err error, rec *recording) erro
 
 // httpError describes a non-2xx response.
 func (n *Notifier) httpError(rec *recording) error {
-	status := fmt.Sprintf("HTTP %d", rec.status)
-	if t := http.StatusText(rec.status); t != "" {
-		status += " " + t
-	}
+	status := httpStatus(rec.status)
 	delay, hasDelay := notifiers.ParseRetryAfter(rec.retryAfter, time.Now())
 	switch {
 	case rec.status == http.StatusTooManyRequests:
@@ -361,10 +358,25 @@ func (n *Notifier) httpError(rec *recording) error {
 	case rec.status >= 300 && rec.status <= 399:
 		return notifiers.Permanent(fmt.Errorf("slack: %s; redirects are not followed (check %s)", status, n.urlKey()))
 	}
-	if rec.code != "" {
+	switch rec.code {
+	case "":
+	case "ok":
+		// Slack's word for success, under an error status: the status is
+		// the answer, the body only what came with it.
+		return notifiers.Permanent(fmt.Errorf("slack: %s, with the body %q (check %s)", status, rec.code, n.urlKey()))
+	default:
 		return n.codeError(rec.code, rec)
 	}
 	return notifiers.Permanent(fmt.Errorf("slack: %s (check %s)", status, n.urlKey()))
+}
+
+// httpStatus describes a status code: "HTTP 400 Bad Request".
+func httpStatus(code int) string {
+	s := fmt.Sprintf("HTTP %d", code)
+	if t := http.StatusText(code); t != "" {
+		s += " " + t
+	}
+	return s
 }
 
 func (n *Notifier) urlKey() string {
@@ -400,9 +412,16 @@ func (n *Notifier) codeError(code string, rec *recording) error {
 		}
 		return err
 	}
-	msg := "slack: " + code
+	var notes []string
+	if rec.status != 0 && (rec.status < 200 || rec.status > 299) {
+		notes = append(notes, httpStatus(rec.status))
+	}
 	if h := n.hint(code); h != "" {
-		msg += " (" + h + ")"
+		notes = append(notes, h)
+	}
+	msg := "slack: " + code
+	if len(notes) > 0 {
+		msg += " (" + strings.Join(notes, "; ") + ")"
 	}
 	return notifiers.Permanent(errors.New(msg))
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -403,10 +404,12 @@ func TestErrors(t *testing.T) {
 		{"webhook 429 retry-after", false, webhook(429, "Retry-After: 7", "rate_limited"), want{delay: 7 * time.Second, contains: "rate limited"}},
 		{"webhook 429 http date", false, webhook(429, "Retry-After: "+httpDate, ""), want{delay: time.Minute, contains: "rate limited"}},
 		{"webhook 429 no header", false, webhook(429, "", ""), want{contains: "rate limited"}},
-		{"webhook invalid_token", false, webhook(403, "", "invalid_token"), want{permanent: true, contains: "slack: invalid_token (check webhook_url)"}},
-		{"webhook no_service", false, webhook(404, "", "no_service"), want{permanent: true, contains: "slack: no_service (check webhook_url)"}},
+		{"webhook invalid_token", false, webhook(403, "", "invalid_token"), want{permanent: true, contains: "slack: invalid_token (HTTP 403 Forbidden; check webhook_url)"}},
+		{"webhook no_service", false, webhook(404, "", "no_service"), want{permanent: true, contains: "slack: no_service (HTTP 404 Not Found; check webhook_url)"}},
 		{"webhook channel_not_found", false, webhook(404, "", "channel_not_found"), want{permanent: true, contains: "slack: channel_not_found"}},
 		{"webhook archived", false, webhook(410, "", "channel_is_archived"), want{permanent: true, contains: "archived"}},
+		{"webhook 400 ok", false, webhook(400, "", "ok"), want{permanent: true, contains: `slack: HTTP 400 Bad Request, with the body "ok" (check webhook_url)`}},
+		{"webhook 400 invalid_payload", false, webhook(400, "", "invalid_payload"), want{permanent: true, contains: "slack: invalid_payload (HTTP 400 Bad Request)"}},
 		{"webhook 400 html", false, webhook(400, "", "<html>"+webhookSecret+"</html>"), want{permanent: true, contains: "HTTP 400"}},
 		{"webhook 500", false, webhook(500, "", "rollup_error"), want{contains: "HTTP 500"}},
 		{"webhook 503 retry-after", false, webhook(503, "Retry-After: 3", ""), want{delay: 3 * time.Second, contains: "HTTP 503"}},
@@ -420,7 +423,7 @@ func TestErrors(t *testing.T) {
 		{"bot internal_error", true, api(200, "", `{"ok":false,"error":"internal_error"}`), want{contains: "slack: internal_error"}},
 		{"bot 429", true, api(429, "Retry-After: 5", `{"ok":false,"error":"ratelimited"}`), want{delay: 5 * time.Second, contains: "rate limited"}},
 		{"bot 502", true, api(502, "", "<html>bad gateway</html>"), want{contains: "HTTP 502"}},
-		{"bot 401 json", true, api(401, "", `{"ok":false,"error":"not_authed"}`), want{permanent: true, contains: "slack: not_authed (check token)"}},
+		{"bot 401 json", true, api(401, "", `{"ok":false,"error":"not_authed"}`), want{permanent: true, contains: "slack: not_authed (HTTP 401 Unauthorized; check token)"}},
 		{"bot malformed 200", true, api(200, "", "<html>proxy</html>"), want{contains: "malformed response"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -607,6 +610,94 @@ func TestAPIURLMayBeTheMethodURL(t *testing.T) {
 		}
 		if got, err := normaliseAPIURL(c.APIURL); err != nil || got != "https://slack.example.com/api/" {
 			t.Errorf("%s: base = %q, %v", suffix, got, err)
+		}
+	}
+}
+
+// TestHostileTextIsEscaped feeds gateway-controlled text that Slack would
+// read as a channel ping, a disguised link or an entity through the default
+// layout and through templates, in both modes: every value must arrive
+// escaped, while markup the template itself writes stays markup.
+func TestHostileTextIsEscaped(t *testing.T) {
+	// The gateway's "&amp;" must arrive as "&amp;amp;", or Slack shows "&".
+	unescapedAmp := regexp.MustCompile(`&amp;([^a]|$)`)
+	const (
+		ping = "<!channel>"
+		link = "<https://evil.example|click>"
+		amp  = "&amp;"
+	)
+	hostile := notifiers.SampleEvent()
+	hostile.Kind = notifiers.KindPoll
+	hostile.User.Username = ping + " " + amp
+	hostile.Error = "HTTP 401: " + link + " " + ping + " " + amp
+	hostile.Summary = "main: polling fails: " + hostile.Error
+
+	for _, tc := range []struct {
+		name, template string
+		want           string // in the section text, when set
+	}{
+		{"default layout", "", ""},
+		{"template", "<!here> {{.User.Username}} says {{.Summary}}", "<!here> &lt;!channel&gt; &amp;amp; says main: polling fails: HTTP 401: &lt;https://evil.example|click&gt; &lt;!channel&gt; &amp;amp;"},
+		{"template with printf and a variable", `{{$u := .User.Username}}{{printf "%s/%s" $u .Error}}`, "&lt;!channel&gt; &amp;amp;/HTTP 401: &lt;https://evil.example|click&gt; &lt;!channel&gt; &amp;amp;"},
+		{"template with if, with, range and define", `{{define "u"}}[{{.}}]{{end}}{{if .Error}}{{with .User}}{{template "u" .Username}}{{end}}{{range $i, $e := .Facts}}{{if eq $e.Name "Error"}}{{$e.Value}}{{end}}{{end}}{{end}}`, "[&lt;!channel&gt; &amp;amp;]HTTP 401: &lt;https://evil.example|click&gt; &lt;!channel&gt; &amp;amp;"},
+		{"raw is explicit", "{{raw .User.Username}}", ping + " " + amp},
+	} {
+		for _, bot := range []bool{false, true} {
+			mode := "webhook"
+			if bot {
+				mode = "bot"
+			}
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				var c capture
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					c.add(r)
+					w.Header().Set("Content-Type", "application/json")
+					io.WriteString(w, `{"ok":true}`)
+				}))
+				t.Cleanup(srv.Close)
+				cfg := &Config{WebhookURL: srv.URL + "/hook", Template: tc.template}
+				if bot {
+					cfg = &Config{Token: botToken, Channel: "#alerts", APIURL: srv.URL + "/api", Template: tc.template}
+				}
+				n, _ := newNotifier(t, cfg, 2*time.Second)
+				if err := n.Notify(t.Context(), hostile); err != nil {
+					t.Fatal(err)
+				}
+				req := c.only(t)
+				var m message
+				if bot {
+					m.Text = req.form.Get("text")
+					if err := json.Unmarshal([]byte(`{"blocks":`+req.form.Get("blocks")+`}`), &m); err != nil {
+						t.Fatalf("blocks: %v", err)
+					}
+				} else if err := json.Unmarshal(req.body, &m); err != nil {
+					t.Fatal(err)
+				}
+				section, fields := m.section()
+				texts := append([]string{m.Text, section, m.context()}, fields...)
+				if tc.name == "raw is explicit" {
+					if section != tc.want {
+						t.Errorf("section %q, want the raw value %q", section, tc.want)
+					}
+					return
+				}
+				for _, s := range texts {
+					for _, bad := range []string{ping, "<https://", "|click>"} {
+						if strings.Contains(s, bad) {
+							t.Errorf("message text %q contains %q unescaped", s, bad)
+						}
+					}
+					if unescapedAmp.MatchString(s) {
+						t.Errorf("message text %q contains %q unescaped", s, amp)
+					}
+				}
+				if tc.want != "" && (section != tc.want || m.Text != tc.want) {
+					t.Errorf("section %q, text %q; want both %q", section, m.Text, tc.want)
+				}
+				if tc.template == "" && !strings.Contains(section, "&lt;!channel&gt;") {
+					t.Errorf("section %q lacks the escaped summary", section)
+				}
+			})
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -24,7 +25,8 @@ type Config struct {
 	URL string `yaml:"url"`
 	// Secret, when set, signs every request per Standard Webhooks. A secret
 	// of the form whsec_<base64> uses the decoded bytes as the key; any other
-	// secret is used as raw bytes.
+	// secret is used as raw bytes, which SPEC §5 allows but the Standard
+	// Webhooks libraries do not: Warnings flags it. NewSecret makes one.
 	Secret string `yaml:"secret"`
 	// Headers are extra request headers, such as an Authorization header the
 	// receiver requires. They cannot replace Content-Type, the webhook-*
@@ -34,6 +36,8 @@ type Config struct {
 	// Timeout bounds one delivery attempt; zero means the program's default.
 	Timeout time.Duration `yaml:"timeout"`
 }
+
+var _ notifiers.Warner = (*Config)(nil)
 
 // secretPrefix marks a Standard Webhooks secret whose remainder is base64.
 const secretPrefix = "whsec_"
@@ -85,6 +89,47 @@ func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
 		secrets: secretsOf(c),
 		now:     time.Now,
 	}, nil
+}
+
+// Key sizes the Standard Webhooks specification asks of a secret: whsec_
+// followed by the base64 of 24 to 64 random bytes.
+const (
+	minKeyBytes    = 24
+	secretKeyBytes = 32 // what NewSecret generates
+)
+
+// NewSecret returns a fresh Standard Webhooks secret: whsec_ and the
+// standard base64 of 32 bytes from crypto/rand.
+func NewSecret() string {
+	key := make([]byte, secretKeyBytes)
+	rand.Read(key) // never fails: since Go 1.24 a broken source crashes the program
+	return secretPrefix + base64.StdEncoding.EncodeToString(key)
+}
+
+// Warnings flags a secret that quotawatch signs with but that a receiver
+// using an official Standard Webhooks library cannot verify as is: a raw
+// secret, which those libraries refuse or, when it happens to be valid
+// base64, silently decode into a different key; a whsec_ secret whose base64
+// lacks its padding, which they refuse; and a key shorter than the 24 bytes
+// the specification asks for.
+func (c *Config) Warnings() []string {
+	if c.Secret == "" {
+		return nil
+	}
+	const fix = "; generate one with `quotawatch secret`"
+	rest, ok := strings.CutPrefix(c.Secret, secretPrefix)
+	if !ok {
+		return []string{"secret: not a Standard Webhooks secret (whsec_ and base64): quotawatch signs with its raw bytes, " +
+			"but the official Standard Webhooks libraries refuse it or decode it into a different key" + fix}
+	}
+	var w []string
+	if _, err := base64.StdEncoding.DecodeString(rest); err != nil {
+		w = append(w, "secret: the base64 after whsec_ lacks its = padding, which the official Standard Webhooks libraries refuse"+fix)
+	}
+	if key, err := signingKey(c.Secret); err == nil && len(key) < minKeyBytes {
+		w = append(w, fmt.Sprintf("secret: the key is %d bytes; Standard Webhooks asks for %d to 64 random bytes%s", len(key), minKeyBytes, fix))
+	}
+	return w
 }
 
 // signingKey returns the HMAC key for secret, or nil when there is none.

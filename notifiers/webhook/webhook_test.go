@@ -506,3 +506,76 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("Lookup returned %T", c)
 	}
 }
+
+// officialKey derives the key as the default constructors of the official
+// Standard Webhooks libraries do (Go's NewWebhook, Python's and JavaScript's
+// Webhook): strip an optional whsec_ prefix, then base64-decode the rest
+// strictly — a raw secret included.
+func officialKey(secret string) ([]byte, error) {
+	return base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+}
+
+// TestSecretsForStandardWebhooksLibraries signs with each kind of secret and
+// verifies as a receiver using an official library would: a secret from
+// NewSecret, or any spec-conforming one, verifies and draws no warning;
+// every secret such a receiver cannot use as is draws a warning.
+func TestSecretsForStandardWebhooksLibraries(t *testing.T) {
+	fresh := NewSecret()
+	if fresh == NewSecret() {
+		t.Fatal("NewSecret returned the same secret twice")
+	}
+	if key, err := officialKey(fresh); err != nil || len(key) != 32 || !strings.HasPrefix(fresh, "whsec_") {
+		t.Fatalf("NewSecret() = %q: want whsec_ and the base64 of 32 bytes (%d bytes, %v)", fresh, len(key), err)
+	}
+	tests := []struct {
+		name, secret string
+		verifies     bool   // by a receiver using an official library
+		warning      string // "" for none
+	}{
+		{"NewSecret", fresh, true, ""},
+		{"published vector, 24 bytes", vectorSecret, true, ""},
+		{"64 bytes", "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 64))), true, ""},
+		{"raw secret", canarySecret + " correct horse", false, "not a Standard Webhooks secret"},
+		{"raw secret that is valid base64", "c2VjcmV0S2V5MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1u", false, "decode it into a different key"},
+		{"16-byte key", "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef")), true, "the key is 16 bytes"},
+		{"unpadded base64", "whsec_" + base64.RawStdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))), false, "padding"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &Config{URL: "https://example.com/hook", Secret: tt.secret}
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("Validate: %v (SPEC §5 allows every one of these secrets)", err)
+			}
+			warnings := cfg.Warnings()
+			switch {
+			case tt.warning == "" && len(warnings) > 0:
+				t.Errorf("Warnings() = %q, want none", warnings)
+			case tt.warning != "" && !strings.Contains(strings.Join(warnings, "\n"), tt.warning):
+				t.Errorf("Warnings() = %q, want one saying %q", warnings, tt.warning)
+			}
+			for _, w := range warnings {
+				if !strings.HasPrefix(w, "secret: ") || !strings.Contains(w, "quotawatch secret") {
+					t.Errorf("warning %q: want it to start with the key and name `quotawatch secret`", w)
+				}
+				if strings.Contains(w, strings.TrimPrefix(tt.secret, "whsec_")) {
+					t.Errorf("warning %q repeats the secret", w)
+				}
+			}
+
+			rc := newReceiver(t, nil)
+			n := build(t, &Config{URL: rc.URL, Secret: tt.secret})
+			if err := n.Notify(context.Background(), event()); err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			got := rc.only(t)
+			key, err := officialKey(tt.secret)
+			if err == nil {
+				// Re-encode the key the library derived, for the verifier.
+				err = verifyStandardWebhook("whsec_"+base64.StdEncoding.EncodeToString(key), got.header, got.body, clock)
+			}
+			if verified := err == nil; verified != tt.verifies {
+				t.Errorf("a receiver using an official library verifies: %v (%v), want %v", verified, err, tt.verifies)
+			}
+		})
+	}
+}
