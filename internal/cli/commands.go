@@ -83,6 +83,9 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 			unit = fmt.Sprint(a.QuotaPerUSD)
 		}
 		fmt.Fprintf(w, "  %s  %s\n", a.Name, hostOf(a.BaseURL))
+		if p := pathOf(a.BaseURL); strings.HasSuffix(p, "/v1") || strings.HasSuffix(p, "/api") {
+			fmt.Fprintf(w, "    warning:     base_url ends in %s; it must be the gateway's root (%s)\n", p, hostOf(a.BaseURL))
+		}
 		fmt.Fprintf(w, "    thresholds:  %s\n", orNone(strings.Join(ths, ", ")))
 		fmt.Fprintf(w, "    quota/USD:   %s\n", unit)
 		fmt.Fprintf(w, "    timing:      timeout %s, repeat every %s, hysteresis %s\n",
@@ -122,6 +125,15 @@ func hostOf(raw string) string {
 		return "?"
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// pathOf is the path of a URL without its trailing slash.
+func pathOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(u.Path, "/")
 }
 
 // shortDuration prints 24h rather than 24h0m0s.
@@ -252,7 +264,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 		for _, r := range rows {
 			unit := fmt.Sprintf("%d (%s)", r.QuotaPerUSD, r.QuotaPerUSDSource)
 			if r.Error != "" {
-				fmt.Fprintf(tw, "%s\t-\t-\t-\terror: %s\t%s\t-\n", r.Account, r.Error, unit)
+				fmt.Fprintf(tw, "%s\t-\t-\t-\terror\t%s\t-\n", r.Account, unit)
 				continue
 			}
 			th := "-"
@@ -273,6 +285,11 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 				notifiers.FormatUSDAt(*r.UsedQuota, r.QuotaPerUSD), th, r.Level, unit, own)
 		}
 		tw.Flush()
+		for _, r := range rows {
+			if r.Error != "" {
+				fmt.Fprintf(e.stdout, "%s: error: %s\n", r.Account, r.Error)
+			}
+		}
 		for _, r := range rows {
 			if r.QuotaPerUSDProblem != "" {
 				fmt.Fprintf(e.stdout, "%s: quota per USD is %d (%s): %s\n", r.Account, r.QuotaPerUSD, r.QuotaPerUSDSource, r.QuotaPerUSDProblem)
