@@ -152,7 +152,12 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		units = &Units{}
 	}
 	src, _ := c.Poller.(UnitSource)
-	unitOf := units.Resolve(ctx, src, gw, cfg.Accounts, now, c.logger())
+	unitOf := units.Resolve(ctx, src, gw, cfg.Accounts, now, c.logger(), func(name string) int64 {
+		if as := st.Accounts[name]; as != nil && as.Snapshot != nil {
+			return as.Snapshot.QuotaPerUSD
+		}
+		return 0
+	})
 	results := PollAllPaced(ctx, c.Poller, cfg.Accounts, cfg.Concurrency, c.now, func(a config.Account) bool {
 		as := st.Accounts[a.Name] // read-only: the map is not written while polling
 		return as != nil && now.Before(as.NextPoll)
@@ -173,7 +178,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 			c.logger().Warn("poll deferred: the gateway asked to wait (Retry-After)", "account", acct.Name,
 				"next_poll", next.UTC().Format(time.RFC3339))
 		default:
-			c.evaluate(st, acct, res, c.unit(st, acct, unitOf[acct.Name]), &rep)
+			c.evaluate(st, acct, res, c.unit(unitOf[acct.Name]), &rep)
 		}
 	}
 	rep.Queued = len(st.Outbox) - owed
@@ -196,15 +201,8 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
-// unit is the account's unit this cycle: when its gateway never answered
-// /api/status (this process), the unit the last balance was read with
-// stands, so that a transient failure does not move its dollars.
-func (c *Cycle) unit(st *state.File, acct config.Account, u Unit) int64 {
-	if u.Source == UnitDefault && u.Problem != "" {
-		if as := st.Accounts[acct.Name]; as != nil && as.Snapshot != nil && as.Snapshot.QuotaPerUSD > 0 {
-			return as.Snapshot.QuotaPerUSD
-		}
-	}
+// unit is the account's quota units per USD this cycle.
+func (c *Cycle) unit(u Unit) int64 {
 	if u.PerUSD <= 0 {
 		return notifiers.QuotaPerUSD
 	}

@@ -166,8 +166,20 @@ type unitEntry struct {
 // accounts. It fetches what is stale, at most once per base_url and all
 // gateways at once, through gw's pace; a gateway that is busy (429) is not
 // asked. A nil src (a Poller that cannot read /api/status) gives the
-// default unit.
-func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts []config.Account, now time.Time, log *slog.Logger) map[string]Unit {
+// default unit. remembered, if not nil, is the unit an account's last
+// balance was read with (from state): when the gateway has not answered in
+// this process, that unit stands and the failure is not warned about again
+// (check warns once per gateway, not every run).
+func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts []config.Account, now time.Time, log *slog.Logger, remembered func(account string) int64) map[string]Unit {
+	if remembered == nil {
+		remembered = func(string) int64 { return 0 }
+	}
+	known := map[string]bool{} // base_urls with a remembered unit
+	for _, a := range accts {
+		if remembered(a.Name) > 0 {
+			known[a.BaseURL] = true
+		}
+	}
 	refresh := u.Refresh
 	if refresh <= 0 {
 		refresh = DefaultUnitRefresh
@@ -226,6 +238,10 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 				e.problem = problem
 				if !e.warned {
 					e.warned = true
+					if e.per == 0 && known[base] {
+						log.Debug("cannot read the gateway's quota_per_unit; the unit of the last balance stands", "gateway", hostOnly(base), "error", problem)
+						return
+					}
 					fallback := "the default 500000"
 					if e.per != 0 {
 						fallback = "its last answer"
@@ -249,6 +265,8 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 			out[a.Name] = Unit{PerUSD: notifiers.QuotaPerUSD, Source: UnitDefault}
 		case e != nil && e.per != 0:
 			out[a.Name] = Unit{PerUSD: e.per, Source: UnitFromGateway, Problem: e.problem}
+		case remembered(a.Name) > 0:
+			out[a.Name] = Unit{PerUSD: remembered(a.Name), Source: UnitLastKnown, Problem: e.problem}
 		default:
 			problem := "no answer"
 			if e != nil {

@@ -205,7 +205,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	defer transport.CloseIdleConnections()
 	poller := app.NewPoller(transport)
 	gw := app.NewGateways(cfg)
-	units := (&app.Units{}).Resolve(ctx, poller, gw, cfg.Accounts, time.Now(), e.logger)
+	units := (&app.Units{}).Resolve(ctx, poller, gw, cfg.Accounts, time.Now(), e.logger, nil)
 	results := app.PollAllPaced(ctx, poller, cfg.Accounts, cfg.Concurrency, time.Now, nil, gw)
 
 	rows := make([]balanceRow, len(cfg.Accounts))
