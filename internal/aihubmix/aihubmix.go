@@ -397,7 +397,10 @@ func finish(e *Error, r Request) *Error {
 func hint(e *Error, r Request) string {
 	if u, err := url.Parse(strings.TrimSpace(r.BaseURL)); err == nil {
 		p := strings.TrimRight(u.Path, "/")
-		if (strings.HasSuffix(p, "/v1") || strings.HasSuffix(p, "/api")) && e.Status != 0 && e.Status/100 != 2 || e.Status == http.StatusNotFound && p != "" {
+		// A gateway answers a wrong path with a 404 (relay routes) or with
+		// its web app's HTML page (200): either way, not the API.
+		wrongPath := strings.HasSuffix(p, "/v1") || strings.HasSuffix(p, "/api")
+		if wrongPath && e.Kind != ErrTransport && e.Kind != ErrTimeout || e.Status == http.StatusNotFound && p != "" {
 			return "base_url must be the gateway's root, such as " + u.Scheme + "://" + u.Host + " (without " + p + ")"
 		}
 	}

@@ -160,6 +160,17 @@ func TestQuotaPerUnitErrors(t *testing.T) {
 	}
 }
 
+// TestBaseURLUnderAPIHint: base_url ending in /api gets the web app's HTML
+// page (HTTP 200) on real gateways; the error says base_url is wrong.
+func TestBaseURLUnderAPIHint(t *testing.T) {
+	srv := newUpstreamAny(t, respond(200, "<!doctype html><html>New API</html>", "Content-Type", "text/html; charset=utf-8"))
+	_, err := (&Client{}).Self(context.Background(), Request{BaseURL: srv.URL + "/api", Token: "qw-token-123456"})
+	want := "malformed response: invalid JSON (Content-Type text/html; charset=utf-8); hint: base_url must be the gateway's root, such as " + srv.URL + " (without /api)"
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v\nwant %s", err, want)
+	}
+}
+
 // TestOpenAIStyleError reads the message of {"error": {"message": ...}}.
 func TestOpenAIStyleError(t *testing.T) {
 	up := newUpstream(t, "", respond(404, `{"error":{"message":"Invalid URL (GET /x)","type":"invalid_request_error"}}`))
