@@ -6,9 +6,11 @@
 // message.
 //
 // The response also carries secrets and personal data (password,
-// access_token, verification_code, email, third-party ids). They are never
-// decoded: only the fields Snapshot needs are. Neither they nor the Manage Key
-// ever appear in a Snapshot, an error or a panic.
+// access_token, verification_code, email, third-party ids, and new-api's
+// setting string with the user's notification email and webhook URL and
+// secret). They are never decoded — of setting, only quota_warning_threshold
+// is. Neither they nor the access token ever appear in a Snapshot, an error
+// or a panic. Client.QuotaPerUnit reads the gateway's unit from /api/status.
 package aihubmix
 
 import (
