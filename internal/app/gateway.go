@@ -164,8 +164,7 @@ type unitEntry struct {
 
 // Resolve returns the unit of every account, by base_url for auto
 // accounts. It fetches what is stale, at most once per base_url and all
-// gateways at once, through gw's pace; a gateway that is busy (429) is not
-// asked. A nil src (a Poller that cannot read /api/status) gives the
+// gateways at once, through gw's pace. A nil src (a Poller that cannot read /api/status) gives the
 // default unit. remembered, if not nil, is the unit an account's last
 // balance was read with (from state): when the gateway has not answered in
 // this process, that unit stands and the failure is not warned about again
@@ -207,18 +206,17 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 				per, problem := int64(0), ""
 				host := Host(base)
 				switch {
-				case gw.Busy(host):
-					problem = "the gateway rate-limited this cycle"
 				case gw.Wait(ctx, host) != nil:
 					problem = "canceled"
 				default:
 					var err error
 					per, err = src.QuotaPerUnit(ctx, aihubmix.Request{BaseURL: base, Headers: a.Headers, Timeout: a.Timeout})
 					if err != nil {
+						// A 429 here does not mark the gateway busy: the
+						// first poll then meets the limit itself and fails
+						// visibly, rather than every account being deferred
+						// by a request that polls nothing.
 						problem = "GET /api/status: " + err.Error()
-						if noRetryAfter(err) {
-							gw.rateLimited(host)
-						}
 					}
 				}
 				u.mu.Lock()
