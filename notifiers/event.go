@@ -1,13 +1,14 @@
 package notifiers
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 )
 
 // QuotaPerUSD is the number of quota units in one US dollar on AIHubMix and
-// one-api / new-api gateways.
+// the default of one-api / new-api gateways, whose admin may change it.
 const QuotaPerUSD = 500000
 
 // Severity ranks an alert. The zero value is no severity (not firing).
@@ -133,8 +134,20 @@ type Event struct {
 	ThresholdUSD    float64         `json:"threshold_usd"`
 	ThresholdQuota  int64           `json:"threshold_quota"`
 	ThresholdSource ThresholdSource `json:"threshold_source,omitempty"`
-	Summary         string          `json:"summary"`
-	ObservedAt      time.Time       `json:"observed_at"`
+	// QuotaPerUSD is the unit the USD fields were computed with; 0 means
+	// the default QuotaPerUSD.
+	QuotaPerUSD int64     `json:"quota_per_usd,omitempty"`
+	Summary     string    `json:"summary"`
+	ObservedAt  time.Time `json:"observed_at"`
+
+	// BalanceUnknown is set when no poll of the account ever succeeded: the
+	// payload then has no balance_usd, quota, used_usd and used_quota (never
+	// zeros that read like an empty account), and Balance and Used say
+	// "unknown".
+	BalanceUnknown bool `json:"-"`
+	// BalanceObservedAt is when the balance of a poll alert was observed,
+	// which is earlier than ObservedAt.
+	BalanceObservedAt *time.Time `json:"balance_observed_at,omitempty"`
 
 	// RunwaySeconds and SpendUSDPerHour are set on runway alerts.
 	RunwaySeconds   *float64 `json:"runway_seconds,omitempty"`
@@ -143,16 +156,71 @@ type Event struct {
 	Error string `json:"error,omitempty"`
 }
 
+// MarshalJSON writes the payload of SPEC §5, leaving out the balance and
+// used fields when the balance is unknown.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type fields Event
+	w := struct {
+		fields
+		BalanceUSD *float64 `json:"balance_usd,omitempty"`
+		Quota      *int64   `json:"quota,omitempty"`
+		UsedUSD    *float64 `json:"used_usd,omitempty"`
+		UsedQuota  *int64   `json:"used_quota,omitempty"`
+	}{fields: fields(e)}
+	if !e.BalanceUnknown {
+		w.BalanceUSD, w.Quota, w.UsedUSD, w.UsedQuota = &e.BalanceUSD, &e.Quota, &e.UsedUSD, &e.UsedQuota
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote: an event without quota has
+// an unknown balance.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	type fields Event
+	var f fields
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	var probe struct {
+		Quota json.RawMessage `json:"quota"`
+	}
+	_ = json.Unmarshal(b, &probe)
+	*e = Event(f)
+	e.BalanceUnknown = probe.Quota == nil
+	return nil
+}
+
+// Unit is the quota units per USD of the event's money fields.
+func (e Event) Unit() int64 {
+	if e.QuotaPerUSD > 0 {
+		return e.QuotaPerUSD
+	}
+	return QuotaPerUSD
+}
+
 // Firing reports whether the event announces a firing alert.
 func (e Event) Firing() bool { return e.Status == StatusFiring }
 
 // Test reports whether the event is a notify-test event.
 func (e Event) Test() bool { return e.Kind == KindTest || e.Reason == ReasonTest }
 
-// Balance, Used and Threshold format the money fields as $40.00.
-func (e Event) Balance() string   { return FormatUSD(e.Quota) }
-func (e Event) Used() string      { return FormatUSD(e.UsedQuota) }
-func (e Event) Threshold() string { return FormatUSD(e.ThresholdQuota) }
+// Balance, Used and Threshold format the money fields as $40.00, in the
+// event's unit; Balance and Used are "unknown" when no poll ever succeeded.
+func (e Event) Balance() string {
+	if e.BalanceUnknown {
+		return "unknown"
+	}
+	return FormatUSDAt(e.Quota, e.Unit())
+}
+
+func (e Event) Used() string {
+	if e.BalanceUnknown {
+		return "unknown"
+	}
+	return FormatUSDAt(e.UsedQuota, e.Unit())
+}
+
+func (e Event) Threshold() string { return FormatUSDAt(e.ThresholdQuota, e.Unit()) }
 
 // Title is a short headline that names the severity and the account, as an
 // email subject or a chat fallback: "[WARNING] main: balance $40.00 below
@@ -189,17 +257,34 @@ func (e Event) Title() string {
 	return fmt.Sprintf("%s %s: balance %s below %s", tag, e.Account, e.Balance(), e.Threshold())
 }
 
-// USD converts quota units to dollars, for display and JSON only.
-func USD(quota int64) float64 { return float64(quota) / QuotaPerUSD }
+// USD converts quota units to dollars at the default unit, for display and
+// JSON only.
+func USD(quota int64) float64 { return USDAt(quota, QuotaPerUSD) }
 
-// FormatUSD formats quota units as dollars with two decimals, rounded down
-// to the cent so that a balance shown next to a threshold is never shown
-// above it when it is below: 20000000 → "$40.00", 24999999 → "$49.99",
-// -1600000 → "-$3.20".
-func FormatUSD(quota int64) string {
-	const perCent = QuotaPerUSD / 100
-	cents := quota / perCent
-	if quota%perCent != 0 && quota < 0 {
+// USDAt converts quota units to dollars at perUSD units per dollar (the
+// default when perUSD <= 0), for display and JSON only.
+func USDAt(quota, perUSD int64) float64 {
+	if perUSD <= 0 {
+		perUSD = QuotaPerUSD
+	}
+	return float64(quota) / float64(perUSD)
+}
+
+// FormatUSD formats quota units as dollars at the default unit; see
+// FormatUSDAt.
+func FormatUSD(quota int64) string { return FormatUSDAt(quota, QuotaPerUSD) }
+
+// FormatUSDAt formats quota units as dollars with two decimals at perUSD
+// units per dollar, rounded down to the cent so that a balance shown next
+// to a threshold is never shown above it when it is below: 20000000 →
+// "$40.00", 24999999 → "$49.99", -1600000 → "-$3.20" (at 500000).
+func FormatUSDAt(quota, perUSD int64) string {
+	if perUSD <= 0 {
+		perUSD = QuotaPerUSD
+	}
+	// cents = floor(quota × 100 / perUSD), without overflow.
+	cents := quota/perUSD*100 + (quota%perUSD)*100/perUSD
+	if (quota%perUSD)*100%perUSD != 0 && quota < 0 {
 		cents-- // floor, not truncation, below zero
 	}
 	sign := ""

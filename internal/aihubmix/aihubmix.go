@@ -6,14 +6,17 @@
 // message.
 //
 // The response also carries secrets and personal data (password,
-// access_token, verification_code, email, third-party ids). They are never
-// decoded: only the fields Snapshot needs are. Neither they nor the Manage Key
-// ever appear in a Snapshot, an error or a panic.
+// access_token, verification_code, email, third-party ids, and new-api's
+// setting string with the user's notification email and webhook URL and
+// secret). They are never decoded — of setting, only quota_warning_threshold
+// is. Neither they nor the access token ever appear in a Snapshot, an error
+// or a panic. Client.QuotaPerUnit reads the gateway's unit from /api/status.
 package aihubmix
 
 import (
 	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,15 +89,25 @@ type Snapshot struct {
 	Username, DisplayName, Group string
 
 	// Quota is the balance and UsedQuota the amount spent, in quota units
-	// (USD = quota / 500000). Quota may be zero or negative (overdrawn).
+	// (USD = quota / the gateway's quota_per_unit). Quota may be zero or
+	// negative (overdrawn).
 	Quota, UsedQuota int64
-	// RemindThreshold is the account's own quota_remind_threshold in quota
-	// units; 0 means unset.
+	// RemindThreshold is the account's own low-balance threshold in quota
+	// units; 0 means the gateway sent none. ThresholdField names where it
+	// came from: FieldRemindThreshold (AIHubMix) or FieldWarningThreshold
+	// (new-api's setting), "" when none.
 	RemindThreshold int64
+	ThresholdField  string
 	// Notify reports whether the account asked for low-balance reminders:
 	// `notify` is true, or `notify_email` is the boolean true.
 	Notify bool
 }
+
+// Where an account's own threshold is read from.
+const (
+	FieldRemindThreshold  = "quota_remind_threshold"
+	FieldWarningThreshold = "setting.quota_warning_threshold"
+)
 
 // Self polls the account described by r once, retrying at most once:
 // after a 5xx or a transport error following a short backoff, and after a
@@ -108,10 +121,25 @@ type Snapshot struct {
 // ErrTransport and errors.Is(err, context.Canceled) holds. A Snapshot is
 // returned only with a nil error.
 func (c *Client) Self(ctx context.Context, r Request) (Snapshot, error) {
-	u, err := endpointURL(r.BaseURL)
+	u, err := endpointURL(r.BaseURL, "api", "user", "self")
 	if err != nil {
 		return Snapshot{}, &Error{Kind: ErrTransport, Message: "invalid base_url: must be an absolute http or https URL"}
 	}
+	var snap Snapshot
+	err = c.do(ctx, u, r, func(status int, header http.Header, body []byte) *Error {
+		s, e := interpret(status, header, body)
+		snap = s
+		return e
+	})
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return snap, nil
+}
+
+// do sends GET u with the retry policy of Self, handing every answer to
+// interpret, and returns a finished *Error or nil.
+func (c *Client) do(ctx context.Context, u string, r Request, interpret func(int, http.Header, []byte) *Error) error {
 	budget := r.Timeout
 	if budget <= 0 {
 		budget = DefaultTimeout
@@ -125,29 +153,29 @@ func (c *Client) Self(ctx context.Context, r Request) (Snapshot, error) {
 	}
 
 	for attempt := 1; ; attempt++ {
-		snap, e := c.attempt(ctx, u, r)
+		e := c.attempt(ctx, u, r, interpret)
 		if e == nil {
-			return snap, nil
+			return nil
 		}
 		if e.Kind == ErrTimeout {
 			e.Message = "timed out after " + budget.String()
 		}
 		wait, retry := retryWait(e)
 		if !retry || attempt > 1 || time.Until(deadline) < wait+minAttempt {
-			return Snapshot{}, finish(e, r)
+			return finish(e, r)
 		}
 		if err := c.sleepFunc()(ctx, wait); err != nil {
-			return Snapshot{}, finish(contextError(err, budget), r)
+			return finish(contextError(err, budget), r)
 		}
 	}
 }
 
 // attempt sends one request and interprets the answer. Its *Error is not
 // yet sanitized.
-func (c *Client) attempt(ctx context.Context, u string, r Request) (Snapshot, *Error) {
+func (c *Client) attempt(ctx context.Context, u string, r Request, interpret func(int, http.Header, []byte) *Error) *Error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return Snapshot{}, &Error{Kind: ErrTransport, Message: "invalid base_url"}
+		return &Error{Kind: ErrTransport, Message: "invalid base_url"}
 	}
 	h := req.Header
 	h.Set("Accept", "application/json")
@@ -170,21 +198,107 @@ func (c *Client) attempt(ctx context.Context, u string, r Request) (Snapshot, *E
 	}
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
-		return Snapshot{}, transportError(ctx, err)
+		e := transportError(ctx, err)
+		if e.cause == nil {
+			e.Message = hostPort(req.URL) + ": " + e.Message
+		}
+		return e
 	}
 	defer resp.Body.Close()
 
+	body := io.Reader(resp.Body)
+	// Go decodes gzip transparently only when it asked for it itself; a
+	// user-supplied Accept-Encoding header turns that off, so decode here.
+	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); {
+	case resp.Uncompressed, enc == "", enc == "identity":
+	case enc == "gzip" || enc == "x-gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return withRequestID(&Error{Kind: ErrMalformed, Status: resp.StatusCode, Message: "invalid gzip body"}, resp.Header)
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return withRequestID(&Error{Kind: ErrMalformed, Status: resp.StatusCode,
+			Message: "unsupported Content-Encoding " + enc + ": remove the Accept-Encoding header (quotawatch decodes gzip)"}, resp.Header)
+	}
+
 	buf := getBuffer()
 	defer putBuffer(buf)
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
+	_, err = buf.ReadFrom(io.LimitReader(body, maxBody+1))
 	if err != nil && resp.StatusCode/100 == 2 {
-		return Snapshot{}, transportError(ctx, err)
+		e := transportError(ctx, err)
+		if errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) {
+			e = &Error{Kind: ErrMalformed, Status: resp.StatusCode, Message: "invalid gzip body"}
+		}
+		return withRequestID(e, resp.Header)
 	}
-	return interpret(resp.StatusCode, resp.Header, buf.Bytes())
+	return withRequestID(interpret(resp.StatusCode, resp.Header, buf.Bytes()), resp.Header)
 }
 
-// interpret turns one HTTP answer into a Snapshot or an *Error. It never
-// keeps a reference to body.
+// RequestIDHeader is the header in which one-api / new-api gateways name
+// each answer; their support asks for it.
+const RequestIDHeader = "X-Oneapi-Request-Id"
+
+// withRequestID records the gateway's request id on e (when not nil).
+func withRequestID(e *Error, h http.Header) *Error {
+	if e != nil {
+		e.RequestID = h.Get(RequestIDHeader)
+	}
+	return e
+}
+
+// hostPort names where a request went: host and port, never userinfo.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// QuotaPerUnit reads the gateway's quota units per USD: data.quota_per_unit
+// of GET {base_url}/api/status, which needs no auth (r.Token is not sent).
+// It fails with an *Error when the answer lacks a positive integer there.
+func (c *Client) QuotaPerUnit(ctx context.Context, r Request) (int64, error) {
+	u, err := endpointURL(r.BaseURL, "api", "status")
+	if err != nil {
+		return 0, &Error{Kind: ErrTransport, Message: "invalid base_url: must be an absolute http or https URL"}
+	}
+	r.Token = ""
+	var per int64
+	err = c.do(ctx, u, r, func(status int, header http.Header, body []byte) *Error {
+		if status/100 != 2 {
+			return statusError(status, header, body)
+		}
+		var env struct {
+			Success flag `json:"success"`
+			Message text `json:"message"`
+			Data    struct {
+				QuotaPerUnit number `json:"quota_per_unit"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(trimBody(body), &env) != nil {
+			return &Error{Kind: ErrMalformed, Status: status, Message: "invalid JSON"}
+		}
+		if env.Success.set && !env.Success.v {
+			return &Error{Kind: ErrGateway, Status: status, Message: string(env.Message)}
+		}
+		q := env.Data.QuotaPerUnit
+		if !q.set || q.v <= 0 {
+			return &Error{Kind: ErrMalformed, Status: status, Message: "no positive integer data.quota_per_unit"}
+		}
+		per = q.v
+		return nil
+	})
+	return per, err
+}
+
+// interpret turns one HTTP answer of /api/user/self into a Snapshot or an
+// *Error. It never keeps a reference to body.
 func interpret(status int, header http.Header, body []byte) (Snapshot, *Error) {
 	if status/100 != 2 {
 		return Snapshot{}, statusError(status, header, body)
@@ -227,11 +341,17 @@ func statusError(status int, header http.Header, body []byte) *Error {
 	switch {
 	case len(body) == 0:
 	case body[0] == '{' || body[0] == '[':
+		// {"message": ...} from the gateway's own API, or the OpenAI-style
+		// {"error": {"message": ...}} of its relay routes (an unknown /v1
+		// path). Nothing else of the body is read.
 		var m struct {
 			Message text `json:"message"`
+			Error   struct {
+				Message text `json:"message"`
+			} `json:"error"`
 		}
-		if json.Unmarshal(body, &m) == nil {
-			e.Message = string(m.Message)
+		if json.Unmarshal(body, &m) == nil || m.Message != "" || m.Error.Message != "" {
+			e.Message = string(cmp.Or(m.Message, m.Error.Message))
 		}
 	case mentionsSecret(body):
 		e.Message = "body withheld: it mentions secret fields"
@@ -245,7 +365,7 @@ func statusError(status int, header http.Header, body []byte) *Error {
 var secretFields = [][]byte{
 	[]byte("password"), []byte("access_token"), []byte("verification_code"), []byte("email"),
 	[]byte("github_id"), []byte("google_id"), []byte("wechat_id"), []byte("lark_id"),
-	[]byte("oidc_id"), []byte("clerk_id"),
+	[]byte("oidc_id"), []byte("clerk_id"), []byte("setting"), []byte("webhook"),
 }
 
 // mentionsSecret reports whether a non-JSON body names a secret field, and so
@@ -264,13 +384,39 @@ func mentionsSecret(body []byte) bool {
 // the extra headers (which may carry a credential a gateway's error page
 // could echo), never leave the client.
 func finish(e *Error, r Request) *Error {
+	e.Hint = hint(e, r)
 	e.Message = sanitize(e.Message, r.Token)
+	e.RequestID = sanitize(e.RequestID, r.Token)
 	for _, v := range r.Headers {
 		if len(v) >= minSecretLen {
 			e.Message = sanitize(e.Message, v)
 		}
 	}
 	return e
+}
+
+// hint recognises a common setup mistake behind e, or returns "".
+func hint(e *Error, r Request) string {
+	if u, err := url.Parse(strings.TrimSpace(r.BaseURL)); err == nil {
+		p := strings.TrimRight(u.Path, "/")
+		// A gateway answers a wrong path with a 404 (relay routes) or with
+		// its web app's HTML page (200): either way, not the API.
+		wrongPath := strings.HasSuffix(p, "/v1") || strings.HasSuffix(p, "/api")
+		if wrongPath && e.Kind != ErrTransport && e.Kind != ErrTimeout || e.Status == http.StatusNotFound && p != "" {
+			return "base_url must be the gateway's root, such as " + u.Scheme + "://" + u.Host + " (without " + p + ")"
+		}
+	}
+	auth := e.Kind == ErrAuth || e.Kind == ErrGateway
+	if !auth {
+		return ""
+	}
+	if strings.Contains(e.Message, "New-Api-User") {
+		return "new-api needs the header New-Api-User: <your user id> (set it under headers)"
+	}
+	if strings.HasPrefix(r.Token, "sk-") {
+		return "the token looks like an API key (sk-...); use the account's system access token"
+	}
+	return ""
 }
 
 // minSecretLen is the shortest header value treated as a possible secret;
@@ -282,8 +428,11 @@ func retryWait(e *Error) (time.Duration, bool) {
 	switch {
 	case e.Kind == ErrRateLimited && e.RetryAfter > 0:
 		return e.RetryAfter, true
-	case e.Kind == ErrRateLimited, e.Kind == ErrStatus && e.Status >= 500,
-		e.Kind == ErrTransport && e.cause == nil:
+	case e.Kind == ErrRateLimited:
+		// No Retry-After: the gateway's limit spans minutes (new-api: 180
+		// requests per 180 s per client IP), so an early retry only adds to it.
+		return 0, false
+	case e.Kind == ErrStatus && e.Status >= 500, e.Kind == ErrTransport && e.cause == nil:
 		return minBackoff + rand.N(maxBackoff-minBackoff), true
 	}
 	return 0, false
@@ -339,7 +488,7 @@ func describe(err error) string {
 	return "request failed"
 }
 
-func endpointURL(base string) (string, error) {
+func endpointURL(base string, elem ...string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(base))
 	if err != nil {
 		return "", err
@@ -347,7 +496,7 @@ func endpointURL(base string) (string, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", errors.New("not an absolute http(s) URL")
 	}
-	u = u.JoinPath("api", "user", "self")
+	u = u.JoinPath(elem...)
 	u.Fragment, u.RawFragment = "", ""
 	return u.String(), nil
 }
@@ -417,6 +566,15 @@ func decode(body []byte) (Snapshot, *Error) {
 			n.v = 0
 		}
 	}
+	threshold, field := d.RemindThreshold.v, ""
+	switch {
+	case threshold > 0:
+		field = FieldRemindThreshold
+	case d.Setting.threshold > 0:
+		threshold, field = d.Setting.threshold, FieldWarningThreshold
+	default:
+		threshold = 0
+	}
 	return Snapshot{
 		ID:              d.ID.v,
 		HasID:           d.ID.set,
@@ -425,7 +583,8 @@ func decode(body []byte) (Snapshot, *Error) {
 		Group:           string(d.Group),
 		Quota:           d.Quota.v,
 		UsedQuota:       d.UsedQuota.v,
-		RemindThreshold: d.RemindThreshold.v,
+		RemindThreshold: threshold,
+		ThresholdField:  field,
 		Notify:          d.Notify.v || d.NotifyEmail.v,
 	}, nil
 }
@@ -456,6 +615,42 @@ type user struct {
 	RemindThreshold number `json:"quota_remind_threshold"`
 	Notify          flag   `json:"notify"`
 	NotifyEmail     flag   `json:"notify_email"` // an email address on some gateways: compared, never copied
+	// Setting is new-api's settings string: only its threshold is kept.
+	Setting setting `json:"setting"`
+}
+
+// setting is new-api's data.setting, a JSON object encoded as a string. It
+// also holds the user's notification email and webhook URL and secret, so
+// only quota_warning_threshold is ever taken out of it; the string itself is
+// never kept, and a malformed one counts as no threshold, never as an error
+// that could quote it.
+type setting struct{ threshold int64 }
+
+// UnmarshalJSON never fails and keeps nothing but the threshold.
+func (s *setting) UnmarshalJSON(b []byte) error {
+	*s = setting{}
+	var inner []byte
+	switch {
+	case b[0] == '"':
+		var str string
+		if json.Unmarshal(b, &str) != nil {
+			return nil
+		}
+		inner = []byte(str)
+		defer clear(inner)
+	case b[0] == '{': // a gateway that sends the object itself
+		inner = b
+	default:
+		return nil
+	}
+	var v struct {
+		Threshold number `json:"quota_warning_threshold"`
+	}
+	if json.Unmarshal(inner, &v) != nil || !v.Threshold.set || v.Threshold.v <= 0 {
+		return nil
+	}
+	s.threshold = v.Threshold.v
+	return nil
 }
 
 const (

@@ -70,12 +70,29 @@ type Error struct {
 	// RetryAfter is the delay asked for by a 429 response's Retry-After
 	// header; 0 when the header was absent.
 	RetryAfter time.Duration
+	// RequestID is the gateway's X-Oneapi-Request-Id of the answer, "" when
+	// none arrived.
+	RequestID string
+	// Hint names a recognised setup mistake behind the error, or is "".
+	Hint string
 
 	cause error // context.DeadlineExceeded or context.Canceled, else nil
 }
 
-// Error returns one line naming the status and the gateway's message.
+// Error returns one line naming the status, the gateway's message, its
+// request id and a hint when the mistake is recognisable.
 func (e *Error) Error() string {
+	s := e.text()
+	if e.RequestID != "" {
+		s += " (request id " + e.RequestID + ")"
+	}
+	if e.Hint != "" {
+		s += "; hint: " + e.Hint
+	}
+	return s
+}
+
+func (e *Error) text() string {
 	switch e.Kind {
 	case ErrGateway:
 		s := "gateway refused the request (HTTP " + strconv.Itoa(e.Status) + ", success=false)"

@@ -60,6 +60,12 @@ type Cycle struct {
 	// finish (bounded by the context Run gets), but no new delivery attempt
 	// or retry wait starts; what is left stays owed.
 	Stop context.Context
+	// Units resolves quota_per_usd: auto and keeps the gateways' answers
+	// between cycles; nil is a fresh one per Run (check).
+	Units *Units
+	// Gateways paces polls per gateway host; nil is NewGateways(Config)
+	// per Run.
+	Gateways *Gateways
 }
 
 // Report says what a cycle did; Err turns it into the exit status.
@@ -77,7 +83,8 @@ type Report struct {
 	// StateProblem is set when the state file was unreadable and replaced.
 	StateProblem error
 	// Deferred lists accounts not polled because the gateway's Retry-After
-	// had not passed; that is not a failure.
+	// had not passed, or because their gateway answered 429 without
+	// Retry-After earlier in the cycle; that is not a failure.
 	Deferred []string
 	// Interrupted lists accounts whose poll was cut short by shutdown.
 	Interrupted []string
@@ -135,23 +142,43 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	}
 
 	now := c.now()
-	results := PollAll(ctx, c.Poller, cfg.Accounts, cfg.Concurrency, c.now, func(a config.Account) bool {
+	gw := c.Gateways
+	if gw == nil {
+		gw = NewGateways(cfg)
+	}
+	gw.beginCycle()
+	units := c.Units
+	if units == nil {
+		units = &Units{}
+	}
+	src, _ := c.Poller.(UnitSource)
+	unitOf := units.Resolve(ctx, src, gw, cfg.Accounts, now, c.logger(), func(name string) int64 {
+		if as := st.Accounts[name]; as != nil && as.Snapshot != nil {
+			return as.Snapshot.QuotaPerUSD
+		}
+		return 0
+	})
+	results := PollAllPaced(ctx, c.Poller, cfg.Accounts, cfg.Concurrency, c.now, func(a config.Account) bool {
 		as := st.Accounts[a.Name] // read-only: the map is not written while polling
 		return as != nil && now.Before(as.NextPoll)
-	})
+	}, gw)
 	owed := len(st.Outbox)
 	for i, acct := range cfg.Accounts {
 		switch res := results[i]; {
 		case res.Err != nil && ctx.Err() != nil:
 			// Cut short by shutdown: not a verdict on the account.
 			rep.Interrupted = append(rep.Interrupted, acct.Name)
+		case res.GatewayBusy:
+			rep.Deferred = append(rep.Deferred, acct.Name)
+			c.logger().Warn("poll deferred to the next cycle: the gateway answered 429 (rate limited) to an earlier request",
+				"account", acct.Name, "gateway", hostOnly(acct.BaseURL))
 		case res.Deferred:
 			next := st.Accounts[acct.Name].NextPoll
 			rep.Deferred = append(rep.Deferred, acct.Name)
 			c.logger().Warn("poll deferred: the gateway asked to wait (Retry-After)", "account", acct.Name,
 				"next_poll", next.UTC().Format(time.RFC3339))
 		default:
-			c.evaluate(st, acct, res, &rep)
+			c.evaluate(st, acct, res, c.unit(unitOf[acct.Name]), &rep)
 		}
 	}
 	rep.Queued = len(st.Outbox) - owed
@@ -174,9 +201,17 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
+// unit is the account's quota units per USD this cycle.
+func (c *Cycle) unit(u Unit) int64 {
+	if u.PerUSD <= 0 {
+		return notifiers.QuotaPerUSD
+	}
+	return u.PerUSD
+}
+
 // evaluate folds one poll result into the account's state and queues the
-// notifications it calls for.
-func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, rep *Report) {
+// notifications it calls for; perUSD is the account's unit this cycle.
+func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, perUSD int64, rep *Report) {
 	as := st.Account(acct.Name)
 	if res.Err != nil {
 		as.PollFailures++
@@ -190,26 +225,29 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, re
 		c.logger().Error("poll failed", "account", acct.Name, "error", res.Err, "consecutive", as.PollFailures)
 		// A failed poll says nothing about the balance: the balance and runway
 		// alerts keep their level.
-		c.step(st, acct, as, notifiers.KindPoll, alert.PollLevel(as.PollFailures, acct.PollFailureAlertAfter), alert.Threshold{}, res.At, nil)
+		c.step(st, acct, as, notifiers.KindPoll, alert.PollLevel(as.PollFailures, acct.PollFailureAlertAfter), alert.Threshold{}, res.At, perUSD, nil)
 		return
 	}
 	snap := res.Snapshot
 	as.PollFailures, as.LastError, as.LastSuccess, as.NextPoll = 0, "", res.At, time.Time{}
 	as.Snapshot = &state.Snapshot{
 		Quota: snap.Quota, UsedQuota: snap.UsedQuota, RemindThreshold: snap.RemindThreshold,
-		Username: snap.Username, ObservedAt: res.At,
+		Username: snap.Username, QuotaPerUSD: perUSD, ObservedAt: res.At,
 	}
 	if snap.HasID {
 		as.Snapshot.UserID = snap.ID
 	}
-	c.Metrics.polled(acct.Name, snap.Quota, res.At)
-	c.logger().Debug("polled", "account", acct.Name, "balance", notifiers.FormatUSD(snap.Quota), "used", notifiers.FormatUSD(snap.UsedQuota))
+	c.Metrics.polled(acct.Name, snap.Quota, perUSD, res.At)
+	c.logger().Debug("polled", "account", acct.Name, "balance", notifiers.FormatUSDAt(snap.Quota, perUSD),
+		"used", notifiers.FormatUSDAt(snap.UsedQuota, perUSD), "quota_per_usd", perUSD, "account_threshold_from", snap.ThresholdField)
 
-	c.step(st, acct, as, notifiers.KindPoll, notifiers.SeverityNone, alert.Threshold{}, res.At, nil)
+	c.step(st, acct, as, notifiers.KindPoll, notifiers.SeverityNone, alert.Threshold{}, res.At, perUSD, nil)
 
-	thresholds := alert.Thresholds(acct.Thresholds, snap.RemindThreshold, acct.AccountThreshold)
+	// usd: thresholds in this cycle's unit; quota: and the account's own
+	// threshold are quota units whatever the unit.
+	thresholds := alert.Thresholds(acct.ThresholdsAt(perUSD), snap.RemindThreshold, acct.AccountThreshold)
 	level, th := alert.BalanceLevel(snap.Quota, thresholds, as.Level(notifiers.KindBalance), int64(acct.Hysteresis))
-	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, nil)
+	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, perUSD, nil)
 	c.Metrics.alertLevel(acct.Name, level)
 
 	level = notifiers.SeverityNone
@@ -228,34 +266,34 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, re
 		}
 		if known && runway != alert.NoRunway {
 			fill = func(ev *notifiers.Event) {
-				secs, perHour := runway.Seconds(), notifiers.USD(int64(rate))
+				secs, perHour := runway.Seconds(), notifiers.USDAt(int64(rate), perUSD)
 				ev.RunwaySeconds, ev.SpendUSDPerHour = &secs, &perHour
 			}
 		}
 	} else {
 		as.Samples = nil
 	}
-	c.step(st, acct, as, notifiers.KindRunway, level, alert.Threshold{}, res.At, fill)
+	c.step(st, acct, as, notifiers.KindRunway, level, alert.Threshold{}, res.At, perUSD, fill)
 }
 
 // step advances one alert and queues its notification, routed per notifier.
-func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kind notifiers.Kind, level notifiers.Severity, th alert.Threshold, at time.Time, fill func(*notifiers.Event)) {
+func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kind notifiers.Kind, level notifiers.Severity, th alert.Threshold, at time.Time, perUSD int64, fill func(*notifiers.Event)) {
 	prev := alert.State{}
 	if p, ok := as.Alerts[kind]; ok {
 		prev = *p
 	}
 	next, tr := alert.Step(prev, level, th, at, acct.RepeatInterval)
 	if tr != nil {
-		ev := c.event(acct, as, kind, *tr, at, fill)
+		ev := c.event(acct, as, kind, *tr, at, perUSD, fill)
 		routed, told := alert.Route(*tr, prev.Level, c.targets(acct), prev.Told, c.configured)
 		next.Told = told
 		for _, r := range routed {
 			e := ev
 			switch {
 			case r.Resolve && e.Firing():
-				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonResolved, Severity: r.Severity, Threshold: prev.Threshold}, at, fill)
+				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonResolved, Severity: r.Severity, Threshold: prev.Threshold}, at, perUSD, fill)
 			case r.First:
-				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: tr.Severity, Threshold: tr.Threshold}, at, fill)
+				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: tr.Severity, Threshold: tr.Threshold}, at, perUSD, fill)
 			}
 			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at})
 			c.logger().Info("alert", "account", acct.Name, "notifier", r.Notifier, "kind", kind,
@@ -271,7 +309,10 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 
 // event builds the notification for a transition from the account's last
 // snapshot; fill adds kind-specific fields before the summary is written.
-func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kind, tr alert.Transition, at time.Time, fill func(*notifiers.Event)) notifiers.Event {
+// Money is in the unit the snapshot was read with (perUSD when none): for a
+// poll alert that is the last good poll's, observed at balance_observed_at;
+// when no poll ever succeeded, the event has no balance at all.
+func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kind, tr alert.Transition, at time.Time, perUSD int64, fill func(*notifiers.Event)) notifiers.Event {
 	ev := notifiers.Event{
 		Version:         notifiers.PayloadVersion,
 		ID:              NewEventID(),
@@ -281,15 +322,27 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 		Severity:        tr.Severity,
 		Account:         acct.Name,
 		ThresholdQuota:  tr.Threshold.Quota,
-		ThresholdUSD:    notifiers.USD(tr.Threshold.Quota),
 		ThresholdSource: tr.Threshold.Source,
+		QuotaPerUSD:     perUSD,
 		ObservedAt:      at.UTC(),
+		BalanceUnknown:  true,
 	}
 	if s := as.Snapshot; s != nil {
+		if s.QuotaPerUSD > 0 {
+			ev.QuotaPerUSD = s.QuotaPerUSD
+		}
+		u := ev.Unit()
 		ev.User = notifiers.User{ID: s.UserID, Username: s.Username}
-		ev.Quota, ev.BalanceUSD = s.Quota, notifiers.USD(s.Quota)
-		ev.UsedQuota, ev.UsedUSD = s.UsedQuota, notifiers.USD(s.UsedQuota)
+		ev.BalanceUnknown = false
+		ev.Quota, ev.BalanceUSD = s.Quota, notifiers.USDAt(s.Quota, u)
+		ev.UsedQuota, ev.UsedUSD = s.UsedQuota, notifiers.USDAt(s.UsedQuota, u)
+		if !s.ObservedAt.Equal(at) {
+			t := s.ObservedAt.UTC()
+			ev.BalanceObservedAt = &t
+		}
 	}
+	ev.QuotaPerUSD = ev.Unit()
+	ev.ThresholdUSD = notifiers.USDAt(tr.Threshold.Quota, ev.Unit())
 	if kind == notifiers.KindPoll && ev.Firing() {
 		ev.Error = as.LastError
 	}

@@ -114,11 +114,11 @@ func (m *Metrics) Prepare(notifierNames, accounts []string) {
 	}
 }
 
-func (m *Metrics) polled(account string, quota int64, at time.Time) {
+func (m *Metrics) polled(account string, quota, perUSD int64, at time.Time) {
 	if m == nil {
 		return
 	}
-	m.balance.WithLabelValues(account).Set(notifiers.USD(quota))
+	m.balance.WithLabelValues(account).Set(notifiers.USDAt(quota, perUSD))
 	m.lastSuccess.WithLabelValues(account).Set(float64(at.UnixNano()) / 1e9)
 }
 

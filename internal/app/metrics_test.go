@@ -11,8 +11,8 @@ func TestPrepareForgetsRemovedAccountsAndNotifiers(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	m.Prepare([]string{"hook", "chat"}, []string{"old", "kept"})
-	m.polled("old", 5*usd, time.Unix(100, 0))
-	m.polled("kept", 5*usd, time.Unix(100, 0))
+	m.polled("old", 5*usd, 500000, time.Unix(100, 0))
+	m.polled("kept", 5*usd, 500000, time.Unix(100, 0))
 	m.attempt("hook", "success", time.Millisecond)
 
 	m.Prepare([]string{"chat"}, []string{"kept"}) // a reload removed old and hook

@@ -45,6 +45,7 @@ type Service struct {
 	OnListen func(addr string)
 
 	cycle   atomic.Pointer[Cycle]
+	units   Units // the gateways' quota_per_unit, kept across cycles and reloads
 	ready   atomic.Bool
 	metrics *Metrics
 	stop    context.Context // Run's ctx: done when shutdown begins
@@ -174,7 +175,10 @@ func (s *Service) install(cfg *config.Config, transport http.RoundTripper) error
 		accounts = append(accounts, a.Name)
 	}
 	s.metrics.Prepare(names, accounts)
-	s.cycle.Store(&Cycle{Config: cfg, Poller: p, Notifiers: nots, Logger: s.Logger, Metrics: s.metrics, Now: s.Now, Stop: s.stop})
+	gw := NewGateways(cfg)
+	gw.Now = s.Now
+	s.cycle.Store(&Cycle{Config: cfg, Poller: p, Notifiers: nots, Logger: s.Logger, Metrics: s.metrics, Now: s.Now, Stop: s.stop,
+		Units: &s.units, Gateways: gw})
 	return nil
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,20 +29,34 @@ type upstream struct {
 	quota  atomic.Int64
 	status atomic.Int32 // 0 = OK; 401; 200 with success:false = 299
 	token  string
+	// perUnit is /api/status's quota_per_unit; 0 is 500000.
+	perUnit    atomic.Int64
+	statusHits atomic.Int32
 }
 
 // Canary values of the secret fields the upstream returns: they must never
 // show up anywhere quotawatch writes.
-var secretCanaries = []string{"CANARY-PASSWORD-3f9a", "CANARY-ACCESS-TOKEN-77b1", "CANARY-VERIFY-0c2d", "canary-email-5e@example.com"}
+var secretCanaries = []string{"CANARY-PASSWORD-3f9a", "CANARY-ACCESS-TOKEN-77b1", "CANARY-VERIFY-0c2d", "canary-email-5e@example.com",
+	"canary-setting-mail@example.org", "https://canary-setting-hook.example.org/h", "canary-setting-whsec-9d"}
+
+// settingCanaries is new-api's data.setting holding secret canaries beside
+// a threshold of $1.00, as the JSON string the gateway sends.
+var settingCanaries, _ = json.Marshal(`{"notify_type":"webhook","quota_warning_threshold":500000,"notification_email":"` + secretCanaries[4] +
+	`","webhook_url":"` + secretCanaries[5] + `","webhook_secret":"` + secretCanaries[6] + `"}`)
 
 func newUpstream(t *testing.T, token string) *upstream {
 	t.Helper()
 	u := &upstream{token: token}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/api/status" && r.Method == http.MethodGet {
+			u.statusHits.Add(1)
+			fmt.Fprintf(w, `{"success":true,"message":"","data":{"quota_per_unit":%d,"version":"v0.9.0"}}`, cmp.Or(u.perUnit.Load(), notifiers.QuotaPerUSD))
+			return
+		}
 		if r.URL.Path != "/api/user/self" || r.Method != http.MethodGet {
 			t.Errorf("upstream got %s %s", r.Method, r.URL.Path)
 		}
-		w.Header().Set("Content-Type", "application/json")
 		switch {
 		case r.Header.Get("Authorization") != "Bearer "+u.token || u.status.Load() == 401:
 			w.WriteHeader(http.StatusUnauthorized)
@@ -53,8 +68,8 @@ func newUpstream(t *testing.T, token string) *upstream {
 		}
 		fmt.Fprintf(w, `{"success":true,"message":"","data":{"id":123,"username":"alice","display_name":"Alice",
 			"password":%q,"access_token":%q,"verification_code":%q,"email":%q,
-			"quota":%d,"used_quota":80000000,"quota_remind_threshold":0,"notify":true,"notify_email":"x@example.com"}}`,
-			secretCanaries[0], secretCanaries[1], secretCanaries[2], secretCanaries[3], u.quota.Load())
+			"quota":%d,"used_quota":80000000,"quota_remind_threshold":0,"notify":true,"notify_email":"x@example.com","setting":%s}}`,
+			secretCanaries[0], secretCanaries[1], secretCanaries[2], secretCanaries[3], u.quota.Load(), settingCanaries)
 	}))
 	t.Cleanup(u.Close)
 	return u

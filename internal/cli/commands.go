@@ -73,23 +73,38 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 	if cfg.Listen != "" {
 		fmt.Fprintf(w, "listen:     %s (run only)\n", cfg.Listen)
 	}
+	if cfg.GatewayRate.N > 0 {
+		fmt.Fprintf(w, "gateway rate: %s per gateway host\n", cfg.GatewayRate)
+	}
 	fmt.Fprintf(w, "\naccounts (%d):\n", len(cfg.Accounts))
 	for _, a := range cfg.Accounts {
 		var ths []string
 		for _, t := range a.Thresholds {
-			ths = append(ths, fmt.Sprintf("%s < %s", t.Severity, notifiers.FormatUSD(t.Quota)))
+			ths = append(ths, fmt.Sprintf("%s < %s", t.Severity, t))
 		}
 		if a.AccountThreshold != notifiers.SeverityNone {
-			ths = append(ths, fmt.Sprintf("%s < the account's own quota_remind_threshold", a.AccountThreshold))
+			// Not a promise: many gateways send none (see balance).
+			ths = append(ths, fmt.Sprintf("%s < the account's own threshold, if the gateway sends one", a.AccountThreshold))
+		}
+		unit := "auto (the gateway's /api/status quota_per_unit)"
+		if a.QuotaPerUSD != config.QuotaPerUSDAuto {
+			unit = fmt.Sprint(a.QuotaPerUSD)
 		}
 		fmt.Fprintf(w, "  %s  %s\n", a.Name, hostOf(a.BaseURL))
+		if p := pathOf(a.BaseURL); strings.HasSuffix(p, "/v1") || strings.HasSuffix(p, "/api") {
+			fmt.Fprintf(w, "    warning:     base_url ends in %s; it must be the gateway's root (%s)\n", p, hostOf(a.BaseURL))
+		}
 		fmt.Fprintf(w, "    thresholds:  %s\n", orNone(strings.Join(ths, ", ")))
+		fmt.Fprintf(w, "    quota/USD:   %s\n", unit)
 		fmt.Fprintf(w, "    timing:      timeout %s, repeat every %s, hysteresis %s\n",
 			shortDuration(a.Timeout), orNever(a.RepeatInterval), a.Hysteresis)
 		if r := a.Runway; r != nil {
 			fmt.Fprintf(w, "    runway:      %s when the balance lasts < %s (spend over %s)\n", r.Severity, shortDuration(r.Below), shortDuration(r.Window))
-			if r.Window < 2*interval {
-				fmt.Fprintf(w, "    warning:     the runway window %s holds fewer than two polls at this schedule (every %s): the alert cannot fire\n",
+			// Only run follows schedule; a check setup (a CronJob) polls
+			// on its own timer, unknown here, so only an explicit schedule
+			// is checked.
+			if cfg.ScheduleSet && r.Window < 2*interval {
+				fmt.Fprintf(w, "    warning:     with run, the runway window %s holds fewer than two polls at this schedule (every %s): the alert cannot fire\n",
 					shortDuration(r.Window), shortDuration(interval))
 			}
 		}
@@ -125,6 +140,15 @@ func hostOf(raw string) string {
 		return "?"
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// pathOf is the path of a URL without its trailing slash.
+func pathOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(u.Path, "/")
 }
 
 // shortDuration prints 24h rather than 24h0m0s.
@@ -172,8 +196,18 @@ type balanceRow struct {
 	ThresholdUSD    *float64                  `json:"threshold_usd"`
 	ThresholdQuota  *int64                    `json:"threshold_quota"`
 	ThresholdSource notifiers.ThresholdSource `json:"threshold_source,omitempty"`
-	Level           string                    `json:"level"`
-	Error           string                    `json:"error,omitempty"`
+	// AccountThreshold says where the account's own threshold came from
+	// (quota_remind_threshold or setting.quota_warning_threshold), "none"
+	// when the gateway sent none, or "off" (account_threshold: off).
+	AccountThreshold      string `json:"account_threshold"`
+	AccountThresholdQuota *int64 `json:"account_threshold_quota,omitempty"`
+	// QuotaPerUSD is the unit of the USD figures; QuotaPerUSDSource is
+	// config, gateway or default (with QuotaPerUSDProblem saying why).
+	QuotaPerUSD        int64  `json:"quota_per_usd"`
+	QuotaPerUSDSource  string `json:"quota_per_usd_source"`
+	QuotaPerUSDProblem string `json:"quota_per_usd_problem,omitempty"`
+	Level              string `json:"level"`
+	Error              string `json:"error,omitempty"`
 }
 
 func runBalance(ctx context.Context, e *env, o any, _ []string) int {
@@ -184,13 +218,20 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	}
 	transport := app.NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
-	results := app.PollAll(ctx, app.NewPoller(transport), cfg.Accounts, cfg.Concurrency, time.Now, nil)
+	poller := app.NewPoller(transport)
+	gw := app.NewGateways(cfg)
+	units := (&app.Units{}).Resolve(ctx, poller, gw, cfg.Accounts, time.Now(), e.logger, nil)
+	results := app.PollAllPaced(ctx, poller, cfg.Accounts, cfg.Concurrency, time.Now, nil, gw)
 
 	rows := make([]balanceRow, len(cfg.Accounts))
 	failed := 0
 	for i, a := range cfg.Accounts {
 		res := results[i]
-		row := balanceRow{Account: a.Name, Level: "error"}
+		u := units[a.Name]
+		row := balanceRow{Account: a.Name, Level: "error", QuotaPerUSD: u.PerUSD, QuotaPerUSDSource: u.Source, QuotaPerUSDProblem: u.Problem}
+		if res.GatewayBusy {
+			res.Err = fmt.Errorf("not polled: the gateway answered 429 (rate limited) to an earlier request")
+		}
 		if res.Err != nil {
 			failed++
 			row.Error = res.Err.Error()
@@ -199,7 +240,15 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 			continue
 		}
 		s := res.Snapshot
-		ths := alert.Thresholds(a.Thresholds, s.RemindThreshold, a.AccountThreshold)
+		ths := alert.Thresholds(a.ThresholdsAt(u.PerUSD), s.RemindThreshold, a.AccountThreshold)
+		switch {
+		case a.AccountThreshold == notifiers.SeverityNone:
+			row.AccountThreshold = "off"
+		case s.ThresholdField == "":
+			row.AccountThreshold = "none"
+		default:
+			row.AccountThreshold, row.AccountThresholdQuota = s.ThresholdField, ptr(s.RemindThreshold)
+		}
 		level, th := alert.BalanceLevel(s.Quota, ths, notifiers.SeverityNone, 0)
 		if level == notifiers.SeverityNone {
 			th = nearest(ths)
@@ -208,10 +257,10 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 		if s.HasID {
 			row.User.ID = s.ID
 		}
-		row.BalanceUSD, row.Quota = ptr(notifiers.USD(s.Quota)), ptr(s.Quota)
-		row.UsedUSD, row.UsedQuota = ptr(notifiers.USD(s.UsedQuota)), ptr(s.UsedQuota)
+		row.BalanceUSD, row.Quota = ptr(notifiers.USDAt(s.Quota, u.PerUSD)), ptr(s.Quota)
+		row.UsedUSD, row.UsedQuota = ptr(notifiers.USDAt(s.UsedQuota, u.PerUSD)), ptr(s.UsedQuota)
 		if len(ths) > 0 {
-			row.ThresholdUSD, row.ThresholdQuota, row.ThresholdSource = ptr(notifiers.USD(th.Quota)), ptr(th.Quota), th.Source
+			row.ThresholdUSD, row.ThresholdQuota, row.ThresholdSource = ptr(notifiers.USDAt(th.Quota, u.PerUSD)), ptr(th.Quota), th.Source
 		}
 		row.Level = "ok"
 		if level != notifiers.SeverityNone {
@@ -226,19 +275,41 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 		enc.Encode(rows)
 	} else {
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ACCOUNT\tBALANCE\tUSED\tTHRESHOLD\tLEVEL")
+		fmt.Fprintln(tw, "ACCOUNT\tBALANCE\tUSED\tTHRESHOLD\tLEVEL\tQUOTA/USD\tACCOUNT'S OWN THRESHOLD")
 		for _, r := range rows {
+			unit := fmt.Sprintf("%d (%s)", r.QuotaPerUSD, r.QuotaPerUSDSource)
 			if r.Error != "" {
-				fmt.Fprintf(tw, "%s\t-\t-\t-\terror: %s\n", r.Account, r.Error)
+				fmt.Fprintf(tw, "%s\t-\t-\t-\terror\t%s\t-\n", r.Account, unit)
 				continue
 			}
 			th := "-"
 			if r.ThresholdQuota != nil {
-				th = notifiers.FormatUSD(*r.ThresholdQuota)
+				th = notifiers.FormatUSDAt(*r.ThresholdQuota, r.QuotaPerUSD)
+				if r.ThresholdSource == notifiers.SourceAccount {
+					th += " (account's own)"
+				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Account, notifiers.FormatUSD(*r.Quota), notifiers.FormatUSD(*r.UsedQuota), th, r.Level)
+			own := "none sent by the gateway"
+			switch {
+			case r.AccountThreshold == "off":
+				own = "off (account_threshold: off)"
+			case r.AccountThresholdQuota != nil:
+				own = notifiers.FormatUSDAt(*r.AccountThresholdQuota, r.QuotaPerUSD) + " from " + r.AccountThreshold
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, notifiers.FormatUSDAt(*r.Quota, r.QuotaPerUSD),
+				notifiers.FormatUSDAt(*r.UsedQuota, r.QuotaPerUSD), th, r.Level, unit, own)
 		}
 		tw.Flush()
+		for _, r := range rows {
+			if r.Error != "" {
+				fmt.Fprintf(e.stdout, "%s: error: %s\n", r.Account, r.Error)
+			}
+		}
+		for _, r := range rows {
+			if r.QuotaPerUSDProblem != "" {
+				fmt.Fprintf(e.stdout, "%s: quota per USD is %d (%s): %s\n", r.Account, r.QuotaPerUSD, r.QuotaPerUSDSource, r.QuotaPerUSDProblem)
+			}
+		}
 	}
 	if failed > 0 {
 		var names []string

@@ -176,6 +176,11 @@ func startDemoUpstream(quota, used *atomic.Int64) (*demoUpstream, error) {
 			},
 		})
 	})
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"success": true, "message": "",
+			"data": map[string]any{"quota_per_unit": notifiers.QuotaPerUSD, "version": "demo"}})
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return &demoUpstream{Addr: ln.Addr().String(), srv: srv}, nil

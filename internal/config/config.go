@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -55,6 +57,50 @@ type Config struct {
 	MaxOwedAge time.Duration
 	Accounts   []Account
 	Notifiers  []Notifier
+	// ScheduleSet reports whether the file sets schedule (only run uses it).
+	ScheduleSet bool
+	// GatewayRate paces requests to each gateway host; zero is off.
+	GatewayRate Rate
+}
+
+// Rate is a number of requests per period; the zero Rate is no limit.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// Interval is the spacing between requests at this rate; 0 when off.
+func (r Rate) Interval() time.Duration {
+	if r.N <= 0 {
+		return 0
+	}
+	return r.Per / time.Duration(r.N)
+}
+
+// String formats the rate as it is written in the file, e.g. 60/m.
+func (r Rate) String() string {
+	if r.N <= 0 {
+		return "off"
+	}
+	unit := map[time.Duration]string{time.Second: "s", time.Minute: "m", time.Hour: "h"}[r.Per]
+	return fmt.Sprintf("%d/%s", r.N, unit)
+}
+
+// UnmarshalText parses N/s, N/m or N/h, or off.
+func (r *Rate) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "off" || s == "0" {
+		*r = Rate{}
+		return nil
+	}
+	n, unit, ok := strings.Cut(s, "/")
+	per := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[unit]
+	var v int
+	if _, err := fmt.Sscanf(n, "%d", &v); !ok || err != nil || per == 0 || v < 1 || fmt.Sprint(v) != n {
+		return fmt.Errorf("want requests per period such as 60/m (per s, m or h) or off, got %q", s)
+	}
+	*r = Rate{N: v, Per: per}
+	return nil
 }
 
 // Account is one watched upstream account with its effective settings.
@@ -64,9 +110,13 @@ type Account struct {
 	Token   Secret
 	Headers map[string]string
 	// AccountThreshold is the severity given to the account's own
-	// quota_remind_threshold; SeverityNone means off.
+	// threshold (quota_remind_threshold, or new-api's
+	// setting.quota_warning_threshold); SeverityNone means off.
 	AccountThreshold notifiers.Severity
-	Thresholds       []Threshold
+	// QuotaPerUSD is the gateway's quota units per USD; QuotaPerUSDAuto (0)
+	// means read it from the gateway's /api/status.
+	QuotaPerUSD int64
+	Thresholds  []Threshold
 	// Notifiers names the notifiers this account's alerts go to.
 	Notifiers      []string
 	Timeout        time.Duration
@@ -79,9 +129,53 @@ type Account struct {
 	PollFailureAlertAfter int
 }
 
-// Threshold is a configured low-balance level, ready for evaluation (its
-// Source is config).
-type Threshold = alert.Threshold
+// QuotaPerUSDAuto is Account.QuotaPerUSD for quota_per_usd: auto.
+const QuotaPerUSDAuto = 0
+
+// Threshold is a configured low-balance level. A usd: threshold is kept in
+// dollars, since its quota depends on the gateway's unit; a quota: one is
+// raw quota units whatever the unit.
+type Threshold struct {
+	// MicroUSD is a usd: amount in millionths of a dollar (USD is true).
+	MicroUSD int64
+	USD      bool
+	// Quota is a quota: amount.
+	Quota    int64
+	Severity notifiers.Severity
+}
+
+// At is the threshold in quota units at perUSD units per dollar, rounded up
+// (a balance is below x exactly when it is below ceil(x)).
+func (t Threshold) At(perUSD int64) alert.Threshold {
+	q := t.Quota
+	if t.USD {
+		r := new(big.Int).Mul(big.NewInt(t.MicroUSD), big.NewInt(perUSD))
+		r.Add(r, big.NewInt(999_999))
+		r.Quo(r, big.NewInt(1_000_000))
+		q = math.MaxInt64
+		if r.IsInt64() {
+			q = r.Int64()
+		}
+	}
+	return alert.Threshold{Quota: q, Severity: t.Severity, Source: notifiers.SourceConfig}
+}
+
+// String shows the threshold as configured: $50.00, or 25000000 quota.
+func (t Threshold) String() string {
+	if t.USD {
+		return formatMicroUSD(t.MicroUSD)
+	}
+	return fmt.Sprintf("%d quota", t.Quota)
+}
+
+// ThresholdsAt is the account's configured thresholds at perUSD.
+func (a Account) ThresholdsAt(perUSD int64) []alert.Threshold {
+	out := make([]alert.Threshold, len(a.Thresholds))
+	for i, t := range a.Thresholds {
+		out[i] = t.At(perUSD)
+	}
+	return out
+}
 
 // Runway configures the time-to-empty alert of SPEC §7.
 type Runway struct {
@@ -112,6 +206,7 @@ func (s Secret) Reveal() string { return string(s) }
 // raw* mirror the file's shape; pointers tell "unset" from zero.
 type rawConfig struct {
 	Schedule    *string        `yaml:"schedule"`
+	GatewayRate Rate           `yaml:"gateway_rate"`
 	StateFile   *string        `yaml:"state_file"`
 	Listen      string         `yaml:"listen"`
 	Concurrency *int           `yaml:"concurrency"`
@@ -129,6 +224,24 @@ type rawOverrides struct {
 	AccountThreshold      *string        `yaml:"account_threshold"`
 	Runway                *rawRunway     `yaml:"runway"`
 	PollFailureAlertAfter *int           `yaml:"poll_failure_alert_after"`
+	QuotaPerUSD           *quotaPerUSD   `yaml:"quota_per_usd"`
+}
+
+// quotaPerUSD is auto (0) or a positive integer.
+type quotaPerUSD int64
+
+func (q *quotaPerUSD) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "auto" {
+		*q = QuotaPerUSDAuto
+		return nil
+	}
+	var v int64
+	if _, err := fmt.Sscanf(s, "%d", &v); err != nil || v < 1 || fmt.Sprint(v) != s {
+		return fmt.Errorf("want auto or a positive integer such as 500000, got %q", s)
+	}
+	*q = quotaPerUSD(v)
+	return nil
 }
 
 type rawRunway struct {
@@ -247,6 +360,8 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 		Concurrency: deref(raw.Concurrency, DefaultConcurrency),
 		LockTimeout: deref(raw.LockTimeout, DefaultLockTimeout),
 		MaxOwedAge:  deref(raw.MaxOwedAge, DefaultMaxOwedAge),
+		ScheduleSet: raw.Schedule != nil,
+		GatewayRate: raw.GatewayRate,
 	}
 	if _, err := ParseSchedule(cfg.Schedule); err != nil {
 		return nil, fmt.Errorf("schedule: %v", err)
@@ -350,6 +465,7 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		RepeatInterval:        pick(ra.Overrides.RepeatInterval, defs.RepeatInterval, DefaultRepeatInterval),
 		Hysteresis:            pick(ra.Overrides.Hysteresis, defs.Hysteresis, DefaultHysteresis),
 		PollFailureAlertAfter: pick(ra.Overrides.PollFailureAlertAfter, defs.PollFailureAlertAfter, 0),
+		QuotaPerUSD:           int64(pick(ra.Overrides.QuotaPerUSD, defs.QuotaPerUSD, QuotaPerUSDAuto)),
 	}
 	if a.Name == "" {
 		return a, fmt.Errorf("%s.name: required", path)
@@ -395,6 +511,8 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 			return a, fmt.Errorf("%s.headers.%s: set the key with token or token_file", path, k)
 		case strings.ContainsAny(v, "\r\n"):
 			return a, fmt.Errorf("%s.headers.%s: value must be one line", path, k)
+		case strings.EqualFold(k, "Accept-Encoding") && !gzipOnly(v):
+			return a, fmt.Errorf("%s.headers.%s: quotawatch decodes only gzip; remove the header (gzip is asked for by default) or set it to gzip", path, k)
 		}
 	}
 
@@ -407,12 +525,12 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 
 	for j, rt := range ra.Thresholds {
 		tp := fmt.Sprintf("%s.thresholds[%d]", path, j)
-		t := Threshold{Source: notifiers.SourceConfig}
+		var t Threshold
 		switch {
 		case rt.USD != nil && rt.Quota != nil:
 			return a, fmt.Errorf("%s: set usd or quota, not both", tp)
 		case rt.USD != nil:
-			t.Quota = rt.USD.quota
+			t.MicroUSD, t.USD = rt.USD.micro, true
 		case rt.Quota != nil:
 			if *rt.Quota < 0 {
 				return a, fmt.Errorf("%s.quota: must not be negative", tp)
@@ -530,6 +648,20 @@ func unwrapPathError(err error) error {
 		return fmt.Errorf("%s %s: %v", pe.Op, pe.Path, pe.Err)
 	}
 	return err
+}
+
+// gzipOnly reports whether an Accept-Encoding value asks for nothing the
+// client cannot decode: gzip or identity, with optional q-values.
+func gzipOnly(v string) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		enc, _, _ := strings.Cut(part, ";")
+		switch strings.ToLower(strings.TrimSpace(enc)) {
+		case "gzip", "x-gzip", "identity", "":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func validHeaderName(k string) bool {

@@ -65,14 +65,28 @@ func TestLoadFull(t *testing.T) {
 	}
 	main := cfg.Accounts[0]
 	wantTh := []Threshold{
-		{Quota: 25000000, Severity: notifiers.SeverityWarning, Source: notifiers.SourceConfig},
-		{Quota: 5250000, Severity: notifiers.SeverityCritical, Source: notifiers.SourceConfig},
-		{Quota: 100000000, Severity: notifiers.SeverityInfo, Source: notifiers.SourceConfig},
+		{MicroUSD: 50_000_000, USD: true, Severity: notifiers.SeverityWarning},
+		{MicroUSD: 10_500_000, USD: true, Severity: notifiers.SeverityCritical},
+		{Quota: 100000000, Severity: notifiers.SeverityInfo},
 	}
 	for i, w := range wantTh {
 		if main.Thresholds[i] != w {
 			t.Errorf("thresholds[%d] = %+v, want %+v", i, main.Thresholds[i], w)
 		}
+	}
+	// usd: follows the gateway's unit, quota: stays raw.
+	for per, want := range map[int64][]int64{500_000: {25_000_000, 5_250_000, 100_000_000}, 1_000_000: {50_000_000, 10_500_000, 100_000_000}} {
+		for i, th := range main.ThresholdsAt(per) {
+			if th.Quota != want[i] || th.Source != notifiers.SourceConfig {
+				t.Errorf("at %d per USD: thresholds[%d] = %+v, want quota %d", per, i, th, want[i])
+			}
+		}
+	}
+	if main.QuotaPerUSD != 1_000_000 || cfg.Accounts[1].QuotaPerUSD != QuotaPerUSDAuto {
+		t.Errorf("quota_per_usd = %d / %d, want 1000000 (own) / auto", main.QuotaPerUSD, cfg.Accounts[1].QuotaPerUSD)
+	}
+	if cfg.GatewayRate != (Rate{N: 60, Per: time.Minute}) || cfg.GatewayRate.Interval() != time.Second || !cfg.ScheduleSet {
+		t.Errorf("gateway_rate = %+v, schedule set %v", cfg.GatewayRate, cfg.ScheduleSet)
 	}
 	if main.Token.Reveal() != "sk-main" || main.Headers["New-Api-User"] != "123" ||
 		main.AccountThreshold != notifiers.SeverityCritical || main.Timeout != 5*time.Second ||
@@ -88,7 +102,7 @@ func TestLoadFull(t *testing.T) {
 	st := cfg.Accounts[1]
 	if st.Token.Reveal() != "sk-from-file" || st.AccountThreshold != notifiers.SeverityNone ||
 		st.Timeout != 2*time.Second || st.RepeatInterval != 0 || st.Hysteresis != 0 ||
-		st.PollFailureAlertAfter != 0 || st.Thresholds[0].Quota != 50000 {
+		st.PollFailureAlertAfter != 0 || st.Thresholds[0].At(500_000).Quota != 50000 {
 		t.Errorf("staging overrides: %+v", st)
 	}
 	if len(st.Notifiers) != len(cfg.Notifiers) {
@@ -119,7 +133,10 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-http-url.yaml":             "notifiers[0].url: plain http is only allowed for loopback hosts",
 		"bad-http-base.yaml":            "accounts[0].base_url: plain http is only allowed for loopback hosts",
 		"bad-negative-usd.yaml":         "accounts[0].thresholds[0].usd: must not be negative",
-		"bad-overprecise-usd.yaml":      "accounts[0].thresholds[0].usd: 0.0000001 USD is finer than one quota unit (0.000002 USD)",
+		"bad-overprecise-usd.yaml":      "accounts[0].thresholds[0].usd: 0.0000001 USD has more than 6 decimals",
+		"bad-quota-per-usd.yaml":        `accounts[0].quota_per_usd: want auto or a positive integer such as 500000, got "0"`,
+		"bad-gateway-rate.yaml":         `gateway_rate: want requests per period such as 60/m (per s, m or h) or off, got "60 per minute"`,
+		"bad-accept-encoding.yaml":      "accounts[0].headers.Accept-Encoding: quotawatch decodes only gzip; remove the header (gzip is asked for by default) or set it to gzip",
 		"bad-nan-usd.yaml":              `accounts[0].thresholds[0].usd: want a decimal number such as 12.50, got ".nan"`,
 		"bad-both-money.yaml":           "accounts[0].thresholds[0]: set usd or quota, not both",
 		"bad-no-money.yaml":             "accounts[0].thresholds[0]: set usd or quota",

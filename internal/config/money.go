@@ -43,13 +43,38 @@ func parseDecimal(s string) (*big.Rat, error) {
 	return r, nil
 }
 
-// usd is a dollar amount in a config file, held as exact quota units.
-type usd struct{ quota int64 }
+// usd is a dollar amount in a config file, held exactly in millionths of a
+// dollar; its quota depends on the gateway's unit (Threshold.At).
+type usd struct{ micro int64 }
 
 func (u *usd) UnmarshalText(b []byte) error {
-	q, err := ParseUSD(string(b))
-	u.quota = q
+	m, err := ParseMicroUSD(string(b))
+	u.micro = m
 	return err
+}
+
+// ParseMicroUSD converts a decimal dollar amount to millionths of a dollar
+// exactly: "0.1" → 100000. Negative, non-decimal and over-precise amounts
+// (more than 6 decimals) are errors.
+func ParseMicroUSD(s string) (int64, error) {
+	r, err := parseDecimal(s)
+	if err != nil {
+		return 0, err
+	}
+	r.Mul(r, big.NewRat(1_000_000, 1))
+	if !r.IsInt() {
+		return 0, fmt.Errorf("%s USD has more than 6 decimals", s)
+	}
+	if !r.Num().IsInt64() {
+		return 0, fmt.Errorf("%s USD is too large", s)
+	}
+	return r.Num().Int64(), nil
+}
+
+// formatMicroUSD formats millionths of a dollar as $12.50, rounded down to
+// the cent.
+func formatMicroUSD(m int64) string {
+	return fmt.Sprintf("$%d.%02d", m/1_000_000, m%1_000_000/10_000)
 }
 
 // PPM is a fraction in parts per million: 5% = 50000.

@@ -59,9 +59,10 @@ type details struct {
 	Kind            notifiers.Kind            `json:"kind"`
 	Status          notifiers.Status          `json:"status"`
 	Reason          notifiers.Reason          `json:"reason"`
-	BalanceUSD      float64                   `json:"balance_usd"`
+	BalanceUSD      *float64                  `json:"balance_usd,omitempty"` // absent when never known
 	ThresholdUSD    float64                   `json:"threshold_usd"`
-	UsedUSD         float64                   `json:"used_usd"`
+	UsedUSD         *float64                  `json:"used_usd,omitempty"`
+	QuotaPerUSD     int64                     `json:"quota_per_usd"`
 	ThresholdSource notifiers.ThresholdSource `json:"threshold_source,omitempty"`
 	RunwaySeconds   *float64                  `json:"runway_seconds,omitempty"`
 	SpendUSDPerHour *float64                  `json:"spend_usd_per_hour,omitempty"`
@@ -145,9 +146,10 @@ func (n *Notifier) message(ev notifiers.Event) message {
 				Kind:            ev.Kind,
 				Status:          ev.Status,
 				Reason:          ev.Reason,
-				BalanceUSD:      notifiers.USD(ev.Quota),
-				ThresholdUSD:    notifiers.USD(ev.ThresholdQuota),
-				UsedUSD:         notifiers.USD(ev.UsedQuota),
+				BalanceUSD:      known(ev, ev.Quota),
+				ThresholdUSD:    notifiers.USDAt(ev.ThresholdQuota, ev.Unit()),
+				UsedUSD:         known(ev, ev.UsedQuota),
+				QuotaPerUSD:     ev.Unit(),
 				ThresholdSource: ev.ThresholdSource,
 				RunwaySeconds:   ev.RunwaySeconds,
 				SpendUSDPerHour: ev.SpendUSDPerHour,
@@ -155,6 +157,16 @@ func (n *Notifier) message(ev notifiers.Event) message {
 			},
 		},
 	}
+}
+
+// known is quota in USD at the event's unit, or nil when the event's
+// balance is unknown (no poll ever succeeded).
+func known(ev notifiers.Event, quota int64) *float64 {
+	if ev.BalanceUnknown {
+		return nil
+	}
+	v := notifiers.USDAt(quota, ev.Unit())
+	return &v
 }
 
 // dedupKey returns the PagerDuty dedup key of ev: "quotawatch/<account>/<kind>"

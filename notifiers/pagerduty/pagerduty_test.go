@@ -145,7 +145,7 @@ func TestBodies(t *testing.T) {
 					"class": "balance",
 					"custom_details": {
 						"event_id": "evt_01JDQ7Z8K3", "kind": "balance", "status": "firing", "reason": "new",
-						"balance_usd": 40, "threshold_usd": 50, "used_usd": 160, "threshold_source": "config"
+						"balance_usd": 40, "threshold_usd": 50, "used_usd": 160, "quota_per_usd": 500000, "threshold_source": "config"
 					}
 				}
 			}`,
@@ -171,7 +171,7 @@ func TestBodies(t *testing.T) {
 					"class": "balance",
 					"custom_details": {
 						"event_id": "evt_2", "kind": "balance", "status": "resolved", "reason": "resolved",
-						"balance_usd": 80, "threshold_usd": 50, "used_usd": 160, "threshold_source": "config"
+						"balance_usd": 80, "threshold_usd": 50, "used_usd": 160, "quota_per_usd": 500000, "threshold_source": "config"
 					}
 				}
 			}`,
@@ -197,7 +197,7 @@ func TestBodies(t *testing.T) {
 					"class": "runway",
 					"custom_details": {
 						"event_id": "evt_01JDQ7Z8K3", "kind": "runway", "status": "firing", "reason": "new",
-						"balance_usd": 40, "threshold_usd": 0, "used_usd": 160,
+						"balance_usd": 40, "threshold_usd": 0, "used_usd": 160, "quota_per_usd": 500000,
 						"runway_seconds": 18000, "spend_usd_per_hour": 8
 					}
 				}
@@ -223,7 +223,7 @@ func TestBodies(t *testing.T) {
 					"class": "test",
 					"custom_details": {
 						"event_id": "evt_test1", "kind": "test", "status": "firing", "reason": "test",
-						"balance_usd": 40, "threshold_usd": 50, "used_usd": 160, "threshold_source": "config"
+						"balance_usd": 40, "threshold_usd": 50, "used_usd": 160, "quota_per_usd": 500000, "threshold_source": "config"
 					}
 				}
 			}`,
