@@ -466,3 +466,13 @@ func TestJSONLogsKeepTheErrorInJSON(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+func TestValidateSaysNoRepeats(t *testing.T) {
+	r := runCLI(t, stdEnv, "validate", "--config", writeConfig(t, "defaults: { repeat_interval: 0s }\naccounts: [{ name: main, token: sk-long-enough }]\n"))
+	if r.code != ExitOK {
+		t.Fatalf("validate: %+v", r)
+	}
+	if strings.Contains(r.stdout, "every never") || !strings.Contains(r.stdout, "no repeats") {
+		t.Errorf("validate output for repeat_interval 0s:\n%s", r.stdout)
+	}
+}

@@ -367,10 +367,12 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		return a, fmt.Errorf("%s.base_url: give the gateway's root (such as https://aihubmix.com), without /api/user/self", path)
 	}
 
+	tokenKey := path + ".token"
 	switch {
 	case ra.Token != "" && ra.TokenFile != "":
 		return a, fmt.Errorf("%s: set token or token_file, not both", path)
 	case ra.TokenFile != "":
+		tokenKey = path + ".token_file"
 		b, err := os.ReadFile(resolvePath(dir, ra.TokenFile))
 		if err != nil {
 			return a, fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
@@ -385,7 +387,7 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		return a, fmt.Errorf("%s.token: required (or token_file)", path)
 	}
 	if strings.ContainsAny(a.Token.Reveal(), " \r\n\t") {
-		return a, fmt.Errorf("%s.token: must not contain white space", path)
+		return a, fmt.Errorf("%s: must not contain white space", tokenKey)
 	}
 	for k, v := range a.Headers {
 		switch {

@@ -325,3 +325,12 @@ notifiers:
 		t.Errorf("password_file = %q, want %q", got, want)
 	}
 }
+
+func TestTwoLineTokenFileNamesTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key"), []byte("sk-line-one\nsk-line-two\n"), 0o600)
+	_, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, goodEnv)
+	if err == nil || err.Error() != "accounts[0].token_file: must not contain white space" {
+		t.Errorf("error = %v, want it to name accounts[0].token_file", err)
+	}
+}

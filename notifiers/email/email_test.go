@@ -897,3 +897,30 @@ func TestTidySendError(t *testing.T) {
 		t.Errorf("tidySendError =\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestCriticalPriorityHeaders: a critical alert is marked with Importance and
+// X-Priority only. X-MSMail-Priority without X-MimeOLE costs a SpamAssassin
+// point (MISSING_MIMEOLE).
+func TestCriticalPriorityHeaders(t *testing.T) {
+	n := &Notifier{name: "oncall-mail", domain: "example.com", from: sender, to: recipients}
+	m, err := n.message(criticalEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if _, err := m.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	raw := b.String()
+	head, _, _ := strings.Cut(raw, "\r\n\r\n")
+	for _, want := range []string{"importance: high", "x-priority: 1"} {
+		if !strings.Contains(strings.ToLower(head), want) {
+			t.Errorf("headers lack %q:\n%s", want, head)
+		}
+	}
+	for _, bad := range []string{"X-MSMail-Priority", "X-MimeOLE"} {
+		if strings.Contains(head, bad) {
+			t.Errorf("headers carry %s:\n%s", bad, head)
+		}
+	}
+}
