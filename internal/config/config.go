@@ -239,6 +239,24 @@ func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Con
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
+// MaxNameLength caps account and notifier names: they become metric labels,
+// state keys and part of PagerDuty's dedup_key, which may hold at most 255
+// characters.
+const MaxNameLength = 64
+
+// checkName validates an account or notifier name at path.
+func checkName(path, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s.name: required", path)
+	case !nameRE.MatchString(name):
+		return fmt.Errorf("%s.name: %q may only contain letters, digits, '_', '.' and '-'", path, name)
+	case len(name) > MaxNameLength:
+		return fmt.Errorf("%s.name: %d characters, at most %d are allowed", path, len(name), MaxNameLength)
+	}
+	return nil
+}
+
 func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	cfg := &Config{
 		Schedule:    deref(raw.Schedule, DefaultSchedule),
@@ -351,11 +369,8 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		Hysteresis:            pick(ra.Overrides.Hysteresis, defs.Hysteresis, DefaultHysteresis),
 		PollFailureAlertAfter: pick(ra.Overrides.PollFailureAlertAfter, defs.PollFailureAlertAfter, 0),
 	}
-	if a.Name == "" {
-		return a, fmt.Errorf("%s.name: required", path)
-	}
-	if !nameRE.MatchString(a.Name) {
-		return a, fmt.Errorf("%s.name: %q may only contain letters, digits, '_', '.' and '-'", path, a.Name)
+	if err := checkName(path, a.Name); err != nil {
+		return a, err
 	}
 	if a.BaseURL == "" {
 		a.BaseURL = DefaultBaseURL
@@ -466,11 +481,8 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 
 func (rn *rawNotifier) resolve(path, dir string) (Notifier, error) {
 	n := Notifier{Name: rn.common.Name, Type: rn.common.Type, MinSeverity: notifiers.SeverityInfo, Settings: rn.settings}
-	if n.Name == "" {
-		return n, fmt.Errorf("%s.name: required", path)
-	}
-	if !nameRE.MatchString(n.Name) {
-		return n, fmt.Errorf("%s.name: %q may only contain letters, digits, '_', '.' and '-'", path, n.Name)
+	if err := checkName(path, n.Name); err != nil {
+		return n, err
 	}
 	if rn.common.MinSeverity != "" {
 		sev, err := notifiers.ParseSeverity(rn.common.MinSeverity)

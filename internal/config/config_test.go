@@ -126,6 +126,7 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-negative-quota.yaml":       "accounts[0].thresholds[0].quota: must not be negative",
 		"bad-severity.yaml":             `accounts[0].thresholds[0].severity: unknown severity "urgent" (want info, warning or critical)`,
 		"bad-name.yaml":                 `accounts[0].name: "main account" may only contain letters, digits, '_', '.' and '-'`,
+		"bad-name-too-long.yaml":        "accounts[0].name: 65 characters, at most 64 are allowed",
 		"bad-dup-account.yaml":          `accounts[1].name: duplicate account name "main"`,
 		"bad-dup-notifier.yaml":         `notifiers[1].name: duplicate notifier name "c"`,
 		"bad-token-both.yaml":           "accounts[0]: set token or token_file, not both",
