@@ -131,7 +131,7 @@ func TestCheckBinaryCountsNotifications(t *testing.T) {
 
 func TestCheckBinaryConfigErrorAndPollFailure(t *testing.T) {
 	w := newWorld(t, "")
-	os.WriteFile(w.config, []byte("accounts: [{ name: main, token: x, thresholdz: [] }]\n"), 0o600)
+	os.WriteFile(w.config, []byte("accounts: [{ name: main, token: sk-test-token, thresholdz: [] }]\n"), 0o600)
 	code, out := w.check()
 	if code != 2 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "accounts[0].thresholdz: unknown key") {
 		t.Errorf("typo: exit %d, output %q", code, out)

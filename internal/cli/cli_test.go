@@ -188,7 +188,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestConfigErrorsExitTwoWithOneLine(t *testing.T) {
-	typo := writeConfig(t, "accounts:\n  - name: main\n    token: x\n    thresholds:\n      - { usdd: 5, severity: warning }\n")
+	typo := writeConfig(t, "accounts:\n  - name: main\n    token: sk-test-token\n    thresholds:\n      - { usdd: 5, severity: warning }\n")
 	for _, cmd := range []string{"validate", "check", "balance", "notify-test", "run"} {
 		r := runCLI(t, nil, cmd, "--config", typo)
 		if r.code != ExitUsage {
@@ -210,7 +210,7 @@ func TestConfigErrorsExitTwoWithOneLine(t *testing.T) {
 }
 
 func TestConfigPathFromFlagOrEnvironment(t *testing.T) {
-	path := writeConfig(t, "accounts: [{ name: main, token: x }]\n")
+	path := writeConfig(t, "accounts: [{ name: main, token: sk-test-token }]\n")
 	for name, tc := range map[string]struct {
 		env  map[string]string
 		args []string

@@ -239,6 +239,11 @@ func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Con
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
+// MinTokenLength is the shortest access token accepted. Real gateway tokens
+// are far longer; the floor also guarantees the token is long enough to be
+// redacted from error messages (notifiers.MinRedactLength).
+const MinTokenLength = notifiers.MinRedactLength
+
 // MaxNameLength caps account and notifier names: they become metric labels,
 // state keys and part of PagerDuty's dedup_key, which may hold at most 255
 // characters.
@@ -392,7 +397,7 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		if err != nil {
 			return a, fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
 		}
-		a.Token = Secret(strings.TrimSpace(string(b)))
+		a.Token = Secret(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")))
 		if a.Token == "" {
 			return a, fmt.Errorf("%s.token_file: the file is empty", path)
 		}
@@ -403,6 +408,9 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 	}
 	if strings.ContainsAny(a.Token.Reveal(), " \r\n\t") {
 		return a, fmt.Errorf("%s: must not contain white space", tokenKey)
+	}
+	if n := len(a.Token); n < MinTokenLength {
+		return a, fmt.Errorf("%s: %d characters is too short for an access token (at least %d)", tokenKey, n, MinTokenLength)
 	}
 	for k, v := range a.Headers {
 		switch {

@@ -21,7 +21,7 @@ func testEnv(vars map[string]string) func(string) (string, bool) {
 }
 
 var goodEnv = testEnv(map[string]string{
-	"AIHUBMIX_MANAGE_KEY": "sk-main",
+	"AIHUBMIX_MANAGE_KEY": "sk-main-key",
 	"SMTP_PASSWORD":       "smtp-pass",
 	"WEBHOOK_SECRET":      "whsec_c2VjcmV0",
 })
@@ -43,7 +43,7 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 		a.Hysteresis != DefaultHysteresis || a.AccountThreshold != notifiers.SeverityWarning || a.Runway != nil {
 		t.Errorf("account defaults: %+v", a)
 	}
-	if a.Token.Reveal() != "sk-test" {
+	if a.Token.Reveal() != "sk-test-token" {
 		t.Errorf("token not read")
 	}
 	if len(a.Notifiers) != 0 || len(a.Thresholds) != 0 {
@@ -74,7 +74,7 @@ func TestLoadFull(t *testing.T) {
 			t.Errorf("thresholds[%d] = %+v, want %+v", i, main.Thresholds[i], w)
 		}
 	}
-	if main.Token.Reveal() != "sk-main" || main.Headers["New-Api-User"] != "123" ||
+	if main.Token.Reveal() != "sk-main-key" || main.Headers["New-Api-User"] != "123" ||
 		main.AccountThreshold != notifiers.SeverityCritical || main.Timeout != 5*time.Second ||
 		main.RepeatInterval != 12*time.Hour || main.Hysteresis != 25000 || main.PollFailureAlertAfter != 3 {
 		t.Errorf("main: %+v", main)
@@ -242,7 +242,7 @@ func TestSecretDoesNotPrint(t *testing.T) {
 	}
 	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
 		s := sprintf(format, cfg.Accounts[0])
-		if strings.Contains(s, "sk-main") {
+		if strings.Contains(s, "sk-main-key") {
 			t.Errorf("%s of an account shows the token: %s", format, s)
 		}
 	}
@@ -250,20 +250,20 @@ func TestSecretDoesNotPrint(t *testing.T) {
 
 func TestTokenFileRelativeToConfig(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "key"), []byte("sk-file\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "key"), []byte("sk-file-token\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte("accounts: [{name: a, token_file: key}]\n"), 0o600)
 	cfg, err := LoadWithEnv(filepath.Join(dir, "c.yaml"), goodEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Accounts[0].Token.Reveal() != "sk-file" {
+	if cfg.Accounts[0].Token.Reveal() != "sk-file-token" {
 		t.Errorf("token = %q", cfg.Accounts[0].Token.Reveal())
 	}
 }
 
 func TestEnvNumberInIntField(t *testing.T) {
 	env := testEnv(map[string]string{"CONC": "3"})
-	cfg, err := Parse([]byte("concurrency: ${CONC}\naccounts: [{name: a, token: x}]\n"), t.TempDir(), env)
+	cfg, err := Parse([]byte("concurrency: ${CONC}\naccounts: [{name: a, token: sk-test-token}]\n"), t.TempDir(), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func FuzzParse(f *testing.F) {
 		if err == nil && len(cfg.Accounts) == 0 {
 			t.Fatal("valid config without accounts")
 		}
-		if err != nil && strings.Contains(err.Error(), "sk-main") {
+		if err != nil && strings.Contains(err.Error(), "sk-main-key") {
 			t.Fatalf("error leaks an expanded secret: %v", err)
 		}
 	})
@@ -314,7 +314,7 @@ func TestNotifierFilePathsRelativeToConfig(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "smtp.pass"), []byte("pw\n"), 0o600)
 	cfg, err := Parse([]byte(`
-accounts: [{ name: a, token: x }]
+accounts: [{ name: a, token: sk-test-token }]
 notifiers:
   - { name: mail, type: email, host: 127.0.0.1, tls: none, username: u, password_file: smtp.pass, from: a@example.com, to: [b@example.com] }
 `), dir, goodEnv)
@@ -333,5 +333,24 @@ func TestTwoLineTokenFileNamesTokenFile(t *testing.T) {
 	_, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, goodEnv)
 	if err == nil || err.Error() != "accounts[0].token_file: must not contain white space" {
 		t.Errorf("error = %v, want it to name accounts[0].token_file", err)
+	}
+}
+
+func TestShortTokenIsRefused(t *testing.T) {
+	_, err := Parse([]byte("accounts: [{name: a, token: sk-1234}]\n"), t.TempDir(), goodEnv)
+	if err == nil || err.Error() != "accounts[0].token: 7 characters is too short for an access token (at least 8)" {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestTokenFileWithBOM(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key"), []byte("\ufeffsk-from-bom-file\r\n"), 0o600)
+	cfg, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Accounts[0].Token.Reveal(); got != "sk-from-bom-file" {
+		t.Errorf("token = %q, want the BOM and line end stripped", got)
 	}
 }
