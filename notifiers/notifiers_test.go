@@ -39,14 +39,14 @@ func TestSeverityText(t *testing.T) {
 
 func TestCheckURL(t *testing.T) {
 	tests := map[string]string{
-		"https://example.com/x":                 "",
-		"http://127.0.0.1:9000/x":               "",
-		"http://localhost/x":                    "",
-		"http://[::1]:80/":                      "",
-		"http://example.com/x":                  "k: plain http is only allowed for loopback hosts",
-		"ftp://example.com/":                    "k: scheme must be https (or http for loopback hosts)",
-		"/relative":                             "k: not an absolute URL",
-		"":                                      "k: required",
+		"https://example.com/x":   "",
+		"http://127.0.0.1:9000/x": "",
+		"http://localhost/x":      "",
+		"http://[::1]:80/":        "",
+		"http://example.com/x":    "k: plain http is only allowed for loopback hosts",
+		"ftp://example.com/":      "k: scheme must be https (or http for loopback hosts)",
+		"/relative":               "k: not an absolute URL",
+		"":                        "k: required",
 		"https://hooks.slack.com/T/B/SECRET-LONG%zz": "k: not an absolute URL",
 	}
 	for raw, want := range tests {
