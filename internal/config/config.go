@@ -229,6 +229,22 @@ func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Con
 		}
 		return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if len(extra.Content) > 0 && !isNull(extra.Content[0]) {
+			return nil, fmt.Errorf("line %d: a second YAML document (after ---) is not supported: put the whole config in one document", extra.Line)
+		}
+	}
+	if err := checkTags(&root, ""); err != nil {
+		return nil, err
+	}
 	var raw rawConfig
 	d := &decoder{lookupEnv: lookupEnv}
 	if err := d.decode(&root, reflect.ValueOf(&raw).Elem(), ""); err != nil {

@@ -127,6 +127,10 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-severity.yaml":             `accounts[0].thresholds[0].severity: unknown severity "urgent" (want info, warning or critical)`,
 		"bad-name.yaml":                 `accounts[0].name: "main account" may only contain letters, digits, '_', '.' and '-'`,
 		"bad-name-too-long.yaml":        "accounts[0].name: 65 characters, at most 64 are allowed",
+		"bad-second-document.yaml":      "line 2: a second YAML document (after ---) is not supported: put the whole config in one document",
+		"bad-custom-tag.yaml":           "accounts[0].token: YAML tag !env is not supported (use ${VAR} to read an environment variable)",
+		"bad-binary-tag.yaml":           "accounts[0].headers.X-Blob: YAML tag !!binary is not supported (use ${VAR} to read an environment variable)",
+		"bad-nested-unset.yaml":         "accounts[0].token: environment variable QW_TEST_UNSET_B is not set (use ${QW_TEST_UNSET_B:-default} for a default)",
 		"bad-dup-account.yaml":          `accounts[1].name: duplicate account name "main"`,
 		"bad-dup-notifier.yaml":         `notifiers[1].name: duplicate notifier name "c"`,
 		"bad-token-both.yaml":           "accounts[0]: set token or token_file, not both",
@@ -201,6 +205,13 @@ func TestExpand(t *testing.T) {
 		{"${B}", "", "environment variable B is not set"},
 		{"${A", "", "unterminated"},
 		{"${1A}", "", "invalid variable name"},
+		{"${B:-${A}}", "alpha", ""},
+		{"${A:-${B}}", "alpha", ""}, // a default that is not used is not expanded, as in the shell
+		{"${B:-x-${C:-${A}}-y}", "x-alpha-y", ""},
+		{"${B:-${EMPTY:-inner}}/z", "inner/z", ""},
+		{"${B:-$${A}}", "${A}", ""},
+		{"${B:-${C}}", "", "environment variable C is not set"},
+		{"${B:-${A}", "", "unterminated"},
 	}
 	for _, tt := range tests {
 		got, err := expand(tt.in, env)
