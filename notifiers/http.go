@@ -24,6 +24,11 @@ func CheckURL(key, raw string) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%s: not an absolute URL", key)
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%s: port %s is out of range 1-65535", key, p)
+		}
+	}
 	switch u.Scheme {
 	case "https":
 		return nil

@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,14 @@ const (
 	DefaultMaxOwedAge     = 7 * 24 * time.Hour
 	DefaultRunwayWindow   = 6 * time.Hour
 )
+
+// MaxConfigSize caps the config file.
+const MaxConfigSize = 1 << 20
+
+// MinScheduleInterval is the shortest @every schedule accepted: polling
+// faster only spends the gateway's rate limit, which every account on it
+// shares. Five-field cron specs fire at most once a minute.
+const MinScheduleInterval = 10 * time.Second
 
 // Config is a loaded, validated configuration with every default applied.
 type Config struct {
@@ -202,7 +211,7 @@ func Load(path string) (*Config, error) {
 
 // LoadWithEnv is Load with an explicit environment, for tests.
 func LoadWithEnv(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := notifiers.ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -293,10 +302,22 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	if cfg.StateFile == "" {
 		return nil, errors.New("state_file: must not be empty")
 	}
+	trailingSlash := strings.HasSuffix(cfg.StateFile, "/")
 	cfg.StateFile = resolvePath(dir, cfg.StateFile)
+	if st, err := os.Stat(cfg.StateFile); (err == nil && st.IsDir()) || trailingSlash {
+		return nil, fmt.Errorf("state_file: %s is a directory; name a file in it, such as %s", cfg.StateFile, filepath.Join(cfg.StateFile, DefaultStateFile))
+	}
 	if cfg.Listen != "" {
-		if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		_, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
 			return nil, fmt.Errorf("listen: want host:port such as :9090, got %q", cfg.Listen)
+		}
+		if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+			return nil, fmt.Errorf("listen: port %d is out of range 0-65535", n)
+		} else if err != nil {
+			if _, err := net.LookupPort("tcp", port); err != nil {
+				return nil, fmt.Errorf("listen: want host:port such as :9090, got %q", cfg.Listen)
+			}
 		}
 	}
 	if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
@@ -525,9 +546,22 @@ func (rn *rawNotifier) resolve(path, dir string) (Notifier, error) {
 }
 
 // ParseSchedule parses a robfig/cron spec: five fields or a descriptor such
-// as @every 5m or @hourly.
+// as @every 5m or @hourly. An @every interval must be at least
+// MinScheduleInterval.
 func ParseSchedule(spec string) (cron.Schedule, error) {
-	return cron.ParseStandard(spec)
+	if rest, ok := strings.CutPrefix(spec, "@every "); ok {
+		if d, err := time.ParseDuration(rest); err == nil && d <= 0 {
+			return nil, fmt.Errorf("%q: the interval must be positive (at least %s)", spec, MinScheduleInterval)
+		}
+	}
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, err
+	}
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < MinScheduleInterval {
+		return nil, fmt.Errorf("%q polls more often than the minimum interval of %s", spec, MinScheduleInterval)
+	}
+	return sched, nil
 }
 
 // Account returns the named account, or false.

@@ -131,6 +131,13 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-custom-tag.yaml":           "accounts[0].token: YAML tag !env is not supported (use ${VAR} to read an environment variable)",
 		"bad-binary-tag.yaml":           "accounts[0].headers.X-Blob: YAML tag !!binary is not supported (use ${VAR} to read an environment variable)",
 		"bad-nested-unset.yaml":         "accounts[0].token: environment variable QW_TEST_UNSET_B is not set (use ${QW_TEST_UNSET_B:-default} for a default)",
+		"bad-schedule-too-often.yaml":   `schedule: "@every 1ms" polls more often than the minimum interval of 10s`,
+		"bad-schedule-negative.yaml":    `schedule: "@every -1s": the interval must be positive (at least 10s)`,
+		"bad-base-url-port.yaml":        "accounts[0].base_url: port 70000 is out of range 1-65535",
+		"bad-listen-port.yaml":          "listen: port 65536 is out of range 0-65535",
+		"bad-notifier-url-port.yaml":    "notifiers[0].url: port 99999 is out of range 1-65535",
+		"bad-state-file-dir.yaml":       "state_file: " + absTestdata + " is a directory; name a file in it, such as " + filepath.Join(absTestdata, DefaultStateFile),
+		"bad-state-file-root.yaml":      "state_file: / is a directory; name a file in it, such as /" + DefaultStateFile,
 		"bad-dup-account.yaml":          `accounts[1].name: duplicate account name "main"`,
 		"bad-dup-notifier.yaml":         `notifiers[1].name: duplicate notifier name "c"`,
 		"bad-token-both.yaml":           "accounts[0]: set token or token_file, not both",
@@ -363,5 +370,27 @@ func TestTokenFileWithBOM(t *testing.T) {
 	}
 	if got := cfg.Accounts[0].Token.Reveal(); got != "sk-from-bom-file" {
 		t.Errorf("token = %q, want the BOM and line end stripped", got)
+	}
+}
+
+func TestScheduleMinimum(t *testing.T) {
+	for spec, ok := range map[string]bool{
+		"@every 0s": false, "@every 1ms": false, "@every 9s": false, "@every 9.9s": false,
+		"@every 10s": true, "@every 5m": true, "* * * * *": true, "@hourly": true,
+	} {
+		_, err := ParseSchedule(spec)
+		if (err == nil) != ok {
+			t.Errorf("ParseSchedule(%q) = %v, want ok=%v", spec, err, ok)
+		}
+	}
+}
+
+func TestConfigFileSizeCap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	big := "accounts: [{ name: main, token: sk-test-token }]\n" + strings.Repeat("# padding\n", MaxConfigSize/10+1)
+	os.WriteFile(path, []byte(big), 0o600)
+	_, err := LoadWithEnv(path, goodEnv)
+	if err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
+		t.Errorf("a config over 1 MiB: %v", err)
 	}
 }
