@@ -430,7 +430,7 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		return a, fmt.Errorf("%s: set token or token_file, not both", path)
 	case ra.TokenFile != "":
 		tokenKey = path + ".token_file"
-		b, err := os.ReadFile(resolvePath(dir, ra.TokenFile))
+		b, err := notifiers.ReadFile(resolvePath(dir, ra.TokenFile), notifiers.MaxSecretFileSize)
 		if err != nil {
 			return a, fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
 		}

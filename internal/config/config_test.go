@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -392,5 +393,36 @@ func TestConfigFileSizeCap(t *testing.T) {
 	_, err := LoadWithEnv(path, goodEnv)
 	if err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
 		t.Errorf("a config over 1 MiB: %v", err)
+	}
+}
+
+// TestTokenFileMustBeASmallRegularFile: a named pipe used to hang validate
+// and check, and /dev/zero grew memory without bound.
+func TestTokenFileMustBeASmallRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, []byte(strings.Repeat("k", notifiers.MaxSecretFileSize+1)), 0o600)
+	for file, want := range map[string]string{
+		fifo:        "accounts[0].token_file: " + fifo + " is not a regular file (a named pipe)",
+		"/dev/zero": "accounts[0].token_file: /dev/zero is not a regular file (a device)",
+		big:         "accounts[0].token_file: " + big + " is larger than 64 KiB",
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Parse([]byte("accounts: [{name: a, token_file: "+file+"}]\n"), dir, goodEnv)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != want {
+				t.Errorf("token_file %s: %v, want %q", file, err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("token_file %s: Parse hangs", file)
+		}
 	}
 }
