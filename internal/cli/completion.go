@@ -133,7 +133,6 @@ func (t completionTable) valueFlags() []string {
 	return out
 }
 
-
 func dashed(flags []compFlag) string {
 	var out []string
 	for _, f := range flags {
