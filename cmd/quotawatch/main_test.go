@@ -78,7 +78,7 @@ lock_timeout: 5s
 accounts:
   - name: main
     base_url: %s
-    token: sk-test
+    token: sk-test-token
     thresholds: [{ usd: 50, severity: warning }, { usd: 10, severity: critical }]
 notifiers:
   - { name: hook, type: webhook, url: %q }
