@@ -28,6 +28,8 @@ const (
 
 // env is what a command gets: its streams, flags and logger.
 type env struct {
+	// ctx ends on SIGTERM/SIGINT.
+	ctx            context.Context
 	stdout, stderr io.Writer
 	configPath     string
 	logger         *slog.Logger
@@ -128,7 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		fmt.Fprintf(stderr, "quotawatch: %v\n", err)
 		return ExitUsage
 	}
-	e := &env{stdout: stdout, stderr: stderr, configPath: g.configPath, logger: logger, lookupEnv: lookupEnv, jsonLogs: g.logFormat == "json"}
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, configPath: g.configPath, logger: logger, lookupEnv: lookupEnv, jsonLogs: g.logFormat == "json"}
 	return cmd.run(ctx, e, opts, cfs.Args())
 }
 
@@ -315,15 +317,38 @@ func isBoolFlag(f *flag.Flag) bool {
 	return ok && bf.IsBoolFlag()
 }
 
+// loadConfigFile is config.LoadWithEnv; tests replace it.
+var loadConfigFile = config.LoadWithEnv
+
 // loadConfig loads the config or prints the one-line error; ok is false on
-// failure and the caller exits 2.
+// failure and the caller exits 2. The loader only reads regular files, but a
+// read can still stall (a hung network mount): SIGTERM/SIGINT end the wait.
 func (e *env) loadConfig() (*config.Config, bool) {
-	cfg, err := config.LoadWithEnv(e.configPath, e.lookupEnv)
-	if err != nil {
-		e.fail(err)
+	type loaded struct {
+		cfg *config.Config
+		err error
+	}
+	done := make(chan loaded, 1)
+	load := loadConfigFile
+	go func() {
+		cfg, err := load(e.configPath, e.lookupEnv)
+		done <- loaded{cfg, err}
+	}()
+	ctx := e.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	select {
+	case l := <-done:
+		if l.err != nil {
+			e.fail(l.err)
+			return nil, false
+		}
+		return l.cfg, true
+	case <-ctx.Done():
+		e.fail(fmt.Errorf("read config %s: interrupted", e.configPath))
 		return nil, false
 	}
-	return cfg, true
 }
 
 // fail prints err as the command's one-line error: plain text, or a JSON

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
 	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
@@ -601,5 +602,34 @@ func TestBashCompletionCompletes(t *testing.T) {
 		if got := complete(tc.words...); got != tc.want {
 			t.Errorf("%v: completions %q, want %q", tc.words[1:], got, tc.want)
 		}
+	}
+}
+
+// TestConfigReadHonoursTheSignal: a config read that stalls (a hung network
+// mount) must not make SIGTERM wait.
+func TestConfigReadHonoursTheSignal(t *testing.T) {
+	stall := make(chan struct{})
+	defer close(stall)
+	orig := loadConfigFile
+	loadConfigFile = func(string, func(string) (string, bool)) (*config.Config, error) {
+		<-stall
+		return nil, io.ErrUnexpectedEOF
+	}
+	t.Cleanup(func() { loadConfigFile = orig })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // SIGTERM arrived
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"validate", "--config", "stalled.yaml"}, &out, &errb, func(string) (string, bool) { return "", false })
+		done <- result{code, out.String(), errb.String()}
+	}()
+	select {
+	case r := <-done:
+		if r.code == ExitOK || !strings.Contains(r.stderr, "read config stalled.yaml: interrupted") {
+			t.Errorf("interrupted config read: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stalled config read ignores the signal")
 	}
 }
