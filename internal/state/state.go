@@ -32,6 +32,9 @@ import (
 // Version is the state file format written by this build.
 const Version = 1
 
+// MaxSize caps the state file Load reads; only a regular file is read.
+const MaxSize = 256 << 20
+
 // File is the whole persisted state.
 type File struct {
 	Version  int                 `json:"version"`
@@ -141,7 +144,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // loop. Other read errors (permissions) are returned as they are.
 func Load(path string, now time.Time) (*File, error) {
 	path = Resolve(path)
-	data, err := os.ReadFile(path)
+	data, err := notifiers.ReadFile(path, MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return New(), nil
 	}

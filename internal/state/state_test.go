@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -304,6 +305,30 @@ func TestLockRemovesStaleTempFiles(t *testing.T) {
 	for _, p := range keep {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s removed", filepath.Base(p))
+		}
+	}
+}
+
+// TestLoadRefusesWhatIsNotAFile: a state_file that is a named pipe or a
+// device is an error at once, never a hang or an endless read.
+func TestLoadRefusesWhatIsNotAFile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "state.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/zero"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Load(path, t0)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+				t.Errorf("Load(%s) = %v", path, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Load(%s) hangs", path)
 		}
 	}
 }
