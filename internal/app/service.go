@@ -55,7 +55,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	sched    cron.Schedule // the running schedule, for readiness
-	lastDone time.Time     // end of the last completed cycle; zero before the first
+	ready    bool          // a cycle has completed
+	lastDone time.Time     // when the last cycle ended, completed or failed
 }
 
 // reloaded is the outcome of a reload, prepared off the service loop.
@@ -226,13 +227,16 @@ func (s *Service) setSchedule(sched cron.Schedule) {
 func (s *Service) runCycle(ctx context.Context) {
 	c := s.cycle.Load()
 	rep, err := c.Run(ctx)
+	// A cycle that ended, even in failure (the state lock held by another
+	// run, say), shows the loop is not stuck.
+	s.mu.Lock()
+	s.lastDone = s.now()
+	s.ready = s.ready || err == nil
+	s.mu.Unlock()
 	if err != nil {
 		s.Logger.Error("cycle failed", "error", err)
 		return
 	}
-	s.mu.Lock()
-	s.lastDone = s.now()
-	s.mu.Unlock()
 	if err := rep.Err(); err != nil {
 		s.Logger.Warn("cycle finished with failures", "error", err)
 	}
@@ -260,9 +264,9 @@ func later(a, b time.Time) time.Time {
 // readiness reports whether the service is ready, and why not.
 func (s *Service) readiness() (bool, string) {
 	s.mu.Lock()
-	done, sched := s.lastDone, s.sched
+	ready, done, sched := s.ready, s.lastDone, s.sched
 	s.mu.Unlock()
-	if done.IsZero() {
+	if !ready {
 		return false, "waiting for the first completed cycle"
 	}
 	if sched != nil && s.now().After(staleAt(sched, done)) {
@@ -272,9 +276,10 @@ func (s *Service) readiness() (bool, string) {
 }
 
 // Handler serves /healthz, /readyz and /metrics. /readyz is 200 once a
-// cycle has completed, and 503 again when none has completed since the
-// third scheduled run after the last one (at least ReadyStaleFloor): a cycle
-// that hangs, with later runs skipped behind it, makes the pod unready.
+// cycle has completed, and 503 again when no cycle has ended (completed or
+// failed) since the third scheduled run after the last one, and for at
+// least ReadyStaleFloor: a cycle that hangs, with later runs skipped behind
+// it, makes the pod unready.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
