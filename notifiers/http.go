@@ -24,6 +24,11 @@ func CheckURL(key, raw string) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%s: not an absolute URL", key)
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%s: port %s is out of range 1-65535", key, p)
+		}
+	}
 	switch u.Scheme {
 	case "https":
 		return nil
@@ -145,7 +150,13 @@ func RedactedError(action string, err error) error {
 	return fmt.Errorf("%s: %s", action, msg)
 }
 
-// Scrub replaces every non-empty secret in err's message with [redacted],
+// MinRedactLength is the shortest secret that is redacted by substring.
+// Replacing a shorter value would turn every "t" of a message into
+// [redacted] while hiding next to nothing; config validation refuses access
+// tokens that short.
+const MinRedactLength = 8
+
+// Scrub replaces every secret of at least MinRedactLength bytes in err's message with [redacted],
 // keeping the Permanent and RetryAfter classification. Use it on errors that
 // quote a peer's answer: an error page may echo the request path, headers or
 // body, and so a credential.
@@ -155,7 +166,7 @@ func Scrub(err error, secrets ...string) error {
 	}
 	clean := func(s string) string {
 		for _, v := range secrets {
-			if v != "" {
+			if len(v) >= MinRedactLength {
 				s = strings.ReplaceAll(s, v, "[redacted]")
 			}
 		}

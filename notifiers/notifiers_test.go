@@ -39,15 +39,15 @@ func TestSeverityText(t *testing.T) {
 
 func TestCheckURL(t *testing.T) {
 	tests := map[string]string{
-		"https://example.com/x":                 "",
-		"http://127.0.0.1:9000/x":               "",
-		"http://localhost/x":                    "",
-		"http://[::1]:80/":                      "",
-		"http://example.com/x":                  "k: plain http is only allowed for loopback hosts",
-		"ftp://example.com/":                    "k: scheme must be https (or http for loopback hosts)",
-		"/relative":                             "k: not an absolute URL",
-		"":                                      "k: required",
-		"https://hooks.slack.com/T/B/SECRET%zz": "k: not an absolute URL",
+		"https://example.com/x":   "",
+		"http://127.0.0.1:9000/x": "",
+		"http://localhost/x":      "",
+		"http://[::1]:80/":        "",
+		"http://example.com/x":    "k: plain http is only allowed for loopback hosts",
+		"ftp://example.com/":      "k: scheme must be https (or http for loopback hosts)",
+		"/relative":               "k: not an absolute URL",
+		"":                        "k: required",
+		"https://hooks.slack.com/T/B/SECRET-LONG%zz": "k: not an absolute URL",
 	}
 	for raw, want := range tests {
 		err := CheckURL("k", raw)
@@ -58,7 +58,7 @@ func TestCheckURL(t *testing.T) {
 		if got != want {
 			t.Errorf("CheckURL(%q) = %q, want %q", raw, got, want)
 		}
-		if err != nil && strings.Contains(got, "SECRET") {
+		if err != nil && strings.Contains(got, "SECRET-LONG") {
 			t.Errorf("CheckURL error repeats the URL: %q", got)
 		}
 	}
@@ -125,7 +125,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestRedactedErrorHidesTheURL(t *testing.T) {
-	secretURL := "https://hooks.example.com/services/T0/B0/SECRET"
+	secretURL := "https://hooks.example.com/services/T0/B0/SECRET-LONG"
 	tests := []struct {
 		err  error
 		want string
@@ -138,19 +138,19 @@ func TestRedactedErrorHidesTheURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := RedactedError("post", tt.err).Error()
-		if got != tt.want || strings.Contains(got, "SECRET") {
+		if got != tt.want || strings.Contains(got, "SECRET-LONG") {
 			t.Errorf("RedactedError(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }
 
 func TestScrubKeepsClassification(t *testing.T) {
-	err := Scrub(Permanent(errors.New("HTTP 404: Cannot POST /hooks/SECRET")), "SECRET", "")
-	if !IsPermanent(err) || strings.Contains(err.Error(), "SECRET") {
+	err := Scrub(Permanent(errors.New("HTTP 404: Cannot POST /hooks/SECRET-LONG")), "SECRET-LONG", "")
+	if !IsPermanent(err) || strings.Contains(err.Error(), "SECRET-LONG") {
 		t.Errorf("permanent: %v", err)
 	}
-	err = Scrub(RetryAfter(errors.New("slow down SECRET"), time.Second), "SECRET")
-	if d, ok := RetryDelay(err); !ok || d != time.Second || strings.Contains(err.Error(), "SECRET") {
+	err = Scrub(RetryAfter(errors.New("slow down SECRET-LONG"), time.Second), "SECRET-LONG")
+	if d, ok := RetryDelay(err); !ok || d != time.Second || strings.Contains(err.Error(), "SECRET-LONG") {
 		t.Errorf("retry-after: %v", err)
 	}
 	if Scrub(nil, "x") != nil {
@@ -256,5 +256,12 @@ func TestHumanTexts(t *testing.T) {
 	ev.RunwaySeconds, ev.ThresholdSource = &secs, SourceAccount
 	if ev.RunwayText() != "about 5h30m" || !strings.Contains(ev.ThresholdText(), "account's own") {
 		t.Errorf("texts: %q %q", ev.RunwayText(), ev.ThresholdText())
+	}
+}
+
+func TestScrubLeavesShortValues(t *testing.T) {
+	err := Scrub(errors.New("403 forbidden: key abcdefgh, bad t"), "t", "abcdefgh")
+	if got, want := err.Error(), "403 forbidden: key [redacted], bad t"; got != want {
+		t.Errorf("Scrub = %q, want %q", got, want)
 	}
 }

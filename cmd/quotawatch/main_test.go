@@ -78,7 +78,7 @@ lock_timeout: 5s
 accounts:
   - name: main
     base_url: %s
-    token: sk-test
+    token: sk-test-token
     thresholds: [{ usd: 50, severity: warning }, { usd: 10, severity: critical }]
 notifiers:
   - { name: hook, type: webhook, url: %q }
@@ -131,7 +131,7 @@ func TestCheckBinaryCountsNotifications(t *testing.T) {
 
 func TestCheckBinaryConfigErrorAndPollFailure(t *testing.T) {
 	w := newWorld(t, "")
-	os.WriteFile(w.config, []byte("accounts: [{ name: main, token: x, thresholdz: [] }]\n"), 0o600)
+	os.WriteFile(w.config, []byte("accounts: [{ name: main, token: sk-test-token, thresholdz: [] }]\n"), 0o600)
 	code, out := w.check()
 	if code != 2 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "accounts[0].thresholdz: unknown key") {
 		t.Errorf("typo: exit %d, output %q", code, out)
@@ -236,13 +236,13 @@ func TestRunBinaryServesAndStopsCleanly(t *testing.T) {
 // the alert must in the end be delivered — possibly more than once (delivery
 // is at-least-once), but always as the same event.
 func TestKill9NeverCorruptsStateNorLosesAnAlert(t *testing.T) {
-	w := newWorld(t, "schedule: \"@every 1s\"\n")
+	w := newWorld(t, "schedule: \"@every 10s\"\n")
 	w.setUSD(40)
 	w.hookWait.Store(int64(15 * time.Millisecond))
 	statePath := filepath.Join(w.dir, "state.json")
 	for i := range 40 {
 		// Alternate the one-shot check and the service (whose first cycle
-		// runs at start, then every second).
+		// runs at start; the kill comes before the next one).
 		cmd, window := w.command("check"), 40
 		if i%2 == 1 {
 			cmd, window = w.command("run"), 800

@@ -502,8 +502,12 @@ func TestSanitize(t *testing.T) {
 		{"ctl\x00\x1b[31m", "", "ctl[31m"},
 		{"bad \xff\xfe utf8", "", "bad  utf8"},
 		{"无效的令牌", "", "无效的令牌"},
-		{"key sk-abc is bad", "sk-abc", "key [REDACTED] is bad"},
-		{"key sk-a\x00bc is bad", "sk-abc", "key [REDACTED] is bad"},
+		{"key sk-abc123 is bad", "sk-abc123", "key [REDACTED] is bad"},
+		{"key sk-a\x00bc123 is bad", "sk-abc123", "key [REDACTED] is bad"},
+		// A value shorter than notifiers.MinRedactLength is not redacted by
+		// substring: it would mangle the message (validate refuses such
+		// tokens anyway).
+		{"the token is not valid", "t", "the token is not valid"},
 		{"no token here", "", "no token here"},
 		{strings.Repeat("x", 300), "", strings.Repeat("x", maxMessage)},
 		{strings.Repeat("é", 150), "", strings.Repeat("é", maxMessage/2)},

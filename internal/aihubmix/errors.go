@@ -1,6 +1,8 @@
 package aihubmix
 
 import (
+	"github.com/quotawatch/quotawatch/notifiers"
+
 	"net/http"
 	"strconv"
 	"strings"
@@ -172,8 +174,10 @@ func sanitize(s, token string) string {
 	return s
 }
 
+// redact replaces token in s, unless it is shorter than
+// notifiers.MinRedactLength.
 func redact(s, token string) string {
-	if token == "" {
+	if len(token) < notifiers.MinRedactLength {
 		return s
 	}
 	return strings.ReplaceAll(s, token, redacted)

@@ -361,6 +361,9 @@ func Summary(ev notifiers.Event, pollFailures int) string {
 		if resolved {
 			return fmt.Sprintf("%s: polling works again, balance %s", ev.Account, ev.Balance())
 		}
+		if pollFailures == 1 {
+			return fmt.Sprintf("%s: 1 poll failed: %s", ev.Account, ev.Error)
+		}
 		return fmt.Sprintf("%s: %d consecutive polls failed: %s", ev.Account, pollFailures, ev.Error)
 	case notifiers.KindRunway:
 		if resolved {

@@ -49,7 +49,9 @@ func (p *fakePoller) Self(_ context.Context, r aihubmix.Request) (aihubmix.Snaps
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
-	name := strings.TrimPrefix(r.Token, "tok-")
+	// Tokens are "tok-<account>", optionally padded to the minimum token
+	// length as "tok-<account>.pad".
+	name, _, _ := strings.Cut(strings.TrimPrefix(r.Token, "tok-"), ".")
 	if err := p.err[name]; err != nil {
 		return aihubmix.Snapshot{}, err
 	}
@@ -648,5 +650,15 @@ notifiers: [{ name: chat, type: console }]
 	spend(30, 2*time.Hour) // ...for a whole window
 	if got := h.nots["chat"].reasons(); got != "runway:new:warning runway:resolved:warning" {
 		t.Errorf("got %q, want one alert held through the gap, then its resolution", got)
+	}
+}
+
+func TestPollSummaryCountsInWords(t *testing.T) {
+	ev := notifiers.Event{Kind: notifiers.KindPoll, Status: notifiers.StatusFiring, Account: "main", Error: "HTTP 500"}
+	if got, want := Summary(ev, 1), "main: 1 poll failed: HTTP 500"; got != want {
+		t.Errorf("Summary after one failure = %q, want %q", got, want)
+	}
+	if got, want := Summary(ev, 3), "main: 3 consecutive polls failed: HTTP 500"; got != want {
+		t.Errorf("Summary after three failures = %q, want %q", got, want)
 	}
 }

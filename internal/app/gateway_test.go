@@ -71,10 +71,10 @@ const unitConfig = `
 state_file: state.json
 lock_timeout: 100ms
 accounts:
-  - { name: a1, base_url: "` + gwA + `", token: tok-a1, account_threshold: "off",
+  - { name: a1, base_url: "` + gwA + `", token: tok-a1.pad, account_threshold: "off",
       thresholds: [{ usd: 60, severity: warning }, { quota: 40000000, severity: critical }] }
-  - { name: a2, base_url: "` + gwA + `", token: tok-a2, account_threshold: "off" }
-  - { name: b1, base_url: "` + gwB + `", token: tok-b1, account_threshold: "off", quota_per_usd: 250000 }
+  - { name: a2, base_url: "` + gwA + `", token: tok-a2.pad, account_threshold: "off" }
+  - { name: b1, base_url: "` + gwB + `", token: tok-b1.pad, account_threshold: "off", quota_per_usd: 250000 }
 notifiers:
   - { name: chat, type: console }
 `
@@ -274,7 +274,7 @@ func TestGatewayPaceInACycle(t *testing.T) {
 // cycle (deferred, not failed); other gateways are; the next cycle polls
 // everything again.
 func Test429WithoutRetryAfterBacksOffTheGateway(t *testing.T) {
-	yaml := strings.Replace(unitConfig, "  - { name: b1", "  - { name: a3, base_url: \""+gwA+"\", token: tok-a3 }\n  - { name: b1", 1)
+	yaml := strings.Replace(unitConfig, "  - { name: b1", "  - { name: a3, base_url: \""+gwA+"\", token: tok-a3.pad }\n  - { name: b1", 1)
 	h, up := unitHarness(t, "defaults: { poll_failure_alert_after: 1 }\n"+yaml)
 	h.cfg.Concurrency = 1
 	up.setUnit(gwA, 500_000)
@@ -367,7 +367,7 @@ func TestSettingSecretsNeverLeakFromACycle(t *testing.T) {
 	defer srv.Close()
 	yaml := fmt.Sprintf(`
 state_file: state.json
-accounts: [{ name: main, base_url: %q, token: tok-main, headers: { New-Api-User: "2" } }]
+accounts: [{ name: main, base_url: %q, token: tok-main.pad, headers: { New-Api-User: "2" } }]
 notifiers: [{ name: chat, type: console }]
 `, srv.URL)
 	h := newHarness(t, yaml)

@@ -18,11 +18,16 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/notifiers"
 )
 
 // DefaultShutdownGrace is how long `run` lets the cycle in flight finish after
 // SIGTERM before cancelling it; it fits Kubernetes' default 30 s grace period.
 const DefaultShutdownGrace = 20 * time.Second
+
+// ReadyStaleFloor is the shortest time without a completed cycle after which
+// /readyz reports the service as stuck; see Service.Handler.
+const ReadyStaleFloor = 5 * time.Minute
 
 // Service is the long-running mode: cycles on the config's schedule (the
 // first one at start), the HTTP endpoints, and config reloads.
@@ -46,9 +51,20 @@ type Service struct {
 
 	cycle   atomic.Pointer[Cycle]
 	units   Units // the gateways' quota_per_unit, kept across cycles and reloads
-	ready   atomic.Bool
 	metrics *Metrics
 	stop    context.Context // Run's ctx: done when shutdown begins
+
+	mu       sync.Mutex
+	sched    cron.Schedule // the running schedule, for readiness
+	ready    bool          // a cycle has completed
+	lastDone time.Time     // when the last cycle ended, completed or failed
+}
+
+// reloaded is the outcome of a reload, prepared off the service loop.
+type reloaded struct {
+	cfg  *config.Config
+	nots map[string]notifiers.Notifier
+	err  error
 }
 
 // Run serves until ctx is done, then stops scheduling, lets the cycle in
@@ -64,9 +80,11 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 	s.stop = ctx
 	transport := NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
-	if err := s.install(cfg, transport); err != nil {
+	nots, err := BuildNotifiers(cfg, s.Stdout, s.Logger, transport)
+	if err != nil {
 		return err
 	}
+	s.install(cfg, nots, transport)
 
 	var srv *http.Server
 	if cfg.Listen != "" {
@@ -93,6 +111,7 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 		s.runCycle(cycleCtx)
 	}))
 	sched, _ := config.ParseSchedule(cfg.Schedule)
+	s.setSchedule(sched)
 	c := cron.New(cron.WithLogger(cronLogger{s.Logger}))
 	entry := c.Schedule(sched, job)
 	c.Start()
@@ -102,19 +121,38 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 	first.Go(job.Run)
 	s.Logger.Info("started", "schedule", cfg.Schedule, "accounts", len(cfg.Accounts), "state_file", cfg.StateFile)
 
+	// A reload reads files and builds notifiers off this loop, so one that
+	// cannot finish (a hung mount) never keeps the loop from scheduling,
+	// answering SIGHUP or shutting down. One reload runs at a time; a
+	// request while one is in flight is logged and dropped.
+	results := make(chan reloaded, 1)
+	reloading := false
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
 		case <-reload:
-			next, err := s.Load()
-			if err == nil {
-				err = s.install(next, transport)
-			}
-			if err != nil {
-				s.Logger.Error("reload failed; keeping the running config", "error", err)
+			if reloading {
+				s.Logger.Warn("reload requested while the previous one is still running; ignored")
 				continue
 			}
+			reloading = true
+			go func() {
+				var r reloaded
+				r.cfg, r.err = s.Load()
+				if r.err == nil {
+					r.nots, r.err = BuildNotifiers(r.cfg, s.Stdout, s.Logger, transport)
+				}
+				results <- r
+			}()
+		case r := <-results:
+			reloading = false
+			if r.err != nil {
+				s.Logger.Error("reload failed; keeping the running config", "error", r.err)
+				continue
+			}
+			next := r.cfg
+			s.install(next, r.nots, transport)
 			if next.Listen != cfg.Listen {
 				s.Logger.Warn("listen changed; restart to apply it", "listen", cfg.Listen)
 			}
@@ -122,6 +160,7 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 				sched, _ := config.ParseSchedule(next.Schedule)
 				c.Remove(entry)
 				entry = c.Schedule(sched, job)
+				s.setSchedule(sched)
 			}
 			cfg = next
 			s.Logger.Info("config reloaded", "schedule", cfg.Schedule, "accounts", len(cfg.Accounts))
@@ -156,13 +195,8 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 	return nil
 }
 
-// install builds the notifiers for cfg and makes it the config of the next
-// cycle.
-func (s *Service) install(cfg *config.Config, transport http.RoundTripper) error {
-	nots, err := BuildNotifiers(cfg, s.Stdout, s.Logger, transport)
-	if err != nil {
-		return err
-	}
+// install makes cfg, with its notifiers, the config of the next cycle.
+func (s *Service) install(cfg *config.Config, nots map[string]notifiers.Notifier, transport http.RoundTripper) {
 	p := s.Poller
 	if p == nil {
 		p = NewPoller(transport)
@@ -179,31 +213,85 @@ func (s *Service) install(cfg *config.Config, transport http.RoundTripper) error
 	gw.Now = s.Now
 	s.cycle.Store(&Cycle{Config: cfg, Poller: p, Notifiers: nots, Logger: s.Logger, Metrics: s.metrics, Now: s.Now, Stop: s.stop,
 		Units: &s.units, Gateways: gw})
-	return nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) setSchedule(sched cron.Schedule) {
+	s.mu.Lock()
+	s.sched = sched
+	s.mu.Unlock()
 }
 
 func (s *Service) runCycle(ctx context.Context) {
 	c := s.cycle.Load()
 	rep, err := c.Run(ctx)
+	// A cycle that ended, even in failure (the state lock held by another
+	// run, say), shows the loop is not stuck.
+	s.mu.Lock()
+	s.lastDone = s.now()
+	s.ready = s.ready || err == nil
+	s.mu.Unlock()
 	if err != nil {
 		s.Logger.Error("cycle failed", "error", err)
 		return
 	}
-	s.ready.Store(true)
 	if err := rep.Err(); err != nil {
 		s.Logger.Warn("cycle finished with failures", "error", err)
 	}
 }
 
-// Handler serves /healthz, /readyz and /metrics.
+// staleAt is when the service counts as stuck if no cycle completes after
+// one that ended at done: the third scheduled run after done, but no sooner
+// than ReadyStaleFloor after it (a cycle may wait lock_timeout for the state
+// lock and retry slow peers, so a tight schedule needs slack).
+func staleAt(sched cron.Schedule, done time.Time) time.Time {
+	at := done
+	for range 3 {
+		at = sched.Next(at)
+	}
+	return later(at, done.Add(ReadyStaleFloor))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// readiness reports whether the service is ready, and why not.
+func (s *Service) readiness() (bool, string) {
+	s.mu.Lock()
+	ready, done, sched := s.ready, s.lastDone, s.sched
+	s.mu.Unlock()
+	if !ready {
+		return false, "waiting for the first completed cycle"
+	}
+	if sched != nil && s.now().After(staleAt(sched, done)) {
+		return false, fmt.Sprintf("no cycle completed since %s: three scheduled runs missed, the cycle in flight may be stuck", done.UTC().Format(time.RFC3339))
+	}
+	return true, ""
+}
+
+// Handler serves /healthz, /readyz and /metrics. /readyz is 200 once a
+// cycle has completed, and 503 again when no cycle has ended (completed or
+// failed) since the third scheduled run after the last one, and for at
+// least ReadyStaleFloor: a cycle that hangs, with later runs skipped behind
+// it, makes the pod unready.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "waiting for the first completed cycle", http.StatusServiceUnavailable)
+		if ok, why := s.readiness(); !ok {
+			http.Error(w, why, http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ready\n")

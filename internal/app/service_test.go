@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -186,4 +188,134 @@ func TestReloadKeepsOldConfigWhenNewIsInvalid(t *testing.T) {
 		stop()
 		<-done
 	})
+}
+
+// readyz asks the service's handler, without a network (it runs inside
+// synctest bubbles).
+func readyz(svc *Service) (int, string) {
+	rec := httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	return rec.Code, rec.Body.String()
+}
+
+// TestReloadThatCannotFinishKeepsTheServiceGoing: a reload whose config
+// read never returns (a named pipe, a hung mount) used to block the service
+// loop, so later SIGHUPs blocked their sender and SIGTERM was never
+// honoured. The reload now runs off the loop.
+func TestReloadThatCannotFinishKeepsTheServiceGoing(t *testing.T) {
+	h := newHarness(t, strings.Replace(baseConfig, "lock_timeout: 100ms", "schedule: \"@every 10m\"", 1))
+	h.poller.set("main", 80)
+	synctest.Test(t, func(t *testing.T) {
+		hang := make(chan struct{})
+		defer close(hang)
+		var loads atomic.Int32
+		svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard, Poller: h.poller, ShutdownGrace: 5 * time.Second,
+			Load: func() (*config.Config, error) {
+				loads.Add(1)
+				<-hang
+				return h.cfg, nil
+			}}
+		reload := make(chan struct{})
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		defer stop() // before close(hang), should the test fail
+		go func() { done <- svc.Run(ctx, h.cfg, reload) }()
+		reload <- struct{}{}
+		select {
+		case reload <- struct{}{}: // a second SIGHUP is received, not blocked
+		case <-time.After(time.Minute):
+			t.Fatal("a second reload request blocks: the service loop is stuck in the first")
+		}
+		time.Sleep(time.Hour + time.Minute)
+		synctest.Wait()
+		if code, body := readyz(svc); code != 200 {
+			t.Errorf("/readyz while a reload hangs = %d %s, want 200: cycles go on", code, body)
+		}
+		if n := loads.Load(); n != 1 {
+			t.Errorf("loads = %d, want 1: a reload in flight absorbs the next request", n)
+		}
+		start := time.Now()
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 0 {
+			t.Errorf("shutdown took %v with a hung reload, want at once", took)
+		}
+	})
+	if h.poller.calls != 7 {
+		t.Errorf("polls in an hour with a hung reload = %d, want 7", h.poller.calls)
+	}
+}
+
+// stuckPoller answers the first poll and holds every later one until
+// released.
+type stuckPoller struct {
+	*fakePoller
+	n       atomic.Int32
+	release chan struct{}
+}
+
+func (p *stuckPoller) Self(ctx context.Context, r aihubmix.Request) (aihubmix.Snapshot, error) {
+	if p.n.Add(1) > 1 {
+		select {
+		case <-p.release:
+		case <-ctx.Done():
+		}
+	}
+	return p.fakePoller.Self(ctx, r)
+}
+
+// TestReadyzReflectsAStuckCycle: /readyz turns 503 when no cycle has
+// completed for three scheduled runs (and at least ReadyStaleFloor), and 200
+// again once one completes.
+func TestReadyzReflectsAStuckCycle(t *testing.T) {
+	h := newHarness(t, strings.Replace(baseConfig, "lock_timeout: 100ms", "schedule: \"@every 10m\"", 1))
+	h.poller.set("main", 80)
+	synctest.Test(t, func(t *testing.T) {
+		sp := &stuckPoller{fakePoller: h.poller, release: make(chan struct{})}
+		svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard, Poller: sp, ShutdownGrace: time.Second,
+			Load: func() (*config.Config, error) { return h.cfg, nil }}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- svc.Run(ctx, h.cfg, nil) }()
+		synctest.Wait()
+		if code, _ := readyz(svc); code != 200 {
+			t.Fatalf("/readyz after the first cycle = %d", code)
+		}
+		// The cycle at 10m hangs; those at 20m and 30m are skipped.
+		time.Sleep(30*time.Minute - time.Second)
+		synctest.Wait()
+		if code, body := readyz(svc); code != 200 {
+			t.Errorf("/readyz before three runs are missed = %d %s", code, body)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		code, body := readyz(svc)
+		if code != 503 || !strings.Contains(body, "no cycle completed") {
+			t.Errorf("/readyz with a stuck cycle = %d %q, want 503", code, body)
+		}
+		close(sp.release)
+		synctest.Wait()
+		if code, body := readyz(svc); code != 200 {
+			t.Errorf("/readyz once the cycle completes = %d %s", code, body)
+		}
+		stop()
+		<-done
+	})
+}
+
+func TestReadyStaleFloor(t *testing.T) {
+	sched, err := config.ParseSchedule("@every 10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
+	if got, want := staleAt(sched, end), end.Add(ReadyStaleFloor); !got.Equal(want) {
+		t.Errorf("staleAt for @every 10s = %v, want the floor %v", got, want)
+	}
+	hourly, _ := config.ParseSchedule("@hourly")
+	if got, want := staleAt(hourly, end.Add(time.Minute)), end.Add(3*time.Hour); !got.Equal(want) {
+		t.Errorf("staleAt for @hourly = %v, want %v (three scheduled runs)", got, want)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
 	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
@@ -204,7 +206,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestConfigErrorsExitTwoWithOneLine(t *testing.T) {
-	typo := writeConfig(t, "accounts:\n  - name: main\n    token: x\n    thresholds:\n      - { usdd: 5, severity: warning }\n")
+	typo := writeConfig(t, "accounts:\n  - name: main\n    token: sk-test-token\n    thresholds:\n      - { usdd: 5, severity: warning }\n")
 	for _, cmd := range []string{"validate", "check", "balance", "notify-test", "run"} {
 		r := runCLI(t, nil, cmd, "--config", typo)
 		if r.code != ExitUsage {
@@ -226,7 +228,7 @@ func TestConfigErrorsExitTwoWithOneLine(t *testing.T) {
 }
 
 func TestConfigPathFromFlagOrEnvironment(t *testing.T) {
-	path := writeConfig(t, "accounts: [{ name: main, token: x }]\n")
+	path := writeConfig(t, "accounts: [{ name: main, token: sk-test-token }]\n")
 	for name, tc := range map[string]struct {
 		env  map[string]string
 		args []string
@@ -532,5 +534,170 @@ func TestJSONLogsKeepTheErrorInJSON(t *testing.T) {
 	if r.code != ExitUsage || json.Unmarshal([]byte(r.stderr), &rec) != nil ||
 		!strings.Contains(fmt.Sprint(rec["msg"]), "accounts[0].tokn: unknown key") || rec["level"] != "ERROR" {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestValidateSaysNoRepeats(t *testing.T) {
+	r := runCLI(t, stdEnv, "validate", "--config", writeConfig(t, "defaults: { repeat_interval: 0s }\naccounts: [{ name: main, token: sk-long-enough }]\n"))
+	if r.code != ExitOK {
+		t.Fatalf("validate: %+v", r)
+	}
+	if strings.Contains(r.stdout, "every never") || !strings.Contains(r.stdout, "no repeats") {
+		t.Errorf("validate output for repeat_interval 0s:\n%s", r.stdout)
+	}
+}
+
+func TestHelpForACommand(t *testing.T) {
+	viaHelp := runCLI(t, nil, "help", "check")
+	viaFlag := runCLI(t, nil, "check", "--help")
+	if viaHelp.code != ExitOK || viaFlag.code != ExitOK || viaHelp.stdout != viaFlag.stdout {
+		t.Fatalf("help check and check --help differ:\n%+v\n%+v", viaHelp, viaFlag)
+	}
+	out := viaHelp.stdout
+	if !strings.HasPrefix(out, "Usage: quotawatch check [flags]\n") || strings.Contains(out, "Commands:") {
+		t.Errorf("help check is not check's help:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "config") && strings.Contains(line, "PATH") {
+			if !strings.HasPrefix(strings.TrimSpace(line), "--config PATH") || strings.Count(line, "default") != 1 {
+				t.Errorf("config flag line %q: want --config with two dashes and the default once", line)
+			}
+		}
+	}
+	if strings.Contains(out, "--json") || strings.Contains(out, "--notifier") || strings.Contains(out, "--pace") {
+		t.Errorf("check's help lists flags check does not use:\n%s", out)
+	}
+	if demo := runCLI(t, nil, "help", "demo"); demo.code != ExitOK || strings.Contains(demo.stdout, "--config") || !strings.Contains(demo.stdout, "--pace") {
+		t.Errorf("help demo lists --config (demo reads no config) or lacks --pace:\n%s", demo.stdout)
+	}
+	if b := runCLI(t, nil, "help", "balance"); !strings.Contains(b.stdout, "--json ") {
+		t.Errorf("help balance lacks --json:\n%s", b.stdout)
+	}
+	if r := runCLI(t, nil, "help", "nope"); r.code != ExitUsage || !strings.Contains(r.stderr, `unknown command "nope"`) {
+		t.Errorf("help nope: %+v", r)
+	}
+}
+
+func TestUnknownFlagIsOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check", "--foo"}, "quotawatch: unknown flag --foo (run 'quotawatch help check')\n"},
+		{[]string{"validate", "-foo"}, "quotawatch: unknown flag --foo (run 'quotawatch help validate')\n"},
+		{[]string{"--foo", "check"}, "quotawatch: unknown flag --foo (run 'quotawatch help')\n"},
+		{[]string{"check", "--config"}, "quotawatch: flag --config needs a value (run 'quotawatch help check')\n"},
+		{[]string{"frobnicate"}, "quotawatch: unknown command \"frobnicate\" (run 'quotawatch help')\n"},
+	} {
+		r := runCLI(t, nil, tc.args...)
+		if r.code != ExitUsage || r.stderr != tc.want || r.stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 and %q", tc.args, r.code, r.stderr, r.stdout, tc.want)
+		}
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		r := runCLI(t, nil, "completion", shell)
+		if r.code != ExitOK {
+			t.Fatalf("completion %s: %+v", shell, r)
+		}
+		for _, c := range commands() {
+			if !strings.Contains(r.stdout, c.name) {
+				t.Errorf("%s script lacks the command %s", shell, c.name)
+			}
+		}
+		for _, f := range []string{"config", "log-level", "log-format", "json", "notifier", "pace"} {
+			if !strings.Contains(r.stdout, f) {
+				t.Errorf("%s script lacks the flag --%s", shell, f)
+			}
+		}
+		if bin, err := exec.LookPath(shell); err == nil {
+			script := filepath.Join(t.TempDir(), "script")
+			os.WriteFile(script, []byte(r.stdout), 0o600)
+			if shell == "fish" {
+				err = exec.Command(bin, "--no-execute", script).Run()
+			} else {
+				err = exec.Command(bin, "-n", script).Run()
+			}
+			if err != nil {
+				t.Errorf("%s rejects its script: %v", shell, err)
+			}
+		}
+	}
+	if r := runCLI(t, nil, "completion", "tcsh"); r.code != ExitUsage || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("completion tcsh: %+v", r)
+	}
+	if r := runCLI(t, nil, "completion"); r.code != ExitUsage {
+		t.Errorf("completion without a shell: %+v", r)
+	}
+}
+
+// TestBashCompletionCompletes runs the bash script as bash would.
+func TestBashCompletionCompletes(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	script := filepath.Join(t.TempDir(), "quotawatch.bash")
+	os.WriteFile(script, []byte(runCLI(t, nil, "completion", "bash").stdout), 0o600)
+	complete := func(words ...string) string {
+		t.Helper()
+		var quoted []string
+		for _, w := range words {
+			quoted = append(quoted, "'"+w+"'")
+		}
+		prog := fmt.Sprintf(`source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _quotawatch; echo "${COMPREPLY[*]}"`,
+			script, strings.Join(quoted, " "), len(words)-1)
+		out, err := exec.Command(bash, "-c", prog).CombinedOutput()
+		if err != nil {
+			t.Fatalf("bash: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for _, tc := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"quotawatch", "ch"}, "check"},
+		{[]string{"quotawatch", "--config", "x.yaml", "bal"}, "balance"},
+		{[]string{"quotawatch", "balance", "--j"}, "--json"},
+		{[]string{"quotawatch", "check", "--log-level", "w"}, "warn"},
+		{[]string{"quotawatch", "help", "notify"}, "notify-test"},
+		{[]string{"quotawatch", "completion", "z"}, "zsh"},
+		{[]string{"quotawatch", "check", "--j"}, ""},
+	} {
+		if got := complete(tc.words...); got != tc.want {
+			t.Errorf("%v: completions %q, want %q", tc.words[1:], got, tc.want)
+		}
+	}
+}
+
+// TestConfigReadHonoursTheSignal: a config read that stalls (a hung network
+// mount) must not make SIGTERM wait.
+func TestConfigReadHonoursTheSignal(t *testing.T) {
+	stall := make(chan struct{})
+	defer close(stall)
+	orig := loadConfigFile
+	loadConfigFile = func(string, func(string) (string, bool)) (*config.Config, error) {
+		<-stall
+		return nil, io.ErrUnexpectedEOF
+	}
+	t.Cleanup(func() { loadConfigFile = orig })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // SIGTERM arrived
+	done := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"validate", "--config", "stalled.yaml"}, &out, &errb, func(string) (string, bool) { return "", false })
+		done <- result{code, out.String(), errb.String()}
+	}()
+	select {
+	case r := <-done:
+		if r.code == ExitOK || !strings.Contains(r.stderr, "read config stalled.yaml: interrupted") {
+			t.Errorf("interrupted config read: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stalled config read ignores the signal")
 	}
 }

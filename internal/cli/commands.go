@@ -96,8 +96,8 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		}
 		fmt.Fprintf(w, "    thresholds:  %s\n", orNone(strings.Join(ths, ", ")))
 		fmt.Fprintf(w, "    quota/USD:   %s\n", unit)
-		fmt.Fprintf(w, "    timing:      timeout %s, repeat every %s, hysteresis %s\n",
-			shortDuration(a.Timeout), orNever(a.RepeatInterval), a.Hysteresis)
+		fmt.Fprintf(w, "    timing:      timeout %s, %s, hysteresis %s\n",
+			shortDuration(a.Timeout), repeats(a.RepeatInterval), a.Hysteresis)
 		if r := a.Runway; r != nil {
 			fmt.Fprintf(w, "    runway:      %s when the balance lasts < %s (spend over %s)\n", r.Severity, shortDuration(r.Below), shortDuration(r.Window))
 			// Only run follows schedule; a check setup (a CronJob) polls
@@ -163,11 +163,12 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-func orNever(d time.Duration) string {
+// repeats describes a repeat_interval: "repeat every 24h" or "no repeats".
+func repeats(d time.Duration) string {
 	if d == 0 {
-		return "never"
+		return "no repeats"
 	}
-	return shortDuration(d)
+	return "repeat every " + shortDuration(d)
 }
 
 func orNone(s string) string {

@@ -171,7 +171,7 @@ func TestBalanceTable(t *testing.T) {
 // TestValidateRunwayWarningOnlyForRun: the runway-window warning concerns
 // run's schedule; a check setup that sets no schedule gets none.
 func TestValidateRunwayWarningOnlyForRun(t *testing.T) {
-	acct := "accounts: [{ name: main, token: x, runway: { below: 24h, window: 6h } }]\n"
+	acct := "accounts: [{ name: main, token: test-token, runway: { below: 24h, window: 6h } }]\n"
 	r := runCLI(t, nil, "validate", "--config", writeConfig(t, acct))
 	if r.code != ExitOK || strings.Contains(r.stdout, "warning:") {
 		t.Errorf("check-only config warned:\n%s", r.stdout)
@@ -188,7 +188,7 @@ func TestValidateRunwayWarningOnlyForRun(t *testing.T) {
 // TestValidateWarnsAboutAPathInBaseURL: /v1 or /api at the end of base_url
 // is the most common mistake; validate says so before any poll.
 func TestValidateWarnsAboutAPathInBaseURL(t *testing.T) {
-	r := runCLI(t, nil, "validate", "--config", writeConfig(t, "accounts: [{ name: main, base_url: \"https://gw.example.com/v1/\", token: x }]\n"))
+	r := runCLI(t, nil, "validate", "--config", writeConfig(t, "accounts: [{ name: main, base_url: \"https://gw.example.com/v1/\", token: test-token }]\n"))
 	if r.code != ExitOK || !strings.Contains(r.stdout, "warning:     base_url ends in /v1; it must be the gateway's root (https://gw.example.com)") {
 		t.Errorf("exit %d:\n%s", r.code, r.stdout)
 	}

@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,14 @@ const (
 	DefaultMaxOwedAge     = 7 * 24 * time.Hour
 	DefaultRunwayWindow   = 6 * time.Hour
 )
+
+// MaxConfigSize caps the config file.
+const MaxConfigSize = 1 << 20
+
+// MinScheduleInterval is the shortest @every schedule accepted: polling
+// faster only spends the gateway's rate limit, which every account on it
+// shares. Five-field cron specs fire at most once a minute.
+const MinScheduleInterval = 10 * time.Second
 
 // Config is a loaded, validated configuration with every default applied.
 type Config struct {
@@ -315,7 +324,7 @@ func Load(path string) (*Config, error) {
 
 // LoadWithEnv is Load with an explicit environment, for tests.
 func LoadWithEnv(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := notifiers.ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -342,6 +351,22 @@ func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Con
 		}
 		return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if len(extra.Content) > 0 && !isNull(extra.Content[0]) {
+			return nil, fmt.Errorf("line %d: a second YAML document (after ---) is not supported: put the whole config in one document", extra.Line)
+		}
+	}
+	if err := checkTags(&root, ""); err != nil {
+		return nil, err
+	}
 	var raw rawConfig
 	d := &decoder{lookupEnv: lookupEnv}
 	if err := d.decode(&root, reflect.ValueOf(&raw).Elem(), ""); err != nil {
@@ -351,6 +376,29 @@ func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Con
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// MinTokenLength is the shortest access token accepted. Real gateway tokens
+// are far longer; the floor also guarantees the token is long enough to be
+// redacted from error messages (notifiers.MinRedactLength).
+const MinTokenLength = notifiers.MinRedactLength
+
+// MaxNameLength caps account and notifier names: they become metric labels,
+// state keys and part of PagerDuty's dedup_key, which may hold at most 255
+// characters.
+const MaxNameLength = 64
+
+// checkName validates an account or notifier name at path.
+func checkName(path, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s.name: required", path)
+	case !nameRE.MatchString(name):
+		return fmt.Errorf("%s.name: %q may only contain letters, digits, '_', '.' and '-'", path, name)
+	case len(name) > MaxNameLength:
+		return fmt.Errorf("%s.name: %d characters, at most %d are allowed", path, len(name), MaxNameLength)
+	}
+	return nil
+}
 
 func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	cfg := &Config{
@@ -369,10 +417,22 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	if cfg.StateFile == "" {
 		return nil, errors.New("state_file: must not be empty")
 	}
+	trailingSlash := strings.HasSuffix(cfg.StateFile, "/")
 	cfg.StateFile = resolvePath(dir, cfg.StateFile)
+	if st, err := os.Stat(cfg.StateFile); (err == nil && st.IsDir()) || trailingSlash {
+		return nil, fmt.Errorf("state_file: %s is a directory; name a file in it, such as %s", cfg.StateFile, filepath.Join(cfg.StateFile, DefaultStateFile))
+	}
 	if cfg.Listen != "" {
-		if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		_, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
 			return nil, fmt.Errorf("listen: want host:port such as :9090, got %q", cfg.Listen)
+		}
+		if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+			return nil, fmt.Errorf("listen: port %d is out of range 0-65535", n)
+		} else if err != nil {
+			if _, err := net.LookupPort("tcp", port); err != nil {
+				return nil, fmt.Errorf("listen: want host:port such as :9090, got %q", cfg.Listen)
+			}
 		}
 	}
 	if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
@@ -467,11 +527,8 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		PollFailureAlertAfter: pick(ra.Overrides.PollFailureAlertAfter, defs.PollFailureAlertAfter, 0),
 		QuotaPerUSD:           int64(pick(ra.Overrides.QuotaPerUSD, defs.QuotaPerUSD, QuotaPerUSDAuto)),
 	}
-	if a.Name == "" {
-		return a, fmt.Errorf("%s.name: required", path)
-	}
-	if !nameRE.MatchString(a.Name) {
-		return a, fmt.Errorf("%s.name: %q may only contain letters, digits, '_', '.' and '-'", path, a.Name)
+	if err := checkName(path, a.Name); err != nil {
+		return a, err
 	}
 	if a.BaseURL == "" {
 		a.BaseURL = DefaultBaseURL
@@ -483,15 +540,17 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		return a, fmt.Errorf("%s.base_url: give the gateway's root (such as https://aihubmix.com), without /api/user/self", path)
 	}
 
+	tokenKey := path + ".token"
 	switch {
 	case ra.Token != "" && ra.TokenFile != "":
 		return a, fmt.Errorf("%s: set token or token_file, not both", path)
 	case ra.TokenFile != "":
-		b, err := os.ReadFile(resolvePath(dir, ra.TokenFile))
+		tokenKey = path + ".token_file"
+		b, err := notifiers.ReadFile(resolvePath(dir, ra.TokenFile), notifiers.MaxSecretFileSize)
 		if err != nil {
 			return a, fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
 		}
-		a.Token = Secret(strings.TrimSpace(string(b)))
+		a.Token = Secret(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")))
 		if a.Token == "" {
 			return a, fmt.Errorf("%s.token_file: the file is empty", path)
 		}
@@ -501,7 +560,10 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		return a, fmt.Errorf("%s.token: required (or token_file)", path)
 	}
 	if strings.ContainsAny(a.Token.Reveal(), " \r\n\t") {
-		return a, fmt.Errorf("%s.token: must not contain white space", path)
+		return a, fmt.Errorf("%s: must not contain white space", tokenKey)
+	}
+	if n := len(a.Token); n < MinTokenLength {
+		return a, fmt.Errorf("%s: %d characters is too short for an access token (at least %d)", tokenKey, n, MinTokenLength)
 	}
 	for k, v := range a.Headers {
 		switch {
@@ -582,11 +644,8 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 
 func (rn *rawNotifier) resolve(path, dir string) (Notifier, error) {
 	n := Notifier{Name: rn.common.Name, Type: rn.common.Type, MinSeverity: notifiers.SeverityInfo, Settings: rn.settings}
-	if n.Name == "" {
-		return n, fmt.Errorf("%s.name: required", path)
-	}
-	if !nameRE.MatchString(n.Name) {
-		return n, fmt.Errorf("%s.name: %q may only contain letters, digits, '_', '.' and '-'", path, n.Name)
+	if err := checkName(path, n.Name); err != nil {
+		return n, err
 	}
 	if rn.common.MinSeverity != "" {
 		sev, err := notifiers.ParseSeverity(rn.common.MinSeverity)
@@ -605,9 +664,22 @@ func (rn *rawNotifier) resolve(path, dir string) (Notifier, error) {
 }
 
 // ParseSchedule parses a robfig/cron spec: five fields or a descriptor such
-// as @every 5m or @hourly.
+// as @every 5m or @hourly. An @every interval must be at least
+// MinScheduleInterval.
 func ParseSchedule(spec string) (cron.Schedule, error) {
-	return cron.ParseStandard(spec)
+	if rest, ok := strings.CutPrefix(spec, "@every "); ok {
+		if d, err := time.ParseDuration(rest); err == nil && d <= 0 {
+			return nil, fmt.Errorf("%q: the interval must be positive (at least %s)", spec, MinScheduleInterval)
+		}
+	}
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, err
+	}
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < MinScheduleInterval {
+		return nil, fmt.Errorf("%q polls more often than the minimum interval of %s", spec, MinScheduleInterval)
+	}
+	return sched, nil
 }
 
 // Account returns the named account, or false.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func testEnv(vars map[string]string) func(string) (string, bool) {
 }
 
 var goodEnv = testEnv(map[string]string{
-	"AIHUBMIX_MANAGE_KEY": "sk-main",
+	"AIHUBMIX_MANAGE_KEY": "sk-main-key",
 	"SMTP_PASSWORD":       "smtp-pass",
 	"WEBHOOK_SECRET":      "whsec_c2VjcmV0",
 })
@@ -43,7 +44,7 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 		a.Hysteresis != DefaultHysteresis || a.AccountThreshold != notifiers.SeverityWarning || a.Runway != nil {
 		t.Errorf("account defaults: %+v", a)
 	}
-	if a.Token.Reveal() != "sk-test" {
+	if a.Token.Reveal() != "sk-test-token" {
 		t.Errorf("token not read")
 	}
 	if len(a.Notifiers) != 0 || len(a.Thresholds) != 0 {
@@ -88,7 +89,7 @@ func TestLoadFull(t *testing.T) {
 	if cfg.GatewayRate != (Rate{N: 60, Per: time.Minute}) || cfg.GatewayRate.Interval() != time.Second || !cfg.ScheduleSet {
 		t.Errorf("gateway_rate = %+v, schedule set %v", cfg.GatewayRate, cfg.ScheduleSet)
 	}
-	if main.Token.Reveal() != "sk-main" || main.Headers["New-Api-User"] != "123" ||
+	if main.Token.Reveal() != "sk-main-key" || main.Headers["New-Api-User"] != "123" ||
 		main.AccountThreshold != notifiers.SeverityCritical || main.Timeout != 5*time.Second ||
 		main.RepeatInterval != 12*time.Hour || main.Hysteresis != 25000 || main.PollFailureAlertAfter != 3 {
 		t.Errorf("main: %+v", main)
@@ -143,6 +144,18 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-negative-quota.yaml":       "accounts[0].thresholds[0].quota: must not be negative",
 		"bad-severity.yaml":             `accounts[0].thresholds[0].severity: unknown severity "urgent" (want info, warning or critical)`,
 		"bad-name.yaml":                 `accounts[0].name: "main account" may only contain letters, digits, '_', '.' and '-'`,
+		"bad-name-too-long.yaml":        "accounts[0].name: 65 characters, at most 64 are allowed",
+		"bad-second-document.yaml":      "line 2: a second YAML document (after ---) is not supported: put the whole config in one document",
+		"bad-custom-tag.yaml":           "accounts[0].token: YAML tag !env is not supported (use ${VAR} to read an environment variable)",
+		"bad-binary-tag.yaml":           "accounts[0].headers.X-Blob: YAML tag !!binary is not supported (use ${VAR} to read an environment variable)",
+		"bad-nested-unset.yaml":         "accounts[0].token: environment variable QW_TEST_UNSET_B is not set (use ${QW_TEST_UNSET_B:-default} for a default)",
+		"bad-schedule-too-often.yaml":   `schedule: "@every 1ms" polls more often than the minimum interval of 10s`,
+		"bad-schedule-negative.yaml":    `schedule: "@every -1s": the interval must be positive (at least 10s)`,
+		"bad-base-url-port.yaml":        "accounts[0].base_url: port 70000 is out of range 1-65535",
+		"bad-listen-port.yaml":          "listen: port 65536 is out of range 0-65535",
+		"bad-notifier-url-port.yaml":    "notifiers[0].url: port 99999 is out of range 1-65535",
+		"bad-state-file-dir.yaml":       "state_file: " + absTestdata + " is a directory; name a file in it, such as " + filepath.Join(absTestdata, DefaultStateFile),
+		"bad-state-file-root.yaml":      "state_file: / is a directory; name a file in it, such as /" + DefaultStateFile,
 		"bad-dup-account.yaml":          `accounts[1].name: duplicate account name "main"`,
 		"bad-dup-notifier.yaml":         `notifiers[1].name: duplicate notifier name "c"`,
 		"bad-token-both.yaml":           "accounts[0]: set token or token_file, not both",
@@ -217,6 +230,13 @@ func TestExpand(t *testing.T) {
 		{"${B}", "", "environment variable B is not set"},
 		{"${A", "", "unterminated"},
 		{"${1A}", "", "invalid variable name"},
+		{"${B:-${A}}", "alpha", ""},
+		{"${A:-${B}}", "alpha", ""}, // a default that is not used is not expanded, as in the shell
+		{"${B:-x-${C:-${A}}-y}", "x-alpha-y", ""},
+		{"${B:-${EMPTY:-inner}}/z", "inner/z", ""},
+		{"${B:-$${A}}", "${A}", ""},
+		{"${B:-${C}}", "", "environment variable C is not set"},
+		{"${B:-${A}", "", "unterminated"},
 	}
 	for _, tt := range tests {
 		got, err := expand(tt.in, env)
@@ -258,7 +278,7 @@ func TestSecretDoesNotPrint(t *testing.T) {
 	}
 	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
 		s := sprintf(format, cfg.Accounts[0])
-		if strings.Contains(s, "sk-main") {
+		if strings.Contains(s, "sk-main-key") {
 			t.Errorf("%s of an account shows the token: %s", format, s)
 		}
 	}
@@ -266,20 +286,20 @@ func TestSecretDoesNotPrint(t *testing.T) {
 
 func TestTokenFileRelativeToConfig(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "key"), []byte("sk-file\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "key"), []byte("sk-file-token\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte("accounts: [{name: a, token_file: key}]\n"), 0o600)
 	cfg, err := LoadWithEnv(filepath.Join(dir, "c.yaml"), goodEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Accounts[0].Token.Reveal() != "sk-file" {
+	if cfg.Accounts[0].Token.Reveal() != "sk-file-token" {
 		t.Errorf("token = %q", cfg.Accounts[0].Token.Reveal())
 	}
 }
 
 func TestEnvNumberInIntField(t *testing.T) {
 	env := testEnv(map[string]string{"CONC": "3"})
-	cfg, err := Parse([]byte("concurrency: ${CONC}\naccounts: [{name: a, token: x}]\n"), t.TempDir(), env)
+	cfg, err := Parse([]byte("concurrency: ${CONC}\naccounts: [{name: a, token: sk-test-token}]\n"), t.TempDir(), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +320,7 @@ func FuzzParse(f *testing.F) {
 		if err == nil && len(cfg.Accounts) == 0 {
 			t.Fatal("valid config without accounts")
 		}
-		if err != nil && strings.Contains(err.Error(), "sk-main") {
+		if err != nil && strings.Contains(err.Error(), "sk-main-key") {
 			t.Fatalf("error leaks an expanded secret: %v", err)
 		}
 	})
@@ -330,7 +350,7 @@ func TestNotifierFilePathsRelativeToConfig(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "smtp.pass"), []byte("pw\n"), 0o600)
 	cfg, err := Parse([]byte(`
-accounts: [{ name: a, token: x }]
+accounts: [{ name: a, token: sk-test-token }]
 notifiers:
   - { name: mail, type: email, host: 127.0.0.1, tls: none, username: u, password_file: smtp.pass, from: a@example.com, to: [b@example.com] }
 `), dir, goodEnv)
@@ -340,5 +360,86 @@ notifiers:
 	got := reflect.ValueOf(cfg.Notifiers[0].Settings).Elem().FieldByName("PasswordFile").String()
 	if want := filepath.Join(dir, "smtp.pass"); got != want {
 		t.Errorf("password_file = %q, want %q", got, want)
+	}
+}
+
+func TestTwoLineTokenFileNamesTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key"), []byte("sk-line-one\nsk-line-two\n"), 0o600)
+	_, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, goodEnv)
+	if err == nil || err.Error() != "accounts[0].token_file: must not contain white space" {
+		t.Errorf("error = %v, want it to name accounts[0].token_file", err)
+	}
+}
+
+func TestShortTokenIsRefused(t *testing.T) {
+	_, err := Parse([]byte("accounts: [{name: a, token: sk-1234}]\n"), t.TempDir(), goodEnv)
+	if err == nil || err.Error() != "accounts[0].token: 7 characters is too short for an access token (at least 8)" {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestTokenFileWithBOM(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key"), []byte("\ufeffsk-from-bom-file\r\n"), 0o600)
+	cfg, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Accounts[0].Token.Reveal(); got != "sk-from-bom-file" {
+		t.Errorf("token = %q, want the BOM and line end stripped", got)
+	}
+}
+
+func TestScheduleMinimum(t *testing.T) {
+	for spec, ok := range map[string]bool{
+		"@every 0s": false, "@every 1ms": false, "@every 9s": false, "@every 9.9s": false,
+		"@every 10s": true, "@every 5m": true, "* * * * *": true, "@hourly": true,
+	} {
+		_, err := ParseSchedule(spec)
+		if (err == nil) != ok {
+			t.Errorf("ParseSchedule(%q) = %v, want ok=%v", spec, err, ok)
+		}
+	}
+}
+
+func TestConfigFileSizeCap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	big := "accounts: [{ name: main, token: sk-test-token }]\n" + strings.Repeat("# padding\n", MaxConfigSize/10+1)
+	os.WriteFile(path, []byte(big), 0o600)
+	_, err := LoadWithEnv(path, goodEnv)
+	if err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
+		t.Errorf("a config over 1 MiB: %v", err)
+	}
+}
+
+// TestTokenFileMustBeASmallRegularFile: a named pipe used to hang validate
+// and check, and /dev/zero grew memory without bound.
+func TestTokenFileMustBeASmallRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, []byte(strings.Repeat("k", notifiers.MaxSecretFileSize+1)), 0o600)
+	for file, want := range map[string]string{
+		fifo:        "accounts[0].token_file: " + fifo + " is not a regular file (a named pipe)",
+		"/dev/zero": "accounts[0].token_file: /dev/zero is not a regular file (a device)",
+		big:         "accounts[0].token_file: " + big + " is larger than 64 KiB",
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Parse([]byte("accounts: [{name: a, token_file: "+file+"}]\n"), dir, goodEnv)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || err.Error() != want {
+				t.Errorf("token_file %s: %v, want %q", file, err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("token_file %s: Parse hangs", file)
+		}
 	}
 }

@@ -206,7 +206,8 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, error) {
 // expand replaces ${VAR} and ${VAR:-default}; $${ stands for a literal ${.
 // An unset variable without a default is an error naming the variable. A
 // variable set to the empty string yields its default only with :-, as in
-// the shell.
+// the shell. A default may itself hold ${...} (${A:-${B}}); like the
+// shell, it is expanded only when it is used.
 func expand(s string, lookup func(string) (string, bool)) (string, error) {
 	if !strings.Contains(s, "${") {
 		return s, nil
@@ -224,12 +225,12 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 			continue
 		}
 		b.WriteString(s[:i])
-		end := strings.IndexByte(s[i:], '}')
+		end := closingBrace(s[i+2:])
 		if end < 0 {
 			return "", fmt.Errorf("unterminated ${ in value")
 		}
-		expr := s[i+2 : i+end]
-		s = s[i+end+1:]
+		expr := s[i+2 : i+2+end]
+		s = s[i+2+end+1:]
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validEnvName(name) {
 			return "", fmt.Errorf("invalid variable name %q in ${...}", name)
@@ -237,12 +238,35 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 		val, ok := lookup(name)
 		switch {
 		case hasDef && val == "":
-			val = def
+			v, err := expand(def, lookup)
+			if err != nil {
+				return "", err
+			}
+			val = v
 		case !ok:
 			return "", fmt.Errorf("environment variable %s is not set (use ${%s:-default} for a default)", name, name)
 		}
 		b.WriteString(val)
 	}
+}
+
+// closingBrace returns the index in s of the } that closes a ${ opened just
+// before s, skipping nested ${...} pairs, or -1.
+func closingBrace(s string) int {
+	depth := 0
+	for j := 0; j < len(s); j++ {
+		switch {
+		case strings.HasPrefix(s[j:], "${"):
+			depth++
+			j++
+		case s[j] == '}':
+			if depth == 0 {
+				return j
+			}
+			depth--
+		}
+	}
+	return -1
 }
 
 func validEnvName(s string) bool {
@@ -255,6 +279,49 @@ func validEnvName(s string) bool {
 		}
 	}
 	return true
+}
+
+// standardTags are the YAML 1.2 core tags a config may carry, explicitly
+// (!!str 123) or as resolved by yaml.v3.
+var standardTags = map[string]bool{
+	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
+	"!!map": true, "!!seq": true, "!!timestamp": true, "!!merge": true,
+}
+
+// checkTags rejects any node with a tag outside the core schema, such as
+// !env FOO (which yaml.v3 would otherwise read as the plain text FOO) or
+// !!binary, naming the key path.
+func checkTags(n *yaml.Node, path string) error {
+	if n.Kind == yaml.ScalarNode || n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+		if t := n.ShortTag(); !standardTags[t] {
+			return fmt.Errorf("%s: YAML tag %s is not supported (use ${VAR} to read an environment variable)", orRoot(path), t)
+		}
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := checkTags(c, path); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := checkTags(c, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := join(path, n.Content[i].Value)
+			if err := checkTags(n.Content[i], key); err != nil {
+				return err
+			}
+			if err := checkTags(n.Content[i+1], key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func isNull(n *yaml.Node) bool {

@@ -6,6 +6,10 @@
 // folder), so a crash at any moment leaves either the old or the new file.
 // A lock on a sibling file serialises whole read-evaluate-notify-write
 // cycles, so two overlapping runs can never both notify.
+//
+// A state file that is a symbolic link is written through: the link stays,
+// its target is replaced, and the lock, temp and .corrupt-* files live
+// beside the target (see Resolve).
 package state
 
 import (
@@ -18,6 +22,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/quotawatch/quotawatch/internal/alert"
@@ -26,6 +31,9 @@ import (
 
 // Version is the state file format written by this build.
 const Version = 1
+
+// MaxSize caps the state file Load reads; only a regular file is read.
+const MaxSize = 256 << 20
 
 // File is the whole persisted state.
 type File struct {
@@ -137,7 +145,8 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // *CorruptError next to fresh state, so a bad file never causes a crash
 // loop. Other read errors (permissions) are returned as they are.
 func Load(path string, now time.Time) (*File, error) {
-	data, err := os.ReadFile(path)
+	path = Resolve(path)
+	data, err := notifiers.ReadFile(path, MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return New(), nil
 	}
@@ -197,14 +206,65 @@ func Save(path string, f *File) error {
 	})
 }
 
+// Resolve follows path while it is a symbolic link and returns the file it
+// finally names, which need not exist yet (a dangling link names the file
+// to create). Renaming a temp file over a link would replace the link, not
+// update what it points to, as operators who link state_file into a mounted
+// volume expect. After 40 links it gives up and returns the last one.
+func Resolve(path string) string {
+	for range 40 {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return path
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = filepath.Clean(target)
+	}
+	return path
+}
+
+// tempPattern is the name pattern of WriteAtomic's temp files for path.
+func tempPattern(path string) string { return filepath.Base(path) + ".tmp-*" }
+
+// removeStaleTemps deletes the temp files a killed writer left beside path.
+// Only a lock holder writes the state file, so under the lock every such
+// file is stale.
+func removeStaleTemps(path string) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(tempPattern(path))))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
+// globEscape quotes the glob metacharacters of a file name, keeping the
+// final "*" of a temp pattern.
+func globEscape(pattern string) string {
+	base := strings.TrimSuffix(pattern, "*")
+	var b strings.Builder
+	for _, r := range base {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String() + "*"
+}
+
 // syncFile is (*os.File).Sync; tests replace it to simulate a failing disk.
 var syncFile = (*os.File).Sync
 
 // WriteAtomic replaces path with what write produces, through a temp file
 // and rename, streaming rather than building the content in memory.
 func WriteAtomic(path string, write func(io.Writer) error) (err error) {
+	path = Resolve(path)
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -213,5 +214,121 @@ func TestLockCreatesTheStateFolder(t *testing.T) {
 	unlock()
 	if err := Save(path, New()); err != nil {
 		t.Fatalf("save into the created folder: %v", err)
+	}
+}
+
+// TestSymlinkedStateFileIsWrittenThrough: operators point state_file at a
+// mounted volume with a symbolic link; the link stays, the target is
+// updated, and the lock and temp files live beside the target.
+func TestSymlinkedStateFileIsWrittenThrough(t *testing.T) {
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "volume")
+	os.Mkdir(vol, 0o700)
+	for name, target := range map[string]string{
+		"existing": filepath.Join(vol, "existing.json"),
+		"dangling": filepath.Join(vol, "new.json"), // the target does not exist yet
+		"relative": filepath.Join(vol, "relative.json"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "existing" {
+				if err := Save(target, New()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			link := filepath.Join(dir, name+".json")
+			dest := target
+			if name == "relative" {
+				dest = filepath.Join("volume", "relative.json")
+			}
+			if err := os.Symlink(dest, link); err != nil {
+				t.Fatal(err)
+			}
+			unlock, err := Lock(context.Background(), link, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unlock()
+			if err := Save(link, sample()); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				t.Fatalf("the link was replaced: %v %v", fi.Mode(), err)
+			}
+			got, err := Load(target, t0)
+			if err != nil || got.Accounts["main"] == nil {
+				t.Fatalf("the target was not updated: %+v %v", got, err)
+			}
+			if _, err := os.Stat(target + ".lock"); err != nil {
+				t.Errorf("no lock beside the target: %v", err)
+			}
+			if _, err := os.Stat(link + ".lock"); err == nil {
+				t.Errorf("a lock beside the link")
+			}
+		})
+	}
+	// A corrupt target is moved aside beside the target, the link kept.
+	link := filepath.Join(dir, "existing.json")
+	target := filepath.Join(vol, "existing.json")
+	os.WriteFile(target, []byte("{"), 0o600)
+	if _, err := Load(link, t0); err == nil {
+		t.Fatal("a corrupt target loaded")
+	}
+	if m, _ := filepath.Glob(target + ".corrupt-*"); len(m) != 1 {
+		t.Errorf("corrupt target not moved aside beside itself: %v", m)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was moved instead of its target")
+	}
+}
+
+// TestLockRemovesStaleTempFiles: a kill -9 between creating the temp file
+// and renaming it leaves <state>.tmp-*; whoever takes the lock next removes
+// them, since only a lock holder writes the state file.
+func TestLockRemovesStaleTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	stale := []string{path + ".tmp-123", path + ".tmp-456"}
+	keep := []string{path, path + ".corrupt-20261124T050000.000Z", filepath.Join(dir, "other.json.tmp-1")}
+	for _, p := range append(stale, keep...) {
+		os.WriteFile(p, []byte("{}"), 0o600)
+	}
+	unlock, err := Lock(context.Background(), path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	for _, p := range stale {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("stale %s left", filepath.Base(p))
+		}
+	}
+	for _, p := range keep {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed", filepath.Base(p))
+		}
+	}
+}
+
+// TestLoadRefusesWhatIsNotAFile: a state_file that is a named pipe or a
+// device is an error at once, never a hang or an endless read.
+func TestLoadRefusesWhatIsNotAFile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "state.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/zero"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Load(path, t0)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+				t.Errorf("Load(%s) = %v", path, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Load(%s) hangs", path)
+		}
 	}
 }

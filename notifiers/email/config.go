@@ -11,7 +11,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/mail"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/template"
@@ -48,8 +47,9 @@ type Config struct {
 	Username string `yaml:"username"`
 	// Password is the SMTP password.
 	Password string `yaml:"password"`
-	// PasswordFile names a file holding the password (trailing newlines
-	// are ignored). It is read when the notifier is built.
+	// PasswordFile names a file holding the password (a UTF-8 BOM and
+	// trailing newlines are ignored). It is read when the notifier is built;
+	// it must be a regular file of at most notifiers.MaxSecretFileSize.
 	PasswordFile string `yaml:"password_file"`
 	// From is the sender address, optionally with a display name
 	// ("quotawatch <alerts@example.com>"). Required. Its domain names the
@@ -58,7 +58,8 @@ type Config struct {
 	// To lists the recipients; at least one.
 	To []string `yaml:"to"`
 	// CAFile is a PEM bundle of certificate authorities to trust instead of
-	// the system pool, for servers with a private CA.
+	// the system pool, for servers with a private CA; a regular file of at
+	// most notifiers.MaxCAFileSize.
 	CAFile string `yaml:"ca_file"`
 	// Subject is a text/template over notifiers.Event for the subject line;
 	// empty means the event's title, e.g. "[CRITICAL] main: balance $5.00
@@ -147,11 +148,11 @@ func (c *Config) Validate() error {
 		}
 		c.password = c.Password
 		if c.PasswordFile != "" {
-			b, err := os.ReadFile(c.PasswordFile)
+			b, err := notifiers.ReadFile(c.PasswordFile, notifiers.MaxSecretFileSize)
 			if err != nil {
 				return fmt.Errorf("password_file: %v", err)
 			}
-			c.password = strings.TrimRight(string(b), "\r\n")
+			c.password = strings.TrimRight(strings.TrimPrefix(string(b), "\ufeff"), "\r\n")
 			if c.password == "" {
 				return fmt.Errorf("password_file: %s is empty", c.PasswordFile)
 			}
@@ -183,7 +184,7 @@ func (c *Config) Validate() error {
 		if c.tlsMode == TLSNone {
 			return fmt.Errorf("ca_file: not used with tls: none")
 		}
-		pem, err := os.ReadFile(c.CAFile)
+		pem, err := notifiers.ReadFile(c.CAFile, notifiers.MaxCAFileSize)
 		if err != nil {
 			return fmt.Errorf("ca_file: %v", err)
 		}

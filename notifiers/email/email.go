@@ -196,7 +196,11 @@ func (n *Notifier) message(ev notifiers.Event) (*mail.Msg, error) {
 	m.SetGenHeader("X-Quotawatch-Severity", ev.Severity.String())
 	m.SetGenHeader("X-Quotawatch-Status", string(ev.Status))
 	if ev.Firing() && !ev.Test() && ev.Severity == notifiers.SeverityCritical {
-		m.SetImportance(mail.ImportanceHigh)
+		// Importance and X-Priority only: go-mail's SetImportance adds
+		// X-MSMail-Priority, which without X-MimeOLE costs a SpamAssassin
+		// point (MISSING_MIMEOLE).
+		m.SetGenHeader(mail.HeaderImportance, mail.ImportanceHigh.String())
+		m.SetGenHeader(mail.HeaderXPriority, mail.ImportanceHigh.XPrioString())
 	}
 	m.SetBodyString(mail.TypeTextPlain, text)
 	m.AddAlternativeString(mail.TypeTextHTML, html)

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -902,5 +903,76 @@ func TestTidySendError(t *testing.T) {
 	want := `sending SMTP RCPT TO command: 451 "busy", affected recipient(s): <a@example.com>, <b@example.com>`
 	if got := tidySendError(in); got != want {
 		t.Errorf("tidySendError =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestCriticalPriorityHeaders: a critical alert is marked with Importance and
+// X-Priority only. X-MSMail-Priority without X-MimeOLE costs a SpamAssassin
+// point (MISSING_MIMEOLE).
+func TestCriticalPriorityHeaders(t *testing.T) {
+	n := &Notifier{name: "oncall-mail", domain: "example.com", from: sender, to: recipients}
+	m, err := n.message(criticalEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if _, err := m.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	raw := b.String()
+	head, _, _ := strings.Cut(raw, "\r\n\r\n")
+	for _, want := range []string{"importance: high", "x-priority: 1"} {
+		if !strings.Contains(strings.ToLower(head), want) {
+			t.Errorf("headers lack %q:\n%s", want, head)
+		}
+	}
+	for _, bad := range []string{"X-MSMail-Priority", "X-MimeOLE"} {
+		if strings.Contains(head, bad) {
+			t.Errorf("headers carry %s:\n%s", bad, head)
+		}
+	}
+}
+
+// TestFilesMustBeSmallRegularFiles: password_file and ca_file are read with
+// notifiers.ReadFile, so a named pipe or /dev/zero is a quick config error.
+func TestFilesMustBeSmallRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bom := filepath.Join(dir, "bom")
+	os.WriteFile(bom, []byte("\ufeffs3cret-pass\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"password_file pipe", Config{Username: "u", PasswordFile: fifo}, "password_file: " + fifo + " is not a regular file (a named pipe)"},
+		{"password_file device", Config{Username: "u", PasswordFile: "/dev/zero"}, "password_file: /dev/zero is not a regular file (a device)"},
+		{"ca_file pipe", Config{CAFile: fifo}, "ca_file: " + fifo + " is not a regular file (a named pipe)"},
+		{"ca_file device", Config{CAFile: "/dev/zero"}, "ca_file: /dev/zero is not a regular file (a device)"},
+		{"password_file with BOM", Config{Username: "u", PasswordFile: bom}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Host, cfg.From, cfg.To = "smtp.example.com", "q@example.com", []string{"o@example.com"}
+			done := make(chan error, 1)
+			go func() { done <- cfg.Validate() }()
+			select {
+			case err := <-done:
+				if tc.want == "" {
+					if err != nil || cfg.password != "s3cret-pass" {
+						t.Errorf("Validate = %v, password %q", err, cfg.password)
+					}
+					return
+				}
+				if err == nil || err.Error() != tc.want {
+					t.Errorf("Validate = %v, want %q", err, tc.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Validate hangs")
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@ package pagerduty
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -172,12 +174,25 @@ func known(ev notifiers.Event, quota int64) *float64 {
 // dedupKey returns the PagerDuty dedup key of ev: "quotawatch/<account>/<kind>"
 // for alerts, the same for every notification of one alert, and
 // "quotawatch/<account>/test/<id>" for test events.
+//
+// PagerDuty accepts at most 255 characters; a longer key (config validation
+// caps account names at 64, but a Config built in code may not) keeps its
+// first 190 characters and ends in "/" and the SHA-256 of the whole key in
+// hex, so it stays stable and distinct.
 func dedupKey(ev notifiers.Event) string {
+	key := "quotawatch/" + ev.Account + "/" + string(ev.Kind)
 	if ev.Test() {
-		return "quotawatch/" + ev.Account + "/test/" + ev.ID
+		key = "quotawatch/" + ev.Account + "/test/" + ev.ID
 	}
-	return "quotawatch/" + ev.Account + "/" + string(ev.Kind)
+	if len(key) <= maxDedupKey {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return key[:maxDedupKey-1-2*len(sum)] + "/" + hex.EncodeToString(sum[:])
 }
+
+// maxDedupKey is the Events API v2 limit on dedup_key.
+const maxDedupKey = 255
 
 // severity maps a quotawatch severity to PagerDuty's; an event without one
 // (a test event, say) is info.

@@ -455,3 +455,35 @@ func TestTestEventAlwaysTriggers(t *testing.T) {
 		t.Errorf("test trigger not followed by its resolve: %v", last.body)
 	}
 }
+
+// TestDedupKeyStaysWithinPagerDutyLimit: Events API v2 takes at most 255
+// characters of dedup_key. Long keys keep a readable head and end in a hash
+// of the whole key, so two long names never share a key.
+func TestDedupKeyStaysWithinPagerDutyLimit(t *testing.T) {
+	long := strings.Repeat("a", 300)
+	seen := map[string]bool{}
+	for _, ev := range []notifiers.Event{
+		{Account: long, Kind: notifiers.KindBalance},
+		{Account: long, Kind: notifiers.KindRunway},
+		{Account: long + "b", Kind: notifiers.KindBalance},
+		{Account: long, Kind: notifiers.KindTest, Reason: notifiers.ReasonTest, ID: "evt_" + strings.Repeat("x", 40)},
+	} {
+		k := dedupKey(ev)
+		if len(k) > 255 {
+			t.Errorf("dedup_key of %d characters: %q", len(k), k)
+		}
+		if !strings.HasPrefix(k, "quotawatch/aaaa") {
+			t.Errorf("dedup_key %q lost its readable head", k)
+		}
+		if seen[k] {
+			t.Errorf("dedup_key %q shared by two alerts", k)
+		}
+		seen[k] = true
+		if dedupKey(ev) != k {
+			t.Errorf("dedup_key of one alert changes")
+		}
+	}
+	if k := dedupKey(notifiers.Event{Account: "main", Kind: notifiers.KindBalance}); k != "quotawatch/main/balance" {
+		t.Errorf("a short key changed: %q", k)
+	}
+}
