@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -155,7 +156,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		}
 	}
 	rep.Queued = len(st.Outbox) - owed
-	c.prune(st, &rep)
+	rep.Queued += c.prune(st, &rep)
 	// Record what is owed before sending anything: a crash from here on
 	// re-sends, it never forgets. With nothing new queued (what was owed is
 	// on disk already), one save at the end will do.
@@ -261,6 +262,20 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 			c.logger().Info("alert", "account", acct.Name, "notifier", r.Notifier, "kind", kind,
 				"reason", e.Reason, "severity", e.Severity, "id", e.ID)
 		}
+	} else if next.Firing() {
+		// No transition, but the notifiers that should know may have grown
+		// (config change, reload, rename, min_severity lowered): each new one
+		// hears the alert as new. Names no longer configured are forgotten.
+		next.Told = slices.DeleteFunc(slices.Clone(next.Told), func(n string) bool { return !c.configured(n) })
+		if untold := alert.Untold(next.Level, c.targets(acct), next.Told); len(untold) > 0 {
+			e := c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: next.Level, Threshold: next.Threshold}, at, fill)
+			for _, name := range untold {
+				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: e, CreatedAt: at})
+				next.Told = append(next.Told, name)
+				c.logger().Info("alert", "account", acct.Name, "notifier", name, "kind", kind,
+					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)
+			}
+		}
 	}
 	if !next.Firing() {
 		delete(as.Alerts, kind)
@@ -352,28 +367,71 @@ func (c *Cycle) targets(acct config.Account) []alert.Target {
 	return out
 }
 
-// prune forgets accounts no longer configured and gives up owed deliveries
-// that are too old or whose notifier is gone, each with an error log.
-func (c *Cycle) prune(st *state.File, rep *Report) {
+// RemovedSummary is the summary of the resolution sent for the alerts of an
+// account removed from the config while they fire.
+const RemovedSummary = "account removed from quotawatch"
+
+// prune forgets accounts no longer configured — after queueing the resolution
+// of their firing alerts to the notifiers told of them — and gives up owed
+// deliveries that are too old or whose notifier is gone, each with an error
+// log. It returns how many notifications it queued.
+func (c *Cycle) prune(st *state.File, rep *Report) int {
 	configured := make(map[string]struct{}, len(c.Config.Accounts))
 	for i := range c.Config.Accounts {
 		configured[c.Config.Accounts[i].Name] = struct{}{}
 	}
-	for name, as := range st.Accounts {
-		if _, ok := configured[name]; ok {
-			continue
+	now := c.now()
+	queued := 0
+	removed := make([]string, 0)
+	for name := range st.Accounts {
+		if _, ok := configured[name]; !ok {
+			removed = append(removed, name)
 		}
-		for kind, a := range as.Alerts {
-			if a.Firing() {
-				c.logger().Warn("account removed from the config while its alert fires; no resolution will be sent",
-					"account", name, "kind", kind, "severity", a.Level)
+	}
+	sort.Strings(removed)
+	for _, name := range removed {
+		as := st.Accounts[name]
+		kinds := make([]notifiers.Kind, 0, len(as.Alerts))
+		for kind := range as.Alerts {
+			kinds = append(kinds, kind)
+		}
+		slices.Sort(kinds)
+		for _, kind := range kinds {
+			a := as.Alerts[kind]
+			if !a.Firing() {
+				continue
 			}
+			ev := c.event(config.Account{Name: name}, as, kind,
+				alert.Transition{Reason: notifiers.ReasonResolved, Severity: a.Level, Threshold: a.Threshold}, now, nil)
+			ev.Summary = RemovedSummary
+			for _, n := range a.Told {
+				if !c.configured(n) {
+					continue
+				}
+				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: n, Event: ev, CreatedAt: now})
+				queued++
+			}
+			c.logger().Warn("account removed from the config while its alert fires; resolving it",
+				"account", name, "kind", kind, "severity", a.Level, "notifiers", strings.Join(a.Told, ","), "id", ev.ID)
 		}
 		delete(st.Accounts, name)
 	}
-	now := c.now()
+
+	// A notifier whose new is dropped was never told of that alert: the
+	// rest of that alert's events to it (up to a later new) go too, so it
+	// never hears a resolution, or a repeat, of an alert it did not hear of.
+	type key struct{ notifier, account, kind string }
+	untold := map[key]bool{}
 	kept := st.Outbox[:0]
 	for _, d := range st.Outbox {
+		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind)}
+		if d.CreatedAt.After(now) {
+			d.CreatedAt = now // the clock was stepped back
+		}
+		isNew := d.Event.Reason == notifiers.ReasonNew
+		if isNew {
+			delete(untold, k)
+		}
 		_, known := c.Notifiers[d.Notifier]
 		switch {
 		case !known:
@@ -384,6 +442,12 @@ func (c *Cycle) prune(st *state.File, rep *Report) {
 				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason,
 				"attempts", d.Attempts, "last_error", d.LastError, "max_owed_age", c.Config.MaxOwedAge)
 			c.Metrics.attempt(d.Notifier, "dropped", 0)
+			if isNew {
+				untold[k] = true
+			}
+		case untold[k]:
+			c.logger().Error("dropping undelivered notification: the notifier was never told of the alert (its new was dropped)",
+				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason)
 		default:
 			kept = append(kept, d)
 			continue
@@ -392,6 +456,16 @@ func (c *Cycle) prune(st *state.File, rep *Report) {
 	}
 	clear(st.Outbox[len(kept):])
 	st.Outbox = kept
+	// Nor is it counted as told: it hears no resolution, and while the alert
+	// fires it is told afresh next cycle.
+	for k := range untold {
+		if as := st.Accounts[k.account]; as != nil {
+			if a := as.Alerts[notifiers.Kind(k.kind)]; a != nil {
+				a.Told = slices.DeleteFunc(a.Told, func(n string) bool { return n == k.notifier })
+			}
+		}
+	}
+	return queued
 }
 
 // deliver sends what is owed: each notifier's queue in order, notifiers in
