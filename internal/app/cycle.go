@@ -161,18 +161,27 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	// re-sends, it never forgets. With nothing new queued (what was owed is
 	// on disk already), one save at the end will do.
 	if rep.Queued > 0 {
-		if err := state.Save(cfg.StateFile, st); err != nil {
+		if err := c.save(st); err != nil {
 			return rep, err
 		}
 	}
 	c.deliver(ctx, st, &rep)
-	if err := state.Save(cfg.StateFile, st); err != nil {
+	if err := c.save(st); err != nil {
 		return rep, err
 	}
 	c.Metrics.cycle(time.Since(start))
 	c.logger().Info("cycle done", "accounts", rep.Accounts, "poll_failures", len(rep.PollErrors),
 		"queued", rep.Queued, "delivered", rep.Delivered, "owed", sum(rep.Owed), "duration", time.Since(start).Round(time.Millisecond).String())
 	return rep, nil
+}
+
+// save writes the state file; it then holds every delivery the journal
+// recorded, so the journal goes.
+func (c *Cycle) save(st *state.File) error {
+	if err := state.Save(c.Config.StateFile, st); err != nil {
+		return err
+	}
+	return state.RemoveJournal(c.Config.StateFile)
 }
 
 // evaluate folds one poll result into the account's state and queues the
@@ -478,9 +487,13 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 	done := make(map[*state.Delivery]bool)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var prog *progress
+	if len(st.Outbox) > 0 {
+		prog = newProgress(c.Config.StateFile, c.logger())
+	}
 	for name, q := range queues {
 		wg.Go(func() {
-			ok := c.deliverTo(ctx, name, q)
+			ok := c.deliverTo(ctx, name, q, prog)
 			mu.Lock()
 			for _, d := range ok {
 				done[d] = true
@@ -489,6 +502,7 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 		})
 	}
 	wg.Wait()
+	prog.close()
 
 	rep.Owed = map[string]int{}
 	kept := st.Outbox[:0]
@@ -517,7 +531,10 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 // notifier's budget lasts; after that the rest of the queue waits for the
 // next cycle, keeping the order. A permanent failure is not retried within
 // the cycle but stays owed, so fixing the configuration delivers it.
-func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Delivery) []*state.Delivery {
+//
+// Each success is recorded by prog before the next attempt, so a crash
+// repeats at most the delivery in flight (MaxRepeatsPerNotifier).
+func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Delivery, prog *progress) []*state.Delivery {
 	n := c.Notifiers[name]
 	log := c.logger().With("notifier", name)
 	r := c.retry()
@@ -552,6 +569,7 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 				c.Metrics.attempt(name, "success", took)
 				log.Info("delivered", "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason, "attempts", d.Attempts)
 				ok = append(ok, d)
+				prog.delivered(name, d)
 				break
 			}
 			d.LastError = err.Error()

@@ -129,7 +129,8 @@ func (e *CorruptError) Error() string {
 
 func (e *CorruptError) Unwrap() error { return e.Err }
 
-// Load reads the state file. A missing file is empty state. A file that
+// Load reads the state file, without the deliveries its journal lists (see
+// Journal). A missing file is empty state. A file that
 // cannot be parsed is renamed to <path>.corrupt-<time, to the millisecond>
 // and reported with a
 // *CorruptError next to fresh state, so a bad file never causes a crash
@@ -144,6 +145,9 @@ func Load(path string, now time.Time) (*File, error) {
 	}
 	f, perr := parse(data)
 	if perr == nil {
+		if err := applyJournal(path, f); err != nil {
+			return nil, err
+		}
 		return f, nil
 	}
 	moved := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405.000Z"))
