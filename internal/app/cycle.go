@@ -138,7 +138,9 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	now := c.now()
 	results := PollAll(ctx, c.Poller, cfg.Accounts, cfg.Concurrency, c.now, func(a config.Account) bool {
 		as := st.Accounts[a.Name] // read-only: the map is not written while polling
-		return as != nil && now.Before(as.NextPoll)
+		// A pause ending later than MaxPollPause from now was set before the
+		// clock stepped back: it is over.
+		return as != nil && now.Before(as.NextPoll) && as.NextPoll.Sub(now) <= MaxPollPause
 	})
 	owed := len(st.Outbox)
 	for i, acct := range cfg.Accounts {

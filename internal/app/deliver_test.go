@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
@@ -186,5 +187,18 @@ func TestRemovedAccountIsResolvedToThoseTold(t *testing.T) {
 	h.run(time.Minute)
 	if got := h.nots["chat"].reasons(); got != "balance:new:critical balance:resolved:critical balance:new:critical" {
 		t.Errorf("re-added account: chat heard %q, want a fresh new", got)
+	}
+}
+
+// A Retry-After pause is at most MaxPollPause from now: a clock stepped back
+// after the 429 does not stop polling until the old date.
+func TestClockSteppedBackDoesNotPausePolling(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.poller.fail("main", &aihubmix.Error{Kind: aihubmix.ErrRateLimited, Status: 429, RetryAfter: 10 * time.Minute})
+	h.run(0)
+	h.poller.set("main", 40)
+	h.run(-30 * 24 * time.Hour) // the clock steps back a month
+	if h.poller.calls != 2 {
+		t.Errorf("polls = %d: a pause that ends a month from now was honoured", h.poller.calls)
 	}
 }
