@@ -5,7 +5,8 @@
 // The file is replaced atomically (temp file, fsync, rename, fsync of the
 // folder), so a crash at any moment leaves either the old or the new file.
 // A lock on a sibling file serialises whole read-evaluate-notify-write
-// cycles, so two overlapping runs can never both notify.
+// cycles, so two overlapping runs can never both notify. Between two saves,
+// deliveries are recorded as they succeed in a journal beside it (Journal).
 package state
 
 import (
