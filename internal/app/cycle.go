@@ -277,7 +277,9 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 		// No transition, but the notifiers that should know may have grown
 		// (config change, reload, rename, min_severity lowered): each new one
 		// hears the alert as new. Names no longer configured are forgotten.
-		next.Told = slices.DeleteFunc(slices.Clone(next.Told), func(n string) bool { return !c.configured(n) })
+		if gone := func(n string) bool { return !c.configured(n) }; slices.ContainsFunc(next.Told, gone) {
+			next.Told = slices.DeleteFunc(slices.Clone(next.Told), gone)
+		}
 		if untold := alert.Untold(next.Level, c.targets(acct), next.Told); len(untold) > 0 {
 			e := c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: next.Level, Threshold: next.Threshold}, at, fill)
 			for _, name := range untold {
