@@ -65,7 +65,13 @@ func (t Transition) Status() notifiers.Status {
 //   - resolved: firing before, not now.
 //
 // A threshold change at an unchanged level is remembered but not announced.
+//
+// A LastNotified after now (the clock was stepped back) counts as now, so it
+// cannot suppress repeats until that date.
 func Step(prev State, level notifiers.Severity, th Threshold, now time.Time, repeat time.Duration) (State, *Transition) {
+	if prev.LastNotified.After(now) {
+		prev.LastNotified = now
+	}
 	next := prev
 	next.Level, next.Threshold = level, th
 	if level == notifiers.SeverityNone {

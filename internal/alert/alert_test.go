@@ -164,6 +164,8 @@ func TestStepTransitions(t *testing.T) {
 		{"deescalated", State{Level: critical, Since: t0, LastNotified: t0, Threshold: crit10}, warning, warn50, later,
 			notifiers.ReasonDeescalated, warning, State{Level: warning, Since: t0, LastNotified: later, Threshold: warn50}},
 		{"resolved carries the old level and threshold", firingWarn, none, Threshold{}, later, notifiers.ReasonResolved, warning, State{}},
+		{"a last_notified in the future (clock stepped back) counts as now", State{Level: warning, Since: t0, LastNotified: t0.Add(30 * 24 * time.Hour), Threshold: warn50},
+			warning, warn50, later, "", none, State{Level: warning, Since: t0, LastNotified: later, Threshold: warn50}},
 		{"threshold change at the same level is silent", firingWarn, warning, Threshold{Quota: 60 * usd, Severity: warning}, later, "", none,
 			State{Level: warning, Since: t0, LastNotified: t0, Threshold: Threshold{Quota: 60 * usd, Severity: warning}}},
 	}

@@ -58,3 +58,20 @@ func Route(t Transition, prevLevel notifiers.Severity, targets []Target, told []
 	}
 	return out, nowTold
 }
+
+// Untold returns, in target order, the targets that should know an alert
+// firing at level (it meets their min_severity) but were not told of it:
+// a notifier added or renamed, or whose min_severity was lowered, since the
+// alert began. Each of them is owed the alert as new.
+func Untold(level notifiers.Severity, targets []Target, told []string) []string {
+	if level == notifiers.SeverityNone {
+		return nil
+	}
+	var out []string
+	for _, tg := range targets {
+		if level >= tg.MinSeverity && !slices.Contains(told, tg.Name) {
+			out = append(out, tg.Name)
+		}
+	}
+	return out
+}

@@ -130,3 +130,26 @@ func TestPollLevel(t *testing.T) {
 		}
 	}
 }
+
+func TestUntold(t *testing.T) {
+	targets := []Target{{"chat", info}, {"mail", warning}, {"pager", critical}}
+	tests := []struct {
+		name  string
+		level notifiers.Severity
+		told  []string
+		want  []string
+	}{
+		{"not firing", none, nil, nil},
+		{"everyone told", warning, []string{"chat", "mail"}, nil},
+		{"a notifier added", warning, []string{"chat"}, []string{"mail"}},
+		{"min_severity not met", warning, []string{"chat", "mail"}, nil},
+		{"renamed: the old name does not count", critical, []string{"chat", "mail", "old-pager"}, []string{"pager"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Untold(tt.level, targets, tt.told); !slices.Equal(got, tt.want) {
+				t.Errorf("Untold = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

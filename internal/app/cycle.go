@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -160,7 +161,9 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	})
 	results := PollAllPaced(ctx, c.Poller, cfg.Accounts, cfg.Concurrency, c.now, func(a config.Account) bool {
 		as := st.Accounts[a.Name] // read-only: the map is not written while polling
-		return as != nil && now.Before(as.NextPoll)
+		// A pause ending later than MaxPollPause from now was set before the
+		// clock stepped back: it is over.
+		return as != nil && now.Before(as.NextPoll) && as.NextPoll.Sub(now) <= MaxPollPause
 	}, gw)
 	owed := len(st.Outbox)
 	for i, acct := range cfg.Accounts {
@@ -182,17 +185,17 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		}
 	}
 	rep.Queued = len(st.Outbox) - owed
-	c.prune(st, &rep)
+	rep.Queued += c.prune(st, &rep)
 	// Record what is owed before sending anything: a crash from here on
 	// re-sends, it never forgets. With nothing new queued (what was owed is
 	// on disk already), one save at the end will do.
 	if rep.Queued > 0 {
-		if err := state.Save(cfg.StateFile, st); err != nil {
+		if err := c.save(st); err != nil {
 			return rep, err
 		}
 	}
 	c.deliver(ctx, st, &rep)
-	if err := state.Save(cfg.StateFile, st); err != nil {
+	if err := c.save(st); err != nil {
 		return rep, err
 	}
 	c.Metrics.cycle(time.Since(start))
@@ -207,6 +210,15 @@ func (c *Cycle) unit(u Unit) int64 {
 		return notifiers.QuotaPerUSD
 	}
 	return u.PerUSD
+}
+
+// save writes the state file; it then holds every delivery the journal
+// recorded, so the journal goes.
+func (c *Cycle) save(st *state.File) error {
+	if err := state.Save(c.Config.StateFile, st); err != nil {
+		return err
+	}
+	return state.RemoveJournal(c.Config.StateFile)
 }
 
 // evaluate folds one poll result into the account's state and queues the
@@ -298,6 +310,22 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at})
 			c.logger().Info("alert", "account", acct.Name, "notifier", r.Notifier, "kind", kind,
 				"reason", e.Reason, "severity", e.Severity, "id", e.ID)
+		}
+	} else if next.Firing() {
+		// No transition, but the notifiers that should know may have grown
+		// (config change, reload, rename, min_severity lowered): each new one
+		// hears the alert as new. Names no longer configured are forgotten.
+		if gone := func(n string) bool { return !c.configured(n) }; slices.ContainsFunc(next.Told, gone) {
+			next.Told = slices.DeleteFunc(slices.Clone(next.Told), gone)
+		}
+		if untold := alert.Untold(next.Level, c.targets(acct), next.Told); len(untold) > 0 {
+			e := c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: next.Level, Threshold: next.Threshold}, at, perUSD, fill)
+			for _, name := range untold {
+				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: e, CreatedAt: at})
+				next.Told = append(next.Told, name)
+				c.logger().Info("alert", "account", acct.Name, "notifier", name, "kind", kind,
+					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)
+			}
 		}
 	}
 	if !next.Firing() {
@@ -408,28 +436,71 @@ func (c *Cycle) targets(acct config.Account) []alert.Target {
 	return out
 }
 
-// prune forgets accounts no longer configured and gives up owed deliveries
-// that are too old or whose notifier is gone, each with an error log.
-func (c *Cycle) prune(st *state.File, rep *Report) {
+// RemovedSummary is the summary of the resolution sent for the alerts of an
+// account removed from the config while they fire.
+const RemovedSummary = "account removed from quotawatch"
+
+// prune forgets accounts no longer configured — after queueing the resolution
+// of their firing alerts to the notifiers told of them — and gives up owed
+// deliveries that are too old or whose notifier is gone, each with an error
+// log. It returns how many notifications it queued.
+func (c *Cycle) prune(st *state.File, rep *Report) int {
 	configured := make(map[string]struct{}, len(c.Config.Accounts))
 	for i := range c.Config.Accounts {
 		configured[c.Config.Accounts[i].Name] = struct{}{}
 	}
-	for name, as := range st.Accounts {
-		if _, ok := configured[name]; ok {
-			continue
+	now := c.now()
+	queued := 0
+	removed := make([]string, 0)
+	for name := range st.Accounts {
+		if _, ok := configured[name]; !ok {
+			removed = append(removed, name)
 		}
-		for kind, a := range as.Alerts {
-			if a.Firing() {
-				c.logger().Warn("account removed from the config while its alert fires; no resolution will be sent",
-					"account", name, "kind", kind, "severity", a.Level)
+	}
+	sort.Strings(removed)
+	for _, name := range removed {
+		as := st.Accounts[name]
+		kinds := make([]notifiers.Kind, 0, len(as.Alerts))
+		for kind := range as.Alerts {
+			kinds = append(kinds, kind)
+		}
+		slices.Sort(kinds)
+		for _, kind := range kinds {
+			a := as.Alerts[kind]
+			if !a.Firing() {
+				continue
 			}
+			ev := c.event(config.Account{Name: name}, as, kind,
+				alert.Transition{Reason: notifiers.ReasonResolved, Severity: a.Level, Threshold: a.Threshold}, now, 0, nil)
+			ev.Summary = RemovedSummary
+			for _, n := range a.Told {
+				if !c.configured(n) {
+					continue
+				}
+				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: n, Event: ev, CreatedAt: now})
+				queued++
+			}
+			c.logger().Warn("account removed from the config while its alert fires; resolving it",
+				"account", name, "kind", kind, "severity", a.Level, "notifiers", strings.Join(a.Told, ","), "id", ev.ID)
 		}
 		delete(st.Accounts, name)
 	}
-	now := c.now()
+
+	// A notifier whose new is dropped was never told of that alert: the
+	// rest of that alert's events to it (up to a later new) go too, so it
+	// never hears a resolution, or a repeat, of an alert it did not hear of.
+	type key struct{ notifier, account, kind string }
+	untold := map[key]bool{}
 	kept := st.Outbox[:0]
 	for _, d := range st.Outbox {
+		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind)}
+		if d.CreatedAt.After(now) {
+			d.CreatedAt = now // the clock was stepped back
+		}
+		isNew := d.Event.Reason == notifiers.ReasonNew
+		if isNew {
+			delete(untold, k)
+		}
 		_, known := c.Notifiers[d.Notifier]
 		switch {
 		case !known:
@@ -440,6 +511,12 @@ func (c *Cycle) prune(st *state.File, rep *Report) {
 				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason,
 				"attempts", d.Attempts, "last_error", d.LastError, "max_owed_age", c.Config.MaxOwedAge)
 			c.Metrics.attempt(d.Notifier, "dropped", 0)
+			if isNew {
+				untold[k] = true
+			}
+		case untold[k]:
+			c.logger().Error("dropping undelivered notification: the notifier was never told of the alert (its new was dropped)",
+				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason)
 		default:
 			kept = append(kept, d)
 			continue
@@ -448,6 +525,16 @@ func (c *Cycle) prune(st *state.File, rep *Report) {
 	}
 	clear(st.Outbox[len(kept):])
 	st.Outbox = kept
+	// Nor is it counted as told: it hears no resolution, and while the alert
+	// fires it is told afresh next cycle.
+	for k := range untold {
+		if as := st.Accounts[k.account]; as != nil {
+			if a := as.Alerts[notifiers.Kind(k.kind)]; a != nil {
+				a.Told = slices.DeleteFunc(a.Told, func(n string) bool { return n == k.notifier })
+			}
+		}
+	}
+	return queued
 }
 
 // deliver sends what is owed: each notifier's queue in order, notifiers in
@@ -460,9 +547,13 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 	done := make(map[*state.Delivery]bool)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var prog *progress
+	if len(st.Outbox) > 0 {
+		prog = newProgress(c.Config.StateFile, c.logger())
+	}
 	for name, q := range queues {
 		wg.Go(func() {
-			ok := c.deliverTo(ctx, name, q)
+			ok := c.deliverTo(ctx, name, q, prog)
 			mu.Lock()
 			for _, d := range ok {
 				done[d] = true
@@ -471,6 +562,7 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 		})
 	}
 	wg.Wait()
+	prog.close()
 
 	rep.Owed = map[string]int{}
 	kept := st.Outbox[:0]
@@ -499,7 +591,10 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 // notifier's budget lasts; after that the rest of the queue waits for the
 // next cycle, keeping the order. A permanent failure is not retried within
 // the cycle but stays owed, so fixing the configuration delivers it.
-func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Delivery) []*state.Delivery {
+//
+// Each success is recorded by prog before the next attempt, so a crash
+// repeats at most the delivery in flight (MaxRepeatsPerNotifier).
+func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Delivery, prog *progress) []*state.Delivery {
 	n := c.Notifiers[name]
 	log := c.logger().With("notifier", name)
 	r := c.retry()
@@ -534,6 +629,7 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 				c.Metrics.attempt(name, "success", took)
 				log.Info("delivered", "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason, "attempts", d.Attempts)
 				ok = append(ok, d)
+				prog.delivered(name, d)
 				break
 			}
 			d.LastError = err.Error()

@@ -5,7 +5,8 @@
 // The file is replaced atomically (temp file, fsync, rename, fsync of the
 // folder), so a crash at any moment leaves either the old or the new file.
 // A lock on a sibling file serialises whole read-evaluate-notify-write
-// cycles, so two overlapping runs can never both notify.
+// cycles, so two overlapping runs can never both notify. Between two saves,
+// deliveries are recorded as they succeed in a journal beside it (Journal).
 //
 // A state file that is a symbolic link is written through: the link stays,
 // its target is replaced, and the lock, temp and .corrupt-* files live
@@ -139,7 +140,8 @@ func (e *CorruptError) Error() string {
 
 func (e *CorruptError) Unwrap() error { return e.Err }
 
-// Load reads the state file. A missing file is empty state. A file that
+// Load reads the state file, without the deliveries its journal lists (see
+// Journal). A missing file is empty state. A file that
 // cannot be parsed is renamed to <path>.corrupt-<time, to the millisecond>
 // and reported with a
 // *CorruptError next to fresh state, so a bad file never causes a crash
@@ -155,6 +157,9 @@ func Load(path string, now time.Time) (*File, error) {
 	}
 	f, perr := parse(data)
 	if perr == nil {
+		if err := applyJournal(path, f); err != nil {
+			return nil, err
+		}
 		return f, nil
 	}
 	moved := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405.000Z"))
