@@ -139,16 +139,6 @@ func PostJSON(ctx context.Context, client *http.Client, url string, header http.
 	return err
 }
 
-// ReadLimited reads r to its end, up to limit bytes. It reports false when
-// r holds more than that; the bytes read so far are returned either way.
-func ReadLimited(r io.Reader, limit int64) ([]byte, bool, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if int64(len(b)) > limit {
-		return b[:limit], false, err
-	}
-	return b, true, err
-}
-
 // OneLine makes s one line of printable text: line breaks and tabs become
 // spaces, control characters and invalid UTF-8 (and U+FFFD) are dropped,
 // and surrounding white space is trimmed.

@@ -185,17 +185,6 @@ func TestStatusText(t *testing.T) {
 	}
 }
 
-func TestReadLimited(t *testing.T) {
-	b, ok, err := ReadLimited(strings.NewReader("12345"), 5)
-	if string(b) != "12345" || !ok || err != nil {
-		t.Errorf("at the limit: %q %v %v", b, ok, err)
-	}
-	b, ok, err = ReadLimited(strings.NewReader("123456"), 5)
-	if string(b) != "12345" || ok || err != nil {
-		t.Errorf("over the limit: %q %v %v", b, ok, err)
-	}
-}
-
 func TestPostJSON(t *testing.T) {
 	var got struct {
 		method, ct, custom, body string
