@@ -1,7 +1,6 @@
 package aihubmix
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -105,10 +104,7 @@ func (e *Error) text() string {
 		}
 		return e.Message
 	}
-	s := "HTTP " + strconv.Itoa(e.Status)
-	if t := http.StatusText(e.Status); t != "" {
-		s += " " + t
-	}
+	s := httpx.StatusText(e.Status)
 	msg := e.Message
 	if e.Kind == ErrRateLimited {
 		if msg == "" {
