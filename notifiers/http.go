@@ -104,9 +104,6 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return httpx.ParseRetryAfter(v, now)
 }
 
-// Truncate shortens s to at most n runes, marking the cut with an ellipsis.
-func Truncate(s string, n int) string { return httpx.Truncate(s, n) }
-
 // RedactedError describes a transport failure of action without the request
 // URL, which *url.Error would otherwise include and which may hold a
 // credential. Timeouts and cancellations stay recognisable; both are
