@@ -428,7 +428,7 @@ func retryWait(e *Error) (time.Duration, bool) {
 		// No Retry-After: the gateway's limit spans minutes (new-api: 180
 		// requests per 180 s per client IP), so an early retry only adds to it.
 		return 0, false
-	case e.Kind == ErrStatus && e.Status >= 500, e.Kind == ErrTransport && e.cause == nil:
+	case e.Kind == ErrStatus && httpx.Retryable(e.Status), e.Kind == ErrTransport && e.cause == nil:
 		return minBackoff + rand.N(maxBackoff-minBackoff), true
 	}
 	return 0, false

@@ -340,7 +340,7 @@ func (n *Notifier) httpError(se *statusError, retryAfter string) error {
 			return notifiers.RetryAfter(err, delay)
 		}
 		return err
-	case se.status >= 500 || se.status == http.StatusRequestTimeout:
+	case httpx.Retryable(se.status), se.status == http.StatusRequestTimeout:
 		msg := "slack: server error (" + status + ")"
 		if se.code != "" {
 			msg = "slack: " + se.code + " (" + status + ")"
