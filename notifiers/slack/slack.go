@@ -221,7 +221,8 @@ var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 func escape(s string) string { return escaper.Replace(s) }
 
-// truncate shortens s to at most n runes, marking the cut with an ellipsis.
+// truncate is httpx.Truncate, under the short name the message builders use:
+// at most n runes, the cut marked with an ellipsis.
 var truncate = httpx.Truncate
 
 // transport is the transport of one Notify call. It sets the bot token as a
