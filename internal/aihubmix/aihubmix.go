@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/internal/clock"
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/internal/httpx"
 )
 
 // DefaultTimeout is the budget of one poll when Request.Timeout is zero.
@@ -330,7 +330,7 @@ func statusError(status int, header http.Header, body []byte) *Error {
 		e.Kind = ErrAuth
 	case status == http.StatusTooManyRequests:
 		e.Kind = ErrRateLimited
-		if d, ok := notifiers.ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := httpx.ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
 			e.RetryAfter = d
 		}
 	case status/100 == 3:
@@ -388,9 +388,9 @@ func finish(e *Error, r Request) *Error {
 	e.Message = sanitize(e.Message, r.Token)
 	e.RequestID = sanitize(e.RequestID, r.Token)
 	for _, v := range r.Headers {
-		if len(v) >= minSecretLen {
-			e.Message = sanitize(e.Message, v)
-		}
+		// Values shorter than httpx.MinRedactLength (a user id) are left
+		// alone: replacing them would only garble messages.
+		e.Message = sanitize(e.Message, v)
 	}
 	return e
 }
@@ -419,10 +419,6 @@ func hint(e *Error, r Request) string {
 	return ""
 }
 
-// minSecretLen is the shortest header value treated as a possible secret;
-// shorter ones (a user id) would only garble messages.
-const minSecretLen = 8
-
 // retryWait reports whether e may be retried and after how long.
 func retryWait(e *Error) (time.Duration, bool) {
 	switch {
@@ -432,7 +428,7 @@ func retryWait(e *Error) (time.Duration, bool) {
 		// No Retry-After: the gateway's limit spans minutes (new-api: 180
 		// requests per 180 s per client IP), so an early retry only adds to it.
 		return 0, false
-	case e.Kind == ErrStatus && e.Status >= 500, e.Kind == ErrTransport && e.cause == nil:
+	case e.Kind == ErrStatus && httpx.Retryable(e.Status), e.Kind == ErrTransport && e.cause == nil:
 		return minBackoff + rand.N(maxBackoff-minBackoff), true
 	}
 	return 0, false

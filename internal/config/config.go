@@ -12,7 +12,6 @@ import (
 	"math"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/quotawatch/quotawatch/internal/alert"
+	"github.com/quotawatch/quotawatch/internal/httpx"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -567,7 +567,7 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 	}
 	for k, v := range a.Headers {
 		switch {
-		case !validHeaderName(k):
+		case !httpx.ValidHeaderName(k):
 			return a, fmt.Errorf("%s.headers.%s: not a valid header name", path, k)
 		case strings.EqualFold(k, "Authorization"):
 			return a, fmt.Errorf("%s.headers.%s: set the key with token or token_file", path, k)
@@ -734,16 +734,4 @@ func gzipOnly(v string) bool {
 		}
 	}
 	return true
-}
-
-func validHeaderName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for _, c := range k {
-		if c >= 0x7f || c <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
-			return false
-		}
-	}
-	return http.CanonicalHeaderKey(k) != ""
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quotawatch/quotawatch/internal/httpx"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -167,7 +168,7 @@ func checkHeaders(headers map[string]string) error {
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		if !validHeaderName(k) {
+		if !httpx.ValidHeaderName(k) {
 			return fmt.Errorf("headers: %q is not a valid header name", k)
 		}
 		switch lk := strings.ToLower(k); {
@@ -180,22 +181,6 @@ func checkHeaders(headers map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // secretsOf lists the strings that must never reach an error message: the
