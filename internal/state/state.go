@@ -26,8 +26,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/alert"
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/internal/safefile"
 )
 
 // Version is the state file format written by this build.
@@ -65,7 +66,7 @@ type Account struct {
 	// Samples are recent used_quota observations for the runway alert.
 	Samples []alert.Sample `json:"samples,omitempty"`
 	// Alerts is the state of each alert kind.
-	Alerts map[notifiers.Kind]*alert.State `json:"alerts,omitempty"`
+	Alerts map[event.Kind]*alert.State `json:"alerts,omitempty"`
 }
 
 // Snapshot is the non-secret part of one upstream observation.
@@ -81,9 +82,9 @@ type Snapshot struct {
 }
 
 // Alert returns the account's state for kind, creating it.
-func (a *Account) Alert(kind notifiers.Kind) *alert.State {
+func (a *Account) Alert(kind event.Kind) *alert.State {
 	if a.Alerts == nil {
-		a.Alerts = map[notifiers.Kind]*alert.State{}
+		a.Alerts = map[event.Kind]*alert.State{}
 	}
 	s, ok := a.Alerts[kind]
 	if !ok {
@@ -95,11 +96,11 @@ func (a *Account) Alert(kind notifiers.Kind) *alert.State {
 
 // Level is the current level of the account's alert of kind, without
 // creating it.
-func (a *Account) Level(kind notifiers.Kind) notifiers.Severity {
+func (a *Account) Level(kind event.Kind) event.Severity {
 	if s, ok := a.Alerts[kind]; ok {
 		return s.Level
 	}
-	return notifiers.SeverityNone
+	return event.SeverityNone
 }
 
 // Account returns the named account's state, creating it.
@@ -116,12 +117,12 @@ func (f *File) Account(name string) *Account {
 // until that notifier accepted it, so an outage delays it but never loses it;
 // the event, and so its ID, is the same on every attempt.
 type Delivery struct {
-	Notifier    string          `json:"notifier"`
-	Event       notifiers.Event `json:"event"`
-	CreatedAt   time.Time       `json:"created_at"`
-	Attempts    int             `json:"attempts"`
-	NextAttempt time.Time       `json:"next_attempt,omitzero"`
-	LastError   string          `json:"last_error,omitempty"`
+	Notifier    string      `json:"notifier"`
+	Event       event.Event `json:"event"`
+	CreatedAt   time.Time   `json:"created_at"`
+	Attempts    int         `json:"attempts"`
+	NextAttempt time.Time   `json:"next_attempt,omitzero"`
+	LastError   string      `json:"last_error,omitempty"`
 }
 
 // CorruptError reports a state file that could not be read and was moved
@@ -148,7 +149,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // loop. Other read errors (permissions) are returned as they are.
 func Load(path string, now time.Time) (*File, error) {
 	path = Resolve(path)
-	data, err := notifiers.ReadFile(path, MaxSize)
+	data, err := safefile.ReadFile(path, MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return New(), nil
 	}
