@@ -3,7 +3,6 @@ package event
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -221,41 +220,6 @@ func (e Event) Used() string {
 }
 
 func (e Event) Threshold() string { return FormatUSDAt(e.ThresholdQuota, e.Unit()) }
-
-// Title is a short headline that names the severity and the account, as an
-// email subject or a chat fallback: "[WARNING] main: balance $40.00 below
-// $50.00", "[RESOLVED WARNING] main: balance $80.00 back above $50.00",
-// "[TEST INFO] main: test notification".
-func (e Event) Title() string {
-	sev := strings.ToUpper(e.Severity.String())
-	tag := "[" + sev + "]"
-	switch {
-	case e.Test():
-		tag = "[TEST " + sev + "]"
-	case e.Status == StatusResolved:
-		tag = "[RESOLVED " + sev + "]"
-	}
-	resolved := e.Status == StatusResolved
-	switch {
-	case e.Test():
-		return fmt.Sprintf("%s %s: test notification from quotawatch", tag, e.Account)
-	case e.Kind == KindPoll && resolved:
-		return fmt.Sprintf("%s %s: polling works again", tag, e.Account)
-	case e.Kind == KindPoll:
-		return fmt.Sprintf("%s %s: polling fails", tag, e.Account)
-	case e.Kind == KindRunway && resolved:
-		return fmt.Sprintf("%s %s: runway recovered, balance %s", tag, e.Account, e.Balance())
-	case e.Kind == KindRunway && e.RunwaySeconds != nil:
-		return fmt.Sprintf("%s %s: balance %s lasts %s", tag, e.Account, e.Balance(), e.RunwayText())
-	case e.Kind == KindRunway:
-		return fmt.Sprintf("%s %s: balance %s runs out soon", tag, e.Account, e.Balance())
-	case resolved:
-		return fmt.Sprintf("%s %s: balance %s back above %s", tag, e.Account, e.Balance(), e.Threshold())
-	case e.Quota >= e.ThresholdQuota:
-		return fmt.Sprintf("%s %s: balance %s not yet clear of %s", tag, e.Account, e.Balance(), e.Threshold())
-	}
-	return fmt.Sprintf("%s %s: balance %s below %s", tag, e.Account, e.Balance(), e.Threshold())
-}
 
 // USD converts quota units to dollars at the default unit, for display and
 // JSON only.

@@ -381,42 +381,9 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 	return ev
 }
 
-// Summary is the one-line human statement of an event.
-func Summary(ev notifiers.Event, pollFailures int) string {
-	resolved := ev.Status == notifiers.StatusResolved
-	switch ev.Kind {
-	case notifiers.KindPoll:
-		if resolved {
-			return fmt.Sprintf("%s: polling works again, balance %s", ev.Account, ev.Balance())
-		}
-		if pollFailures == 1 {
-			return fmt.Sprintf("%s: 1 poll failed: %s", ev.Account, ev.Error)
-		}
-		return fmt.Sprintf("%s: %d consecutive polls failed: %s", ev.Account, pollFailures, ev.Error)
-	case notifiers.KindRunway:
-		if resolved {
-			return fmt.Sprintf("%s: runway recovered, balance %s", ev.Account, ev.Balance())
-		}
-		if ev.RunwaySeconds != nil && ev.SpendUSDPerHour != nil {
-			return fmt.Sprintf("%s: at the current spend of $%.2f/h the balance %s lasts about %s",
-				ev.Account, *ev.SpendUSDPerHour, ev.Balance(), notifiers.HumanDuration(time.Duration(*ev.RunwaySeconds*float64(time.Second))))
-		}
-		return fmt.Sprintf("%s: balance %s runs out soon", ev.Account, ev.Balance())
-	}
-	source := ""
-	if ev.ThresholdSource == notifiers.SourceAccount {
-		source = " (the account's own reminder threshold)"
-	}
-	switch {
-	case resolved:
-		return fmt.Sprintf("%s: balance %s is back above the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
-	case ev.Quota >= ev.ThresholdQuota:
-		// Inside the hysteresis band: above the threshold, not yet clear of it.
-		return fmt.Sprintf("%s: balance %s is above the %s threshold %s%s but not yet clear of it (hysteresis)",
-			ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
-	}
-	return fmt.Sprintf("%s: balance %s is below the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
-}
+// Summary is the one-line human statement of an event; see
+// event.Event.SummaryText.
+func Summary(ev notifiers.Event, pollFailures int) string { return ev.SummaryText(pollFailures) }
 
 // configured reports whether a notifier of that name is configured.
 func (c *Cycle) configured(name string) bool {
@@ -730,16 +697,16 @@ func sum(m map[string]int) int {
 
 // TestEvent is the clearly marked event notify-test sends.
 func TestEvent(account string, now time.Time) notifiers.Event {
-	return notifiers.Event{
-		Version:  notifiers.PayloadVersion,
-		ID:       NewEventID(),
-		Kind:     notifiers.KindTest,
-		Status:   notifiers.StatusFiring,
-		Reason:   notifiers.ReasonTest,
-		Severity: notifiers.SeverityInfo,
-		Account:  account,
-		Summary: fmt.Sprintf("TEST from quotawatch for %s: if you can read this, the notifier works. No action needed.",
-			account),
+	ev := notifiers.Event{
+		Version:    notifiers.PayloadVersion,
+		ID:         NewEventID(),
+		Kind:       notifiers.KindTest,
+		Status:     notifiers.StatusFiring,
+		Reason:     notifiers.ReasonTest,
+		Severity:   notifiers.SeverityInfo,
+		Account:    account,
 		ObservedAt: now.UTC(),
 	}
+	ev.Summary = ev.SummaryText(0)
+	return ev
 }
