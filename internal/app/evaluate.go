@@ -50,9 +50,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, pe
 
 	c.step(st, acct, as, notifiers.KindPoll, notifiers.SeverityNone, alert.Threshold{}, res.At, perUSD, nil)
 
-	// usd: thresholds in this cycle's unit; quota: and the account's own
-	// threshold are quota units whatever the unit.
-	thresholds := alert.Thresholds(acct.ThresholdsAt(perUSD), snap.RemindThreshold, acct.AccountThreshold)
+	thresholds := balanceThresholds(acct, snap, perUSD)
 	level, th := alert.BalanceLevel(snap.Quota, thresholds, as.Level(notifiers.KindBalance), int64(acct.Hysteresis))
 	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, perUSD, nil)
 	c.Metrics.alertLevel(acct.Name, level)
