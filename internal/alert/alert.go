@@ -16,16 +16,16 @@ import (
 // cycles. The zero State is "not firing, never notified".
 type State struct {
 	// Level is the current severity; SeverityNone when not firing.
-	Level event.Severity `json:"level"`
+	Level event.Severity
 	// Since is when the alert started firing.
-	Since time.Time `json:"since,omitzero"`
+	Since time.Time
 	// LastNotified is when a notification was last queued for it.
-	LastNotified time.Time `json:"last_notified,omitzero"`
+	LastNotified time.Time
 	// Threshold is the threshold that defined Level (balance alerts).
-	Threshold Threshold `json:"threshold,omitzero"`
+	Threshold Threshold
 	// Told lists the notifiers that were told the alert is firing and so are
 	// owed its resolution.
-	Told []string `json:"told,omitempty"`
+	Told []string
 }
 
 // Firing reports whether the alert is active.
@@ -34,9 +34,9 @@ func (s State) Firing() bool { return s.Level != event.SeverityNone }
 // Threshold is one low-balance level: the alert is at Severity while the
 // balance is below Quota.
 type Threshold struct {
-	Quota    int64                 `json:"quota"`
-	Severity event.Severity        `json:"severity"`
-	Source   event.ThresholdSource `json:"source,omitempty"`
+	Quota    int64
+	Severity event.Severity
+	Source   event.ThresholdSource
 }
 
 // Transition is a notification decided by Step.

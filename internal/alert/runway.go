@@ -9,8 +9,8 @@ import (
 
 // Sample is one observation of the spend counter used_quota.
 type Sample struct {
-	At   time.Time `json:"t"`
-	Used int64     `json:"used"`
+	At   time.Time
+	Used int64
 }
 
 // MaxSamples sets how finely the spend window is sampled: a new sample
