@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/alert"
-	"github.com/quotawatch/quotawatch/notifiers"
 )
 
 var t0 = time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
@@ -21,10 +21,10 @@ func sample() *File {
 	f := New()
 	a := f.Account("main")
 	a.Snapshot = &Snapshot{UserID: 7, Username: "alice", Quota: 20000000, UsedQuota: 80000000, ObservedAt: t0}
-	*a.Alert(notifiers.KindBalance) = alert.State{Level: notifiers.SeverityWarning, Since: t0, LastNotified: t0,
-		Threshold: alert.Threshold{Quota: 25000000, Severity: notifiers.SeverityWarning, Source: notifiers.SourceConfig}, Told: []string{"hook"}}
+	*a.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t0, LastNotified: t0,
+		Threshold: alert.Threshold{Quota: 25000000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"hook"}}
 	f.Outbox = append(f.Outbox, &Delivery{Notifier: "hook", CreatedAt: t0, Attempts: 2,
-		Event: notifiers.Event{ID: "evt_1", Kind: notifiers.KindBalance, Account: "main", Severity: notifiers.SeverityWarning}})
+		Event: event.Event{ID: "evt_1", Kind: event.KindBalance, Account: "main", Severity: event.SeverityWarning}})
 	return f
 }
 
@@ -38,8 +38,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := got.Accounts["main"]
-	st := a.Alerts[notifiers.KindBalance]
-	if a.Snapshot.Quota != 20000000 || st.Level != notifiers.SeverityWarning || !st.Since.Equal(t0) || st.Told[0] != "hook" {
+	st := a.Alerts[event.KindBalance]
+	if a.Snapshot.Quota != 20000000 || st.Level != event.SeverityWarning || !st.Since.Equal(t0) || st.Told[0] != "hook" {
 		t.Errorf("account state lost: %+v %+v", a.Snapshot, st)
 	}
 	if len(got.Outbox) != 1 || got.Outbox[0].Event.ID != "evt_1" || got.Outbox[0].Attempts != 2 {

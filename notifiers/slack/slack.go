@@ -116,11 +116,8 @@ func headline(ev notifiers.Event) string {
 	default:
 		h = severityEmoji(ev.Severity) + " " + strings.ToUpper(ev.Severity.String()) + " — " + account
 	}
-	switch ev.Kind {
-	case notifiers.KindRunway:
-		h += " · runway"
-	case notifiers.KindPoll:
-		h += " · polling fails"
+	if topic := ev.Describe().Topic; topic != "" {
+		h += " · " + topic
 	}
 	return truncate(h, 150)
 }
