@@ -9,7 +9,8 @@ import (
 
 // TestLayers keeps the core free of the plugin API: the event vocabulary
 // imports only the standard library, the alert core only the vocabulary,
-// and the state file only those two and its bounded file read. Together
+// the state file only those two and its bounded file read, and the gateway
+// client only the shared HTTP helpers and the clock. Together
 // with their own imports being checked here, that bounds what they link.
 func TestLayers(t *testing.T) {
 	const mod = "github.com/quotawatch/quotawatch/"
@@ -18,6 +19,9 @@ func TestLayers(t *testing.T) {
 		"../safefile": nil,
 		".":           {"event"},
 		"../state":    {"event", "internal/alert", "internal/safefile"},
+		"../httpx":    nil,
+		"../clock":    nil,
+		"../aihubmix": {"internal/clock", "internal/httpx"},
 	}
 	for dir, ours := range allowed {
 		pkg, err := build.Default.ImportDir(dir, 0)
