@@ -24,7 +24,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
-	_ "github.com/quotawatch/quotawatch/notifiers/all"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 const benchAccounts = 1000
@@ -65,7 +65,7 @@ func benchConfigYAML(n int, stateFile, baseURL string) string {
 func benchCycle(b *testing.B, n int, baseURL string, p Poller) *Cycle {
 	b.Helper()
 	dir := b.TempDir()
-	cfg, err := config.Parse([]byte(benchConfigYAML(n, filepath.Join(dir, "state.json"), baseURL)), dir,
+	cfg, err := config.Parse([]byte(benchConfigYAML(n, filepath.Join(dir, "state.json"), baseURL)), dir, all.Types(),
 		func(string) (string, bool) { return "", false })
 	if err != nil {
 		b.Fatal(err)

@@ -15,7 +15,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
-	_ "github.com/quotawatch/quotawatch/notifiers/all"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 const usd = notifiers.QuotaPerUSD
@@ -118,7 +118,7 @@ notifiers:
 
 func newHarness(t *testing.T, yaml string) *harness {
 	t.Helper()
-	cfg, err := config.Parse([]byte(yaml), t.TempDir(), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(yaml), t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func TestRemovedNotifierAndAccountArePruned(t *testing.T) {
 state_file: `+h.cfg.StateFile+`
 accounts: [{ name: other, token: tok-other }]
 notifiers: [{ name: chat, type: console }]
-`), t.TempDir(), func(string) (string, bool) { return "", false })
+`), t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

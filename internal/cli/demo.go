@@ -15,6 +15,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/app"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 type demoOpts struct{ pace time.Duration }
@@ -88,7 +89,7 @@ func runDemo(ctx context.Context, e *env, o any, _ []string) int {
 		}
 		return "", false
 	}
-	cfg, err := config.Parse([]byte(text), dir, env)
+	cfg, err := config.Parse([]byte(text), dir, all.Types(), env)
 	if err != nil {
 		e.fail(fmt.Errorf("demo config: %w", err))
 		return ExitFailure

@@ -302,11 +302,11 @@ func (r *rawNotifier) decodeNode(d *decoder, n *yaml.Node, path string) error {
 		}
 	}
 	if typ == "" {
-		return fmt.Errorf("%s: required (one of %s)", join(path, "type"), strings.Join(notifiers.Types(), ", "))
+		return fmt.Errorf("%s: required (one of %s)", join(path, "type"), strings.Join(d.types.Names(), ", "))
 	}
-	settings, ok := notifiers.Lookup(typ)
+	settings, ok := d.types.New(typ)
 	if !ok {
-		return fmt.Errorf("%s: unknown notifier type %q (known: %s)", join(path, "type"), typ, strings.Join(notifiers.Types(), ", "))
+		return fmt.Errorf("%s: unknown notifier type %q (known: %s)", join(path, "type"), typ, strings.Join(d.types.Names(), ", "))
 	}
 	sv := reflect.ValueOf(settings)
 	if sv.Kind() != reflect.Pointer || sv.Elem().Kind() != reflect.Struct {
@@ -316,14 +316,10 @@ func (r *rawNotifier) decodeNode(d *decoder, n *yaml.Node, path string) error {
 	return d.mapping(n, path, reflect.ValueOf(&r.common).Elem(), sv.Elem())
 }
 
-// Load reads and validates the config file at path, expanding variables from
-// the process environment.
-func Load(path string) (*Config, error) {
-	return LoadWithEnv(path, os.LookupEnv)
-}
-
-// LoadWithEnv is Load with an explicit environment, for tests.
-func LoadWithEnv(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+// Load reads and validates the config file at path. types lists the notifier
+// types a notifiers section may name (notifiers/all.Types in the program);
+// lookupEnv supplies ${VAR} values (os.LookupEnv in the program).
+func Load(path string, types notifiers.Types, lookupEnv func(string) (string, bool)) (*Config, error) {
 	data, err := notifiers.ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
@@ -332,7 +328,7 @@ func LoadWithEnv(path string, lookupEnv func(string) (string, bool)) (*Config, e
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := Parse(data, filepath.Dir(abs), lookupEnv)
+	cfg, err := Parse(data, filepath.Dir(abs), types, lookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -341,8 +337,8 @@ func LoadWithEnv(path string, lookupEnv func(string) (string, bool)) (*Config, e
 }
 
 // Parse decodes and validates config text. Relative paths in it (state_file,
-// token_file, ...) resolve against dir.
-func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Config, error) {
+// token_file, ...) resolve against dir; types and lookupEnv are as for Load.
+func Parse(data []byte, dir string, types notifiers.Types, lookupEnv func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -368,7 +364,7 @@ func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Con
 		return nil, err
 	}
 	var raw rawConfig
-	d := &decoder{lookupEnv: lookupEnv}
+	d := &decoder{lookupEnv: lookupEnv, types: types}
 	if err := d.decode(&root, reflect.ValueOf(&raw).Elem(), ""); err != nil {
 		return nil, err
 	}

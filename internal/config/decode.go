@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/quotawatch/quotawatch/notifiers"
 )
 
 // decoder turns a yaml.Node tree into Go values strictly: every mapping key
@@ -21,6 +23,7 @@ import (
 // unmarshalers and its errors carry line numbers, not key paths.
 type decoder struct {
 	lookupEnv func(string) (string, bool)
+	types     notifiers.Types
 }
 
 // nodeDecoder is implemented by types that decode their own node, such as a

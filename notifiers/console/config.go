@@ -8,10 +8,6 @@ import (
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
-func init() {
-	notifiers.Register("console", func() notifiers.Config { return new(Config) })
-}
-
 // Config is the console notifier's section of the config file.
 type Config struct {
 	// Template, when set, is a Go text/template over notifiers.Event whose

@@ -258,12 +258,3 @@ func TestWriteErrorIsRetryable(t *testing.T) {
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	c, ok := notifiers.Lookup("console")
-	if !ok {
-		t.Fatal("console is not registered")
-	}
-	if _, ok := c.(*Config); !ok {
-		t.Fatalf("Lookup returned %T", c)
-	}
-}

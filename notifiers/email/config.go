@@ -19,10 +19,6 @@ import (
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
-func init() {
-	notifiers.Register("email", func() notifiers.Config { return new(Config) })
-}
-
 // Transport security modes, the values of the tls key.
 const (
 	// TLSStartTLS upgrades a plain connection with STARTTLS and refuses a

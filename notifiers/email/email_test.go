@@ -872,16 +872,6 @@ func TestPasswordFileErrors(t *testing.T) {
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	c, ok := notifiers.Lookup("email")
-	if !ok {
-		t.Fatal("type email is not registered")
-	}
-	if _, ok := c.(*Config); !ok {
-		t.Fatalf("Lookup returned %T", c)
-	}
-}
-
 func TestMessageID(t *testing.T) {
 	n := &Notifier{name: "oncall-mail", domain: "example.com"}
 	ev := criticalEvent()

@@ -20,10 +20,6 @@ import (
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
-func init() {
-	notifiers.Register("slack", func() notifiers.Config { return new(Config) })
-}
-
 // Config is the configuration of a Slack notifier. Exactly one of WebhookURL
 // (incoming-webhook mode) and Token (bot mode) must be set.
 type Config struct {

@@ -576,16 +576,6 @@ func TestAPIURLDefault(t *testing.T) {
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	c, ok := notifiers.Lookup("slack")
-	if !ok {
-		t.Fatal("type slack is not registered")
-	}
-	if _, ok := c.(*Config); !ok {
-		t.Fatalf("Lookup returned %T", c)
-	}
-}
-
 func TestRenderErrorIsPermanent(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Error("a message was sent despite a failing template")
