@@ -257,4 +257,3 @@ func TestWriteErrorIsRetryable(t *testing.T) {
 		t.Fatalf("Notify = %v, want a retryable error", err)
 	}
 }
-
