@@ -656,6 +656,11 @@ func (rn *rawNotifier) resolve(path, dir string) (Notifier, error) {
 	if err := n.Settings.Validate(); err != nil {
 		return n, fmt.Errorf("%s.%v", path, err)
 	}
+	if fc, ok := n.Settings.(notifiers.FileChecker); ok {
+		if err := fc.CheckFiles(); err != nil {
+			return n, fmt.Errorf("%s.%v", path, err)
+		}
+	}
 	return n, nil
 }
 

@@ -180,8 +180,11 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate: %v", err)
 			case tt.wantPrefix != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantPrefix)):
 				t.Fatalf("Validate = %v, want error starting %q", err, tt.wantPrefix)
-			case tt.wantPrefix == "" && tt.template != "" && c.tmpl == nil:
-				t.Fatal("Validate did not keep the parsed template")
+			}
+			if tt.wantPrefix == "" && tt.template != "" {
+				if n, err := c.New(notifiers.Options{}); err != nil || n.(*Notifier).tmpl == nil {
+					t.Fatalf("New did not use the template: %v", err)
+				}
 			}
 		})
 	}
