@@ -608,8 +608,8 @@ func TestStopEndsRetryWaits(t *testing.T) {
 	h := newHarness(t, baseConfig)
 	h.nots["hook"].failNext = 10
 	h.poller.set("main", 40)
-	stop, cancel := context.WithCancel(context.Background())
-	cancel() // shutting down
+	stop := make(chan struct{})
+	close(stop) // shutting down
 	c := h.cycle()
 	c.Stop = stop
 	c.Retry.Sleep = func(ctx context.Context, d time.Duration) error {
@@ -622,6 +622,30 @@ func TestStopEndsRetryWaits(t *testing.T) {
 	}
 	if rep.Owed["hook"] != 1 || len(h.nots["hook"].attempts) > 1 {
 		t.Errorf("after Stop: owed %v, %d attempts; want it left owed without retrying", rep.Owed, len(h.nots["hook"].attempts))
+	}
+}
+
+// TestStoppedCycleStartsNoDelivery: once Stop is closed, a cycle starts no
+// delivery attempt, even when its retry waits return at once; everything
+// stays owed. It fails if the cycle checks only its retry waits for Stop.
+func TestStoppedCycleStartsNoDelivery(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.poller.set("main", 40)
+	stop := make(chan struct{})
+	close(stop)
+	c := h.cycle()
+	c.Stop = stop
+	rep, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range h.nots {
+		if len(r.attempts) != 0 {
+			t.Errorf("%s: %d attempts after Stop, want none", name, len(r.attempts))
+		}
+	}
+	if rep.Owed["chat"] != 1 || rep.Owed["hook"] != 1 {
+		t.Errorf("owed %v, want chat and hook owed", rep.Owed)
 	}
 }
 

@@ -52,7 +52,7 @@ type Service struct {
 	cycle   atomic.Pointer[Cycle]
 	units   Units // the gateways' quota_per_unit, kept across cycles and reloads
 	metrics *Metrics
-	stop    context.Context // Run's ctx: done when shutdown begins
+	stop    <-chan struct{} // closed when shutdown begins
 
 	mu       sync.Mutex
 	sched    cron.Schedule // the running schedule, for readiness
@@ -77,7 +77,7 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 		s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s.metrics = NewMetrics(s.Registry)
-	s.stop = ctx
+	s.stop = ctx.Done()
 	transport := NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
 	nots, err := BuildNotifiers(cfg, s.Stdout, s.Logger, transport)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -318,4 +319,79 @@ func TestReadyStaleFloor(t *testing.T) {
 	if got, want := staleAt(hourly, end.Add(time.Minute)), end.Add(3*time.Hour); !got.Equal(want) {
 		t.Errorf("staleAt for @hourly = %v, want %v (three scheduled runs)", got, want)
 	}
+}
+
+// failingWriter fails every write, so a console notifier writing to it
+// fails retryably; it counts the attempts.
+type failingWriter struct{ n atomic.Int32 }
+
+func (w *failingWriter) Write([]byte) (int, error) {
+	w.n.Add(1)
+	return 0, io.ErrClosedPipe
+}
+
+// TestShutdownEndsRetryWaits: SIGTERM (Run's ctx ending) reaches the cycle
+// in flight through Cycle.Stop, so a delivery waiting to retry gives up at
+// once and stays owed instead of holding shutdown for its backoff. It
+// fails if the service does not hand the cycle its stop channel, or if the
+// cycle's retry wait ignores it.
+func TestShutdownEndsRetryWaits(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.poller.set("main", 40)
+	synctest.Test(t, func(t *testing.T) {
+		out := new(failingWriter)
+		svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: out, Poller: h.poller, ShutdownGrace: time.Hour,
+			Load: func() (*config.Config, error) { return h.cfg, nil }}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- svc.Run(ctx, h.cfg, nil) }()
+		synctest.Wait() // the first cycle waits to retry its failed deliveries
+		attempts := out.n.Load()
+		if attempts == 0 {
+			t.Fatal("no delivery was attempted")
+		}
+		start := time.Now()
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 0 {
+			t.Errorf("shutdown took %v during a retry wait, want at once", took)
+		}
+		if n := out.n.Load(); n != attempts {
+			t.Errorf("%d delivery attempts after shutdown began, want none", n-attempts)
+		}
+	})
+	if st := h.state(); len(st.Outbox) == 0 {
+		t.Error("the undelivered notifications were not left owed")
+	}
+}
+
+// TestScheduledRunsSkipWhileACycleRuns: a cycle that hangs makes the
+// scheduler skip its runs rather than start cycles that overlap it (which
+// would wait for the state lock and fail). It fails without cron's
+// SkipIfStillRunning.
+func TestScheduledRunsSkipWhileACycleRuns(t *testing.T) {
+	h := newHarness(t, strings.Replace(baseConfig, "lock_timeout: 100ms", "schedule: \"@every 10m\"", 1))
+	h.poller.set("main", 80)
+	synctest.Test(t, func(t *testing.T) {
+		sp := &stuckPoller{fakePoller: h.poller, release: make(chan struct{})}
+		logs := new(notifiertest.Buffer)
+		svc := &Service{Logger: slog.New(slog.NewTextHandler(logs, nil)), Stdout: io.Discard, Poller: sp,
+			Load: func() (*config.Config, error) { return h.cfg, nil }}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- svc.Run(ctx, h.cfg, nil) }()
+		time.Sleep(time.Hour + time.Minute) // the cycle at 10m hangs
+		synctest.Wait()
+		if n := sp.n.Load(); n != 2 {
+			t.Errorf("%d polls, want 2: the runs at 20m to 60m must be skipped", n)
+		}
+		if strings.Contains(logs.String(), "cycle failed") {
+			t.Errorf("a run overlapped the stuck cycle:\n%s", logs)
+		}
+		close(sp.release)
+		stop()
+		<-done
+	})
 }
