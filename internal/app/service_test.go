@@ -6,14 +6,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
 
@@ -394,4 +398,63 @@ func TestScheduledRunsSkipWhileACycleRuns(t *testing.T) {
 		stop()
 		<-done
 	})
+}
+
+// TestReloadDuringACycleLeavesNoSeriesOfRemovedNames: a cycle still running
+// on the config a reload replaced must not re-create the series Prepare
+// deleted for the account and the notifier the reload removed.
+func TestReloadDuringACycleLeavesNoSeriesOfRemovedNames(t *testing.T) {
+	h := newHarness(t, baseConfig+`
+  - { name: gone, type: console }
+`)
+	h.cfg.Accounts = append(h.cfg.Accounts, h.cfg.Accounts[0])
+	h.cfg.Accounts[1].Name = "other"
+	h.poller.set("main", 5)
+	h.poller.set("other", 5)
+	next, err := config.Parse([]byte(baseConfig), filepath.Dir(h.cfg.StateFile), all.Types(), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	synctest.Test(t, func(t *testing.T) {
+		bp := &blockingPoller{fakePoller: h.poller, release: make(chan struct{})}
+		svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard, Poller: bp, Registry: reg,
+			Load: func() (*config.Config, error) { return next, nil }}
+		reload := make(chan struct{})
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- svc.Run(ctx, h.cfg, reload) }()
+		synctest.Wait() // the first cycle, on the old config, waits in its polls
+		reload <- struct{}{}
+		synctest.Wait() // the new config is installed
+		if svc.cycle.Load().Config != next {
+			t.Fatal("the reload was not installed")
+		}
+		close(bp.release)
+		synctest.Wait() // the old cycle polls, evaluates and notifies
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch v := l.GetValue(); {
+				case v == "other" || v == "gone":
+					t.Errorf("%s{%s=%q} re-created after the reload removed it", mf.GetName(), l.GetName(), v)
+				case mf.GetName() == "quotawatch_balance_usd" && v == "main":
+					seen = true
+				}
+			}
+		}
+	}
+	if !seen {
+		t.Error("the old cycle recorded nothing for the account both configs keep")
+	}
 }
