@@ -80,6 +80,19 @@ func TestFailedWriteLeavesOldFileIntact(t *testing.T) {
 	}
 }
 
+// TestFolderSyncFailureIsAnError: Save promises the folder is synced after
+// the rename; when the folder cannot even be opened, that is an error, not
+// a silent skip.
+func TestFolderSyncFailureIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	openDir = func(string) (*os.File, error) { return nil, errors.New("folder gone") }
+	t.Cleanup(func() { openDir = os.Open })
+	err := Save(path, sample())
+	if err == nil || !strings.Contains(err.Error(), "sync folder: folder gone") {
+		t.Fatalf("Save error = %v, want the folder sync failure", err)
+	}
+}
+
 func TestCorruptFileIsMovedAside(t *testing.T) {
 	for name, content := range map[string]string{
 		"garbage":     "{not json",
