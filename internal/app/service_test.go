@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -456,5 +457,26 @@ func TestReloadDuringACycleLeavesNoSeriesOfRemovedNames(t *testing.T) {
 	}
 	if !seen {
 		t.Error("the old cycle recorded nothing for the account both configs keep")
+	}
+}
+
+// TestHTTPServerFailureEndsTheService: a server that stops serving on its
+// own (its listener fails) is reported and ends Run with the error, rather
+// than leaving a service without /healthz and /metrics running unnoticed.
+func TestHTTPServerFailureEndsTheService(t *testing.T) {
+	svc := &Service{Logger: slog.New(slog.DiscardHandler)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // Serve fails at once
+	h := &httpServer{srv: &http.Server{Handler: svc.Handler()}, done: make(chan error, 1)}
+	go func() { h.done <- h.srv.Serve(ln) }()
+	err = svc.loop(context.Background(), nil, nil, nil, nil, h.failed())
+	if err == nil || !strings.HasPrefix(err.Error(), "serve: ") {
+		t.Fatalf("loop = %v, want the server's error", err)
+	}
+	if err := h.shutdown(false); err != nil {
+		t.Errorf("shutdown after a failure = %v", err)
 	}
 }

@@ -54,8 +54,10 @@ const MinScheduleInterval = 10 * time.Second
 // Config is a loaded, validated configuration with every default applied.
 type Config struct {
 	// Path is the absolute path of the file it was loaded from.
-	Path        string
-	Schedule    string
+	Path     string
+	Schedule string
+	// Cron is Schedule parsed.
+	Cron        cron.Schedule
 	StateFile   string // absolute
 	Listen      string
 	Concurrency int
@@ -407,9 +409,11 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 		ScheduleSet: raw.Schedule != nil,
 		GatewayRate: raw.GatewayRate,
 	}
-	if _, err := ParseSchedule(cfg.Schedule); err != nil {
+	sched, err := ParseSchedule(cfg.Schedule)
+	if err != nil {
 		return nil, fmt.Errorf("schedule: %v", err)
 	}
+	cfg.Cron = sched
 	if cfg.StateFile == "" {
 		return nil, errors.New("state_file: must not be empty")
 	}
