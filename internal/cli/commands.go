@@ -272,7 +272,10 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	if opts.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(rows)
+		if err := enc.Encode(rows); err != nil {
+			e.fail(fmt.Errorf("write JSON: %w", err))
+			return ExitFailure
+		}
 	} else {
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ACCOUNT\tBALANCE\tUSED\tTHRESHOLD\tLEVEL\tQUOTA/USD\tACCOUNT'S OWN THRESHOLD")
