@@ -38,7 +38,7 @@ type benchPoller struct {
 func (p *benchPoller) Self(_ context.Context, _ aihubmix.Request) (aihubmix.Snapshot, error) {
 	n := p.calls.Add(1)
 	return aihubmix.Snapshot{
-		ID: 42, HasID: true, Username: "bench", DisplayName: "Bench", Group: "default",
+		ID: 42, HasID: true, Username: "bench",
 		Quota: p.quota.Load(), UsedQuota: 80_000_000 + n, RemindThreshold: 0,
 	}, nil
 }
