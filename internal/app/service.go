@@ -309,8 +309,12 @@ func (s *Service) runCycle(ctx context.Context) {
 	// run, say), shows the loop is not stuck.
 	s.mu.Lock()
 	s.lastDone = s.now()
+	first := !s.ready && err == nil
 	s.ready = s.ready || err == nil
 	s.mu.Unlock()
+	if first {
+		s.Logger.Info("ready: the first cycle completed")
+	}
 	if err != nil {
 		s.Logger.Error("cycle failed", "error", err)
 		return

@@ -52,7 +52,8 @@ func TestServiceEndpointsAndShutdown(t *testing.T) {
 	h := newHarness(t, strings.Replace(baseConfig, "lock_timeout: 100ms", "listen: 127.0.0.1:0\nschedule: \"@every 1h\"", 1))
 	h.poller.set("main", 5)
 	bp := &blockingPoller{fakePoller: h.poller, release: make(chan struct{})}
-	svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard, Poller: bp,
+	logs := new(notifiertest.Buffer)
+	svc := &Service{Logger: slog.New(slog.NewTextHandler(logs, nil)), Stdout: io.Discard, Poller: bp,
 		Now:  func() time.Time { return h.now },
 		Load: func() (*config.Config, error) { return h.cfg, nil }}
 	addrCh := make(chan string, 1)
@@ -78,15 +79,11 @@ func TestServiceEndpointsAndShutdown(t *testing.T) {
 		}
 	}
 	close(bp.release)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if code, _ := get(t, base+"/readyz"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never became ready")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !logs.WaitFor("ready: the first cycle completed", 10*time.Second) {
+		t.Fatalf("the first cycle never completed:\n%s", logs)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz after the first cycle = %d %s", code, body)
 	}
 	_, metrics := get(t, base+"/metrics")
 	for _, want := range []string{
