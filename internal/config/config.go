@@ -539,43 +539,12 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 	if strings.Contains(a.BaseURL, "/api/user/self") {
 		return a, fmt.Errorf("%s.base_url: give the gateway's root (such as https://aihubmix.com), without /api/user/self", path)
 	}
-
-	tokenKey := path + ".token"
-	switch {
-	case ra.Token != "" && ra.TokenFile != "":
-		return a, fmt.Errorf("%s: set token or token_file, not both", path)
-	case ra.TokenFile != "":
-		tokenKey = path + ".token_file"
-		b, err := notifiers.ReadFile(resolvePath(dir, ra.TokenFile), notifiers.MaxSecretFileSize)
-		if err != nil {
-			return a, fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
-		}
-		a.Token = Secret(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")))
-		if a.Token == "" {
-			return a, fmt.Errorf("%s.token_file: the file is empty", path)
-		}
-	case ra.Token != "":
-		a.Token = Secret(strings.TrimSpace(ra.Token))
-	default:
-		return a, fmt.Errorf("%s.token: required (or token_file)", path)
+	var err error
+	if a.Token, err = ra.token(path, dir); err != nil {
+		return a, err
 	}
-	if strings.ContainsAny(a.Token.Reveal(), " \r\n\t") {
-		return a, fmt.Errorf("%s: must not contain white space", tokenKey)
-	}
-	if n := len(a.Token); n < MinTokenLength {
-		return a, fmt.Errorf("%s: %d characters is too short for an access token (at least %d)", tokenKey, n, MinTokenLength)
-	}
-	for k, v := range a.Headers {
-		switch {
-		case !validHeaderName(k):
-			return a, fmt.Errorf("%s.headers.%s: not a valid header name", path, k)
-		case strings.EqualFold(k, "Authorization"):
-			return a, fmt.Errorf("%s.headers.%s: set the key with token or token_file", path, k)
-		case strings.ContainsAny(v, "\r\n"):
-			return a, fmt.Errorf("%s.headers.%s: value must be one line", path, k)
-		case strings.EqualFold(k, "Accept-Encoding") && !gzipOnly(v):
-			return a, fmt.Errorf("%s.headers.%s: quotawatch decodes only gzip; remove the header (gzip is asked for by default) or set it to gzip", path, k)
-		}
+	if err := checkAccountHeaders(path, a.Headers); err != nil {
+		return a, err
 	}
 
 	a.AccountThreshold = notifiers.SeverityWarning
@@ -584,62 +553,135 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 	} else {
 		a.AccountThreshold, _ = notifiers.ParseSeverity(at)
 	}
+	if a.Thresholds, err = ra.thresholds(path); err != nil {
+		return a, err
+	}
+	a.Runway = ra.runway(defs)
+	if a.Notifiers, err = ra.notifiers(path, all, known); err != nil {
+		return a, err
+	}
+	return a, nil
+}
 
+// token reads the access token from token or token_file and checks it.
+func (ra *rawAccount) token(path, dir string) (Secret, error) {
+	tokenKey := path + ".token"
+	var token Secret
+	switch {
+	case ra.Token != "" && ra.TokenFile != "":
+		return "", fmt.Errorf("%s: set token or token_file, not both", path)
+	case ra.TokenFile != "":
+		tokenKey = path + ".token_file"
+		b, err := notifiers.ReadFile(resolvePath(dir, ra.TokenFile), notifiers.MaxSecretFileSize)
+		if err != nil {
+			return "", fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
+		}
+		token = Secret(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")))
+		if token == "" {
+			return "", fmt.Errorf("%s.token_file: the file is empty", path)
+		}
+	case ra.Token != "":
+		token = Secret(strings.TrimSpace(ra.Token))
+	default:
+		return "", fmt.Errorf("%s.token: required (or token_file)", path)
+	}
+	if strings.ContainsAny(token.Reveal(), " \r\n\t") {
+		return "", fmt.Errorf("%s: must not contain white space", tokenKey)
+	}
+	if n := len(token); n < MinTokenLength {
+		return "", fmt.Errorf("%s: %d characters is too short for an access token (at least %d)", tokenKey, n, MinTokenLength)
+	}
+	return token, nil
+}
+
+// checkAccountHeaders checks the extra request headers of the account at
+// path.
+func checkAccountHeaders(path string, headers map[string]string) error {
+	for k, v := range headers {
+		switch {
+		case !validHeaderName(k):
+			return fmt.Errorf("%s.headers.%s: not a valid header name", path, k)
+		case strings.EqualFold(k, "Authorization"):
+			return fmt.Errorf("%s.headers.%s: set the key with token or token_file", path, k)
+		case strings.ContainsAny(v, "\r\n"):
+			return fmt.Errorf("%s.headers.%s: value must be one line", path, k)
+		case strings.EqualFold(k, "Accept-Encoding") && !gzipOnly(v):
+			return fmt.Errorf("%s.headers.%s: quotawatch decodes only gzip; remove the header (gzip is asked for by default) or set it to gzip", path, k)
+		}
+	}
+	return nil
+}
+
+// thresholds resolves the account's thresholds list.
+func (ra *rawAccount) thresholds(path string) ([]Threshold, error) {
+	var out []Threshold
 	for j, rt := range ra.Thresholds {
 		tp := fmt.Sprintf("%s.thresholds[%d]", path, j)
 		var t Threshold
 		switch {
 		case rt.USD != nil && rt.Quota != nil:
-			return a, fmt.Errorf("%s: set usd or quota, not both", tp)
+			return out, fmt.Errorf("%s: set usd or quota, not both", tp)
 		case rt.USD != nil:
 			t.MicroUSD, t.USD = rt.USD.micro, true
 		case rt.Quota != nil:
 			if *rt.Quota < 0 {
-				return a, fmt.Errorf("%s.quota: must not be negative", tp)
+				return out, fmt.Errorf("%s.quota: must not be negative", tp)
 			}
 			t.Quota = *rt.Quota
 		default:
-			return a, fmt.Errorf("%s: set usd or quota", tp)
+			return out, fmt.Errorf("%s: set usd or quota", tp)
 		}
 		if rt.Severity == "" {
-			return a, fmt.Errorf("%s.severity: required (info, warning or critical)", tp)
+			return out, fmt.Errorf("%s.severity: required (info, warning or critical)", tp)
 		}
 		sev, err := notifiers.ParseSeverity(rt.Severity)
 		if err != nil {
-			return a, fmt.Errorf("%s.severity: %v", tp, err)
+			return out, fmt.Errorf("%s.severity: %v", tp, err)
 		}
 		t.Severity = sev
-		a.Thresholds = append(a.Thresholds, t)
+		out = append(out, t)
 	}
+	return out, nil
+}
 
+// runway is the account's runway alert, its own or the defaults'; nil for
+// none.
+func (ra *rawAccount) runway(defs *rawOverrides) *Runway {
 	rr := ra.Overrides.Runway
 	if rr == nil {
 		rr = defs.Runway
 	}
-	if rr != nil {
-		a.Runway = &Runway{Below: rr.Below, Severity: notifiers.SeverityWarning, Window: deref(rr.Window, DefaultRunwayWindow)}
-		if rr.Severity != "" {
-			a.Runway.Severity, _ = notifiers.ParseSeverity(rr.Severity)
-		}
+	if rr == nil {
+		return nil
 	}
+	r := &Runway{Below: rr.Below, Severity: notifiers.SeverityWarning, Window: deref(rr.Window, DefaultRunwayWindow)}
+	if rr.Severity != "" {
+		r.Severity, _ = notifiers.ParseSeverity(rr.Severity)
+	}
+	return r
+}
 
+// notifiers lists the names of the notifiers the account alerts: the ones
+// it names, or every one.
+func (ra *rawAccount) notifiers(path string, all []Notifier, known map[string]bool) ([]string, error) {
 	if ra.Notifiers == nil {
+		var names []string
 		for _, n := range all {
-			a.Notifiers = append(a.Notifiers, n.Name)
+			names = append(names, n.Name)
 		}
-	} else {
-		a.Notifiers = []string{}
-		for j, name := range *ra.Notifiers {
-			if !known[name] {
-				return a, fmt.Errorf("%s.notifiers[%d]: unknown notifier %q", path, j, name)
-			}
-			if slices.Contains(a.Notifiers, name) {
-				return a, fmt.Errorf("%s.notifiers[%d]: %q is listed twice", path, j, name)
-			}
-			a.Notifiers = append(a.Notifiers, name)
-		}
+		return names, nil
 	}
-	return a, nil
+	names := []string{}
+	for j, name := range *ra.Notifiers {
+		if !known[name] {
+			return names, fmt.Errorf("%s.notifiers[%d]: unknown notifier %q", path, j, name)
+		}
+		if slices.Contains(names, name) {
+			return names, fmt.Errorf("%s.notifiers[%d]: %q is listed twice", path, j, name)
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 func (rn *rawNotifier) resolve(path, dir string) (Notifier, error) {
