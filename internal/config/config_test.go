@@ -181,6 +181,7 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-slack-both.yaml":           "notifiers[0].token: set either webhook_url (incoming webhook) or token (bot), not both",
 		"bad-pagerduty.yaml":            "notifiers[0].routing_key: required",
 		"bad-email-password-file.yaml":  "notifiers[0].password_file: open " + absTestdata + "/missing.pass: no such file or directory",
+		"bad-email-ca-file.yaml":        "notifiers[0].ca_file: open " + absTestdata + "/missing.pem: no such file or directory",
 		"bad-duplicate-key.yaml":        "accounts[0].token: duplicate key",
 		"bad-duplicate-header.yaml":     "accounts[0].headers.A: duplicate key",
 		"bad-notifier-twice.yaml":       `accounts[0].notifiers[1]: "c" is listed twice`,

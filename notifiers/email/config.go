@@ -44,8 +44,9 @@ type Config struct {
 	// Password is the SMTP password.
 	Password string `yaml:"password"`
 	// PasswordFile names a file holding the password (a UTF-8 BOM and
-	// trailing newlines are ignored). It is read when the notifier is built;
-	// it must be a regular file of at most notifiers.MaxSecretFileSize.
+	// trailing newlines are ignored). It is read when the config is loaded
+	// (CheckFiles) and again when the notifier is built; it must be a
+	// regular file of at most notifiers.MaxSecretFileSize.
 	PasswordFile string `yaml:"password_file"`
 	// From is the sender address, optionally with a display name
 	// ("quotawatch <alerts@example.com>"). Required. Its domain names the
