@@ -422,18 +422,8 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	if st, err := os.Stat(cfg.StateFile); (err == nil && st.IsDir()) || trailingSlash {
 		return nil, fmt.Errorf("state_file: %s is a directory; name a file in it, such as %s", cfg.StateFile, filepath.Join(cfg.StateFile, DefaultStateFile))
 	}
-	if cfg.Listen != "" {
-		_, port, err := net.SplitHostPort(cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("listen: want host:port such as :9090, got %q", cfg.Listen)
-		}
-		if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
-			return nil, fmt.Errorf("listen: port %d is out of range 0-65535", n)
-		} else if err != nil {
-			if _, err := net.LookupPort("tcp", port); err != nil {
-				return nil, fmt.Errorf("listen: want host:port such as :9090, got %q", cfg.Listen)
-			}
-		}
+	if err := checkListen(cfg.Listen); err != nil {
+		return nil, err
 	}
 	if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
 		return nil, fmt.Errorf("concurrency: want 1 to 1024, got %d", cfg.Concurrency)
@@ -448,6 +438,39 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 		return nil, err
 	}
 
+	known, err := raw.notifiers(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := raw.accounts(dir, cfg, known); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// checkListen checks the listen address: host:port, with a port number in
+// range or a service name; empty is off.
+func checkListen(listen string) error {
+	if listen == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("listen: want host:port such as :9090, got %q", listen)
+	}
+	if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+		return fmt.Errorf("listen: port %d is out of range 0-65535", n)
+	} else if err != nil {
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			return fmt.Errorf("listen: want host:port such as :9090, got %q", listen)
+		}
+	}
+	return nil
+}
+
+// notifiers resolves the notifiers into cfg and returns the set of their
+// names.
+func (raw *rawConfig) notifiers(dir string, cfg *Config) (map[string]bool, error) {
 	known := map[string]bool{}
 	for i, rn := range raw.Notifiers {
 		path := fmt.Sprintf("notifiers[%d]", i)
@@ -461,24 +484,29 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 		known[n.Name] = true
 		cfg.Notifiers = append(cfg.Notifiers, n)
 	}
+	return known, nil
+}
 
+// accounts resolves the accounts into cfg, whose notifiers (named in
+// known) are resolved already.
+func (raw *rawConfig) accounts(dir string, cfg *Config, known map[string]bool) error {
 	if len(raw.Accounts) == 0 {
-		return nil, errors.New("accounts: at least one account is required")
+		return errors.New("accounts: at least one account is required")
 	}
 	seen := map[string]bool{}
 	for i := range raw.Accounts {
 		path := fmt.Sprintf("accounts[%d]", i)
 		a, err := raw.Accounts[i].resolve(path, dir, &raw.Defaults, cfg.Notifiers, known)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if seen[a.Name] {
-			return nil, fmt.Errorf("%s.name: duplicate account name %q", path, a.Name)
+			return fmt.Errorf("%s.name: duplicate account name %q", path, a.Name)
 		}
 		seen[a.Name] = true
 		cfg.Accounts = append(cfg.Accounts, a)
 	}
-	return cfg, nil
+	return nil
 }
 
 // check validates the overridable keys of a defaults or account section.
