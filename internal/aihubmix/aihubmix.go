@@ -86,7 +86,7 @@ type Snapshot struct {
 	ID    int64
 	HasID bool
 
-	Username, DisplayName, Group string
+	Username string
 
 	// Quota is the balance and UsedQuota the amount spent, in quota units
 	// (USD = quota / the gateway's quota_per_unit). Quota may be zero or
@@ -98,9 +98,6 @@ type Snapshot struct {
 	// (new-api's setting), "" when none.
 	RemindThreshold int64
 	ThresholdField  string
-	// Notify reports whether the account asked for low-balance reminders:
-	// `notify` is true, or `notify_email` is the boolean true.
-	Notify bool
 }
 
 // Where an account's own threshold is read from.
@@ -575,13 +572,10 @@ func decode(body []byte) (Snapshot, *Error) {
 		ID:              d.ID.v,
 		HasID:           d.ID.set,
 		Username:        string(d.Username),
-		DisplayName:     string(d.DisplayName),
-		Group:           string(d.Group),
 		Quota:           d.Quota.v,
 		UsedQuota:       d.UsedQuota.v,
 		RemindThreshold: threshold,
 		ThresholdField:  field,
-		Notify:          d.Notify.v || d.NotifyEmail.v,
 	}, nil
 }
 
@@ -604,13 +598,9 @@ type envelope struct {
 type user struct {
 	ID              number `json:"id"`
 	Username        text   `json:"username"`
-	DisplayName     text   `json:"display_name"`
-	Group           text   `json:"group"`
 	Quota           number `json:"quota"`
 	UsedQuota       number `json:"used_quota"`
 	RemindThreshold number `json:"quota_remind_threshold"`
-	Notify          flag   `json:"notify"`
-	NotifyEmail     flag   `json:"notify_email"` // an email address on some gateways: compared, never copied
 	// Setting is new-api's settings string: only its threshold is kept.
 	Setting setting `json:"setting"`
 }

@@ -28,10 +28,11 @@ type Cycle struct {
 	// Now is the clock; nil is time.Now.
 	Now   func() time.Time
 	Retry Retry
-	// Stop, when done, asks the cycle to wind down: requests in flight
+	// Stop, when closed, asks the cycle to wind down: requests in flight
 	// finish (bounded by the context Run gets), but no new delivery attempt
-	// or retry wait starts; what is left stays owed.
-	Stop context.Context
+	// starts and a retry wait ends; what is left stays owed. nil never
+	// closes.
+	Stop <-chan struct{}
 	// Units resolves quota_per_usd: auto and keeps the gateways' answers
 	// between cycles; nil is a fresh one per Run (check).
 	Units *Units
@@ -192,20 +193,31 @@ func (c *Cycle) save(st *state.File) error {
 	return state.RemoveJournal(c.Config.StateFile)
 }
 
-// stopping reports whether the program is shutting down (Stop is done): a
+// stopping reports whether the program is shutting down (Stop is closed): a
 // cycle then makes no new delivery attempt and leaves the rest owed.
 func (c *Cycle) stopping() bool {
-	return c.Stop != nil && c.Stop.Err() != nil
+	select {
+	case <-c.Stop:
+		return true
+	default:
+		return false
+	}
 }
 
-// softContext is ctx, also ended by Stop, for waits between retries.
+// softContext is ctx, also ended when Stop closes, for waits between
+// retries.
 func (c *Cycle) softContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	merged, cancel := context.WithCancel(ctx)
-	if c.Stop == nil {
-		return merged, cancel
+	if c.Stop != nil {
+		go func() {
+			select {
+			case <-c.Stop:
+				cancel()
+			case <-merged.Done():
+			}
+		}()
 	}
-	stop := context.AfterFunc(c.Stop, cancel)
-	return merged, func() { stop(); cancel() }
+	return merged, cancel
 }
 
 func (c *Cycle) now() time.Time {

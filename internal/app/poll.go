@@ -14,15 +14,10 @@ type Poller interface {
 	Self(ctx context.Context, r aihubmix.Request) (aihubmix.Snapshot, error)
 }
 
-// PollAll polls accounts, at most concurrency at once, and returns the
-// results in account order. Accounts for which skip (if not nil) is true are
-// not polled; their result is marked Deferred.
-func PollAll(ctx context.Context, p Poller, accts []config.Account, concurrency int, now func() time.Time, skip func(config.Account) bool) []PollResult {
-	return PollAllPaced(ctx, p, accts, concurrency, now, skip, nil)
-}
-
-// PollAllPaced is PollAll with each request paced per gateway host by gw.
-// Once a gateway answers 429 without Retry-After, its accounts not yet
+// PollAllPaced polls accounts, at most concurrency at once, each request
+// paced per gateway host by gw, and returns the results in account order.
+// Accounts for which skip (if not nil) is true are not polled; their result
+// is marked Deferred. Once a gateway answers 429 without Retry-After, its accounts not yet
 // polled are not polled this cycle: their result is Deferred with
 // GatewayBusy set.
 func PollAllPaced(ctx context.Context, p Poller, accts []config.Account, concurrency int, now func() time.Time, skip func(config.Account) bool, gw *Gateways) []PollResult {

@@ -65,9 +65,8 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "config %s is valid\n", cfg.Path)
-	sched, _ := config.ParseSchedule(cfg.Schedule)
-	next := sched.Next(time.Now())
-	interval := sched.Next(next).Sub(next)
+	next := cfg.Cron.Next(time.Now())
+	interval := cfg.Cron.Next(next).Sub(next)
 	fmt.Fprintf(w, "schedule:   %s (next run %s)\n", cfg.Schedule, next.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "state file: %s\n", cfg.StateFile)
 	if cfg.Listen != "" {
@@ -268,7 +267,10 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	if opts.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(rows)
+		if err := enc.Encode(rows); err != nil {
+			e.fail(fmt.Errorf("write JSON: %w", err))
+			return ExitFailure
+		}
 	} else {
 		writeBalanceTable(e.stdout, rows)
 	}

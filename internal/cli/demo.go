@@ -17,6 +17,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/app"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 type demoOpts struct{ pace time.Duration }
@@ -49,20 +50,20 @@ notifiers:
 // demoStep is one scene: the simulated account's balance and spend, how much
 // simulated time passes first, and what the narrator says.
 type demoStep struct {
-	advance     time.Duration
-	balanceUSD  int64
-	usedUSD     int64
-	say, expect string
+	advance    time.Duration
+	balanceUSD int64
+	usedUSD    int64
+	say        string
 }
 
 var demoSteps = []demoStep{
-	{0, 80, 120, "The account starts healthy at $80.00.", "nothing to say"},
-	{2 * time.Hour, 45, 155, "Spending drains it below the $50.00 warning threshold.", "new"},
-	{time.Hour, 44, 156, "An hour later it is still low: the alert is not sent again.", "nothing new"},
-	{24 * time.Hour, 38, 162, "A day after the first alert it is still firing: a reminder goes out.", "repeat"},
-	{3 * time.Hour, 7, 193, "A burst of traffic takes it below the $10.00 critical threshold.", "escalated"},
-	{30 * time.Minute, 30, 193, "Finance tops it up partially, to $30.00: back to warning.", "deescalated"},
-	{30 * time.Minute, 130, 193, "A full top-up to $130.00 ends the alert.", "resolved"},
+	{0, 80, 120, "The account starts healthy at $80.00."},
+	{2 * time.Hour, 45, 155, "Spending drains it below the $50.00 warning threshold."},
+	{time.Hour, 44, 156, "An hour later it is still low: the alert is not sent again."},
+	{24 * time.Hour, 38, 162, "A day after the first alert it is still firing: a reminder goes out."},
+	{3 * time.Hour, 7, 193, "A burst of traffic takes it below the $10.00 critical threshold."},
+	{30 * time.Minute, 30, 193, "Finance tops it up partially, to $30.00: back to warning."},
+	{30 * time.Minute, 130, 193, "A full top-up to $130.00 ends the alert."},
 }
 
 func runDemo(ctx context.Context, e *env, o any, _ []string) int {
@@ -130,7 +131,7 @@ func newDemoCycle(dir, addr string, w io.Writer, logger *slog.Logger, transport 
 		}
 		return "", false
 	}
-	cfg, err := config.Parse([]byte(text), dir, env)
+	cfg, err := config.Parse([]byte(text), dir, all.Types(), env)
 	if err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}

@@ -186,8 +186,10 @@ func parse(data []byte) (*File, error) {
 }
 
 // Save replaces the state file atomically: it writes a temp file beside it,
-// fsyncs it, renames it over the old file and fsyncs the folder. On any error
-// the old file is untouched and the temp file is removed.
+// fsyncs it, renames it over the old file and fsyncs the folder. On an error
+// before the rename the old file is untouched and the temp file is removed;
+// an error syncing the folder (which cannot be opened or synced) means the
+// new file is in place but may not survive a crash.
 func Save(path string, f *File) error {
 	f.Version = Version
 	return WriteAtomic(path, func(w io.Writer) error {
@@ -248,8 +250,12 @@ func globEscape(pattern string) string {
 	return b.String() + "*"
 }
 
-// syncFile is (*os.File).Sync; tests replace it to simulate a failing disk.
-var syncFile = (*os.File).Sync
+// syncFile is (*os.File).Sync and openDir is os.Open; tests replace them
+// to simulate a failing disk.
+var (
+	syncFile = (*os.File).Sync
+	openDir  = os.Open
+)
 
 // WriteAtomic replaces path with what write produces, through a temp file
 // and rename, streaming rather than building the content in memory.
@@ -282,12 +288,18 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}
-	if d, derr := os.Open(dir); derr == nil {
-		derr = d.Sync()
-		d.Close()
-		if derr != nil {
-			return fmt.Errorf("write state file: sync folder: %w", derr)
-		}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs the folder dir, so that a rename in it survives a crash.
+func syncDir(dir string) error {
+	d, err := openDir(dir)
+	if err != nil {
+		return fmt.Errorf("write state file: sync folder: %w", err)
+	}
+	defer d.Close()
+	if err := syncFile(d); err != nil {
+		return fmt.Errorf("write state file: sync folder: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/quotawatch/quotawatch/event"
@@ -80,6 +81,19 @@ func TestFailedWriteLeavesOldFileIntact(t *testing.T) {
 	}
 }
 
+// TestFolderSyncFailureIsAnError: Save promises the folder is synced after
+// the rename; when the folder cannot even be opened, that is an error, not
+// a silent skip.
+func TestFolderSyncFailureIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	openDir = func(string) (*os.File, error) { return nil, errors.New("folder gone") }
+	t.Cleanup(func() { openDir = os.Open })
+	err := Save(path, sample())
+	if err == nil || !strings.Contains(err.Error(), "sync folder: folder gone") {
+		t.Fatalf("Save error = %v, want the folder sync failure", err)
+	}
+}
+
 func TestCorruptFileIsMovedAside(t *testing.T) {
 	for name, content := range map[string]string{
 		"garbage":     "{not json",
@@ -134,26 +148,36 @@ func TestLockExcludesSecondHolder(t *testing.T) {
 	unlock2()
 }
 
+// TestLockWaitsForRelease: a Lock that finds the lock held waits, and takes
+// it once released. It runs in a synctest bubble, so the waiting Lock has
+// certainly found the lock held (it sleeps between tries) before the holder
+// releases it: a Lock that never waits fails every run.
 func TestLockWaitsForRelease(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
-	unlock, _ := Lock(context.Background(), path, 0)
-	released := make(chan struct{})
-	go func() {
-		<-released
-		unlock()
-	}()
-	done := make(chan error)
-	go func() {
-		u, err := Lock(context.Background(), path, 10*time.Second)
-		if err == nil {
-			u()
+	synctest.Test(t, func(t *testing.T) {
+		unlock, err := Lock(context.Background(), path, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
-		done <- err
-	}()
-	close(released)
-	if err := <-done; err != nil {
-		t.Fatalf("waiting Lock = %v", err)
-	}
+		done := make(chan error, 1)
+		go func() {
+			u, err := Lock(context.Background(), path, 10*time.Second)
+			if err == nil {
+				u()
+			}
+			done <- err
+		}()
+		synctest.Wait() // the second Lock found the lock held and waits to retry
+		select {
+		case err := <-done:
+			t.Fatalf("Lock on a held lock returned %v before the release, want a wait", err)
+		default:
+		}
+		unlock()
+		if err := <-done; err != nil {
+			t.Fatalf("waiting Lock = %v", err)
+		}
+	})
 }
 
 // TestLockAcrossProcesses holds the lock in a child process (this test

@@ -15,10 +15,6 @@ import (
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
-func init() {
-	notifiers.Register("webhook", func() notifiers.Config { return new(Config) })
-}
-
 // Config is the webhook notifier's section of the config file.
 type Config struct {
 	// URL receives the POST. It is treated as a secret: it never appears in
