@@ -1,0 +1,248 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/quotawatch/quotawatch/event"
+)
+
+// Store is where the state lives between cycles: the state file (FileStore,
+// the default) or a database (package pgstore). Every backend keeps the same
+// promises: a cycle's decisions and outbox are saved before anything is
+// sent, each delivery is recorded as it succeeds, and the lock keeps two
+// runs from deciding at once.
+type Store interface {
+	// Lock takes the state's exclusive lock, waiting at most wait (0: try
+	// once). When another run held it for the whole wait the error wraps
+	// ErrLocked.
+	Lock(ctx context.Context, wait time.Duration) (Session, error)
+	// String names the store for logs; it never contains a secret.
+	String() string
+}
+
+// Session is a held lock on a Store: the state is read and written only
+// through it, and Close releases the lock.
+type Session interface {
+	// Load reads the state. A state that could not be read and was replaced
+	// by fresh state comes with a *CorruptError.
+	Load(ctx context.Context, now time.Time) (*File, error)
+	// Save makes f the stored state. A backend may write only what changed
+	// since the Load or Save before.
+	Save(ctx context.Context, f *File) error
+	// Delivered records at once that notifier accepted d, so a crash from
+	// here on does not send it again. It is safe for concurrent use. An
+	// error wrapping ErrLockLost means the session can no longer vouch for
+	// holding the lock: the caller must stop delivering.
+	Delivered(ctx context.Context, notifier string, d *Delivery) error
+	// Close releases the lock.
+	Close() error
+}
+
+// ErrLockLost is wrapped by a Session's errors when it may have lost its
+// lock (the connection that held it broke): another run may be acting on
+// the state, so nothing more may be sent.
+var ErrLockLost = errors.New("lost the state lock")
+
+// FileStore is the state file at a path, locked with flock, with its
+// delivery journal; see the package comment.
+type FileStore struct{ Path string }
+
+var _ Store = FileStore{}
+
+func (s FileStore) String() string { return "state file " + s.Path }
+
+// Lock takes the state file's lock (see Lock).
+func (s FileStore) Lock(ctx context.Context, wait time.Duration) (Session, error) {
+	unlock, err := Lock(ctx, s.Path, wait)
+	if err != nil {
+		return nil, err
+	}
+	return &fileSession{path: s.Path, unlock: unlock}, nil
+}
+
+type fileSession struct {
+	path    string
+	unlock  func()
+	journal *Journal
+}
+
+func (s *fileSession) Load(_ context.Context, now time.Time) (*File, error) {
+	return Load(s.path, now)
+}
+
+// Save writes the state file; it then holds every delivery the journal
+// recorded, so the journal goes.
+func (s *fileSession) Save(_ context.Context, f *File) error {
+	if err := Save(s.path, f); err != nil {
+		return err
+	}
+	s.closeJournal()
+	return RemoveJournal(s.path)
+}
+
+// Delivered appends to the delivery journal. Its errors never wrap
+// ErrLockLost: the flock stays held, and the save at the end of the cycle
+// records what was delivered.
+func (s *fileSession) Delivered(_ context.Context, notifier string, d *Delivery) error {
+	if s.journal == nil {
+		s.journal = OpenJournal(s.path)
+	}
+	return s.journal.Delivered(notifier, d.Event.ID)
+}
+
+func (s *fileSession) closeJournal() {
+	if s.journal != nil {
+		s.journal.Close()
+		s.journal = nil
+	}
+}
+
+func (s *fileSession) Close() error {
+	s.closeJournal()
+	s.unlock()
+	return nil
+}
+
+// Export writes f as JSON in the state file's format (the format of Save).
+func Export(w io.Writer, f *File) error {
+	f.Version = Version
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(toDisk(f)); err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	return nil
+}
+
+// Parse reads state in the state file's format, as Export writes it.
+func Parse(data []byte) (*File, error) { return parse(data) }
+
+// AlertKey names one alert: the account, the kind and, for kinds with more
+// than one alert per account, the subject ("" otherwise).
+type AlertKey struct {
+	Account string
+	Kind    event.Kind
+	Subject string
+}
+
+// Rows is a state split into the rows of a database, each in the state
+// file's schema (schema.go), so that a field added to the file is stored
+// by every backend without a change of theirs.
+type Rows struct {
+	// Accounts holds each account's JSON without its alerts.
+	Accounts map[string]AccountRow
+	// Alerts holds each alert's JSON.
+	Alerts map[AlertKey][]byte
+	// Outbox holds the deliveries, oldest first.
+	Outbox []OutboxRow
+}
+
+// AccountRow is one account's JSON. Steady is the same JSON without what
+// every successful poll refreshes even when nothing changed (the time of
+// the snapshot and of the last success, the time of the newest spend
+// sample): comparing Steady tells a change worth writing from the mere
+// passing of time, which ObservedAt measures.
+type AccountRow struct {
+	Data, Steady []byte
+	ObservedAt   time.Time
+}
+
+// OutboxRow is one delivery: its identity and its JSON.
+type OutboxRow struct {
+	EventID, Notifier string
+	Data              []byte
+}
+
+// Rows returns f as rows.
+func (f *File) Rows() (*Rows, error) {
+	d := toDisk(f)
+	r := &Rows{Accounts: make(map[string]AccountRow, len(d.Accounts)), Alerts: map[AlertKey][]byte{}}
+	for name, da := range d.Accounts {
+		for kind, s := range da.Alerts {
+			b, err := json.Marshal(s)
+			if err != nil {
+				return nil, fmt.Errorf("encode alert: %w", err)
+			}
+			r.Alerts[AlertKey{Account: name, Kind: kind}] = b
+		}
+		acct := *da
+		acct.Alerts = nil
+		row, err := accountRow(&acct)
+		if err != nil {
+			return nil, err
+		}
+		r.Accounts[name] = row
+	}
+	for _, del := range f.Outbox {
+		b, err := json.Marshal(del)
+		if err != nil {
+			return nil, fmt.Errorf("encode delivery: %w", err)
+		}
+		r.Outbox = append(r.Outbox, OutboxRow{EventID: del.Event.ID, Notifier: del.Notifier, Data: b})
+	}
+	return r, nil
+}
+
+func accountRow(da *diskAccount) (AccountRow, error) {
+	var row AccountRow
+	var err error
+	if row.Data, err = json.Marshal(da); err != nil {
+		return row, fmt.Errorf("encode account: %w", err)
+	}
+	steady := *da
+	steady.LastSuccess = time.Time{}
+	if da.Snapshot != nil {
+		snap := *da.Snapshot
+		row.ObservedAt, snap.ObservedAt = snap.ObservedAt, time.Time{}
+		steady.Snapshot = &snap
+	}
+	if n := len(da.Samples); n > 0 {
+		steady.Samples = append([]diskSample(nil), da.Samples...)
+		steady.Samples[n-1].At = time.Time{}
+	}
+	if row.Steady, err = json.Marshal(&steady); err != nil {
+		return row, fmt.Errorf("encode account: %w", err)
+	}
+	return row, nil
+}
+
+// FromRows is the state rows hold; accounts that have alerts but no row of
+// their own are kept.
+func FromRows(r *Rows) (*File, error) {
+	d := &diskFile{Version: Version, Accounts: make(map[string]*diskAccount, len(r.Accounts))}
+	for name, row := range r.Accounts {
+		var da diskAccount
+		if err := json.Unmarshal(row.Data, &da); err != nil {
+			return nil, fmt.Errorf("decode account %s: %w", name, err)
+		}
+		d.Accounts[name] = &da
+	}
+	for k, b := range r.Alerts {
+		var s diskAlertState
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, fmt.Errorf("decode alert %s/%s: %w", k.Account, k.Kind, err)
+		}
+		da := d.Accounts[k.Account]
+		if da == nil {
+			da = &diskAccount{}
+			d.Accounts[k.Account] = da
+		}
+		if da.Alerts == nil {
+			da.Alerts = map[event.Kind]*diskAlertState{}
+		}
+		da.Alerts[k.Kind] = &s
+	}
+	for _, o := range r.Outbox {
+		var del Delivery
+		if err := json.Unmarshal(o.Data, &del); err != nil {
+			return nil, fmt.Errorf("decode delivery %s: %w", o.EventID, err)
+		}
+		d.Outbox = append(d.Outbox, &del)
+	}
+	return fromDisk(d), nil
+}
