@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/big"
 	"net"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -59,10 +60,13 @@ type Config struct {
 	Path     string
 	Schedule string
 	// Cron is Schedule parsed.
-	Cron        cron.Schedule
-	StateFile   string // absolute
-	Listen      string
-	Concurrency int
+	Cron      cron.Schedule
+	StateFile string // absolute
+	// StateDatabase, when set, is the postgres:// URL of the state database,
+	// which then replaces StateFile. It is a secret (it may hold a password).
+	StateDatabase Secret
+	Listen        string
+	Concurrency   int
 	// LockTimeout bounds how long a cycle waits for another run's state lock.
 	LockTimeout time.Duration
 	// MaxOwedAge is how long an undelivered notification is retried before it
@@ -221,6 +225,8 @@ type rawConfig struct {
 	Schedule    *string        `yaml:"schedule"`
 	GatewayRate Rate           `yaml:"gateway_rate"`
 	StateFile   *string        `yaml:"state_file"`
+	StateDB     string         `yaml:"state_database"`
+	StateDBFile string         `yaml:"state_database_file"`
 	Listen      string         `yaml:"listen"`
 	Concurrency *int           `yaml:"concurrency"`
 	LockTimeout *time.Duration `yaml:"lock_timeout"`
@@ -424,6 +430,9 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	if st, err := os.Stat(cfg.StateFile); (err == nil && st.IsDir()) || trailingSlash {
 		return nil, fmt.Errorf("state_file: %s is a directory; name a file in it, such as %s", cfg.StateFile, filepath.Join(cfg.StateFile, DefaultStateFile))
 	}
+	if cfg.StateDatabase, err = raw.stateDatabase(dir); err != nil {
+		return nil, err
+	}
 	if err := checkListen(cfg.Listen); err != nil {
 		return nil, err
 	}
@@ -591,6 +600,37 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		return a, err
 	}
 	return a, nil
+}
+
+// stateDatabase reads the state database URL from state_database or
+// state_database_file and checks its form. Errors never quote the URL: it
+// may hold a password.
+func (raw *rawConfig) stateDatabase(dir string) (Secret, error) {
+	key, url := "state_database", strings.TrimSpace(raw.StateDB)
+	switch {
+	case raw.StateDB != "" && raw.StateDBFile != "":
+		return "", errors.New("set state_database or state_database_file, not both")
+	case raw.StateDBFile != "":
+		key = "state_database_file"
+		b, err := safefile.ReadFile(resolvePath(dir, raw.StateDBFile), safefile.MaxSecretFileSize)
+		if err != nil {
+			return "", fmt.Errorf("state_database_file: %v", unwrapPathError(err))
+		}
+		url = strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff"))
+		if url == "" {
+			return "", errors.New("state_database_file: the file is empty")
+		}
+	case raw.StateDB == "":
+		return "", nil
+	}
+	u, err := neturl.Parse(url)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("%s: want a postgres:// URL (postgres://user:password@host:5432/database)", key)
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return "", fmt.Errorf("%s: the URL names no host", key)
+	}
+	return Secret(url), nil
 }
 
 // token reads the access token from token or token_file and checks it.
