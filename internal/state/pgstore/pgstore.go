@@ -83,24 +83,33 @@ func (s *Store) refresh() time.Duration {
 	return DefaultRefresh
 }
 
-// redacted is an error whose text has the password replaced.
-type redacted struct {
-	err error
-	pw  string
+// dbError is an error of the database in words safe to log: the text of
+// the driver's error with the password replaced, and none of the driver's
+// values (its errors carry the connection's config, password and all).
+// It wraps only the sentinels callers test for.
+type dbError struct {
+	msg   string
+	cause error
 }
 
-func (r redacted) Error() string {
-	msg := r.err.Error()
-	if len(r.pw) >= 1 {
-		msg = strings.ReplaceAll(msg, r.pw, "[REDACTED]")
-	}
-	return msg
-}
-func (r redacted) Unwrap() error { return r.err }
+func (e *dbError) Error() string { return e.msg }
+func (e *dbError) Unwrap() error { return e.cause }
 
-// fail wraps err with what was being done and the database's host and name.
+// fail is err, with what was being done and the database's host and name,
+// as a *dbError.
 func (s *Store) fail(action string, err error) error {
-	return fmt.Errorf("%s %s: %s: %w", "state database", s.where, action, redacted{err, s.pw})
+	msg := err.Error()
+	if s.pw != "" {
+		msg = strings.ReplaceAll(msg, s.pw, "[REDACTED]")
+	}
+	e := &dbError{msg: fmt.Sprintf("state database %s: %s: %s", s.where, action, msg)}
+	for _, sentinel := range []error{context.Canceled, context.DeadlineExceeded, ErrSchemaNewer} {
+		if errors.Is(err, sentinel) {
+			e.cause = sentinel
+			break
+		}
+	}
+	return e
 }
 
 func (s *Store) connect(ctx context.Context) (*pgx.Conn, error) {
@@ -205,10 +214,15 @@ func checkNotNewer(have int) error {
 // version is the schema version the database has; 0 without the migrations
 // table.
 func (s *Store) version(ctx context.Context, conn *pgx.Conn) (int, error) {
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('quotawatch_schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+		return 0, s.fail("read the schema version", err)
+	}
+	if !exists {
+		return 0, nil
+	}
 	var v int
-	err := conn.QueryRow(ctx, `SELECT CASE WHEN to_regclass('quotawatch_schema_migrations') IS NULL THEN 0
-		ELSE (SELECT coalesce(max(version), 0) FROM quotawatch_schema_migrations) END`).Scan(&v)
-	if err != nil {
+	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM quotawatch_schema_migrations").Scan(&v); err != nil {
 		return 0, s.fail("read the schema version", err)
 	}
 	return v, nil
@@ -378,7 +392,7 @@ func (ss *session) Save(ctx context.Context, f *state.File) error {
 		}
 		stored.Accounts[name] = row
 		b.Queue(`INSERT INTO quotawatch_accounts (name, data) VALUES ($1, $2)
-			ON CONFLICT (name) DO UPDATE SET data = excluded.data, updated_at = now()`, name, string(row.Data))
+			ON CONFLICT (name) DO UPDATE SET data = excluded.data, updated_at = now()`, name, jsonb(row.Data))
 	}
 	for name := range old.Accounts {
 		if _, ok := next.Accounts[name]; !ok {
@@ -391,7 +405,7 @@ func (ss *session) Save(ctx context.Context, f *state.File) error {
 		}
 		b.Queue(`INSERT INTO quotawatch_alerts (account, kind, subject, data) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (account, kind, subject) DO UPDATE SET data = excluded.data, updated_at = now()`,
-			k.Account, string(k.Kind), k.Subject, string(data))
+			k.Account, string(k.Kind), k.Subject, jsonb(data))
 	}
 	for k := range old.Alerts {
 		if _, ok := next.Alerts[k]; !ok {
@@ -410,9 +424,9 @@ func (ss *session) Save(ctx context.Context, f *state.File) error {
 		prev, ok := prevOut[k]
 		switch {
 		case !ok:
-			b.Queue("INSERT INTO quotawatch_outbox (event_id, notifier, data) VALUES ($1, $2, $3)", o.EventID, o.Notifier, string(o.Data))
+			b.Queue("INSERT INTO quotawatch_outbox (event_id, notifier, data) VALUES ($1, $2, $3)", o.EventID, o.Notifier, jsonb(o.Data))
 		case !bytes.Equal(prev, o.Data):
-			b.Queue("UPDATE quotawatch_outbox SET data = $3 WHERE event_id = $1 AND notifier = $2", o.EventID, o.Notifier, string(o.Data))
+			b.Queue("UPDATE quotawatch_outbox SET data = $3 WHERE event_id = $1 AND notifier = $2", o.EventID, o.Notifier, jsonb(o.Data))
 		}
 	}
 	for k := range prevOut {
@@ -443,6 +457,12 @@ func (ss *session) Save(ctx context.Context, f *state.File) error {
 	ss.s.written.Add(n)
 	ss.loaded = stored
 	return nil
+}
+
+// jsonb is JSON as jsonb accepts it: jsonb has no NUL character, so an
+// escaped one (from a gateway's message, say) becomes U+FFFD.
+func jsonb(b []byte) string {
+	return strings.ReplaceAll(string(b), `\u0000`, `\ufffd`)
 }
 
 // Delivered deletes the delivery's outbox row at once, on the lock's

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -270,4 +271,34 @@ func holdInChild(t *testing.T, b Backend, spec string) {
 	defer sess.Close()
 	os.Stdout.WriteString("locked\n")
 	time.Sleep(time.Minute)
+}
+
+// Fleet is a state of n accounts named acct-0000..., each with a snapshot,
+// spend samples and a firing balance alert, as a fleet in steady state has.
+func Fleet(n int, at time.Time) *state.File {
+	f := state.New()
+	for i := range n {
+		a := f.Account(fmt.Sprintf("acct-%04d", i))
+		a.Snapshot = &state.Snapshot{UserID: int64(i), Username: fmt.Sprintf("user%d", i), Quota: 20000000, UsedQuota: 80000000, ObservedAt: at}
+		a.LastSuccess = at
+		a.Samples = []alert.Sample{{At: at.Add(-time.Hour), Used: 80000000}, {At: at, Used: 80000000}}
+		*a.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: at, LastNotified: at,
+			Threshold: alert.Threshold{Quota: 25000000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"hook"}}
+	}
+	return f
+}
+
+// Poll is what a steady cycle does to every account of f: polled again
+// after d, nothing changed but the time.
+func Poll(f *state.File, d time.Duration) {
+	for _, a := range f.Accounts {
+		if a.Snapshot == nil {
+			continue
+		}
+		at := a.Snapshot.ObservedAt.Add(d)
+		a.Snapshot.ObservedAt, a.LastSuccess = at, at
+		if n := len(a.Samples); n > 0 {
+			a.Samples[n-1].At = at
+		}
+	}
 }
