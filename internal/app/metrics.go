@@ -33,6 +33,7 @@ type Metrics struct {
 	cycleDuration prometheus.Histogram
 	notifyLatency *prometheus.HistogramVec
 	owed          *prometheus.GaugeVec
+	skipped       *prometheus.CounterVec
 }
 
 // NewMetrics registers quotawatch's metrics on reg.
@@ -65,7 +66,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		owed: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "quotawatch_owed_notifications", Help: "Notifications recorded but not yet delivered, per notifier.",
 		}, []string{"notifier"}),
+		skipped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "quotawatch_cycles_skipped_total", Help: "Scheduled cycles not run, per reason (locked: another replica held the state database's lock and did the cycle's work).",
+		}, []string{"reason"}),
 	}
+	m.skipped.WithLabelValues("locked")
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "quotawatch_build_info", Help: "Build information; the value is 1.",
 		ConstLabels: prometheus.Labels{"version": version.Version, "commit": version.Commit},
@@ -190,4 +195,11 @@ func (m *Metrics) cycle(d time.Duration) {
 		return
 	}
 	m.cycleDuration.Observe(d.Seconds())
+}
+
+func (m *Metrics) skip(reason string) {
+	if m == nil {
+		return
+	}
+	m.skipped.WithLabelValues(reason).Inc()
 }

@@ -62,6 +62,7 @@ func commands() []command {
 		{name: "notify-test", summary: "send a marked test alert through every notifier (or --notifier NAME)", config: true, logs: true, flags: notifyTestFlags, run: runNotifyTest},
 		{name: "validate", summary: "load and validate the config; no network", config: true, logs: true, run: runValidate},
 		{name: "demo", summary: "zero-setup tour against a simulated account on loopback", flags: demoFlags, run: runDemo},
+		{name: "state", summary: "move the state: migrate (apply the database schema), export (print it as JSON), import --from FILE", config: true, logs: true, args: "migrate|export|import", maxArgs: 1, flags: stateFlags, run: runState},
 		{name: "version", summary: "print version, commit and Go version", run: runVersion},
 		{name: "secret", summary: "print a new webhook signing secret (whsec_ + base64 of 32 random bytes)", run: runSecret},
 		{name: "completion", summary: "print a shell completion script: bash, zsh or fish", args: "bash|zsh|fish", maxArgs: 1, run: runCompletion},

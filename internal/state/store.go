@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/event"
+	"github.com/quotawatch/quotawatch/internal/safefile"
 )
 
 // Store is where the state lives between cycles: the state file (FileStore,
@@ -245,4 +246,23 @@ func FromRows(r *Rows) (*File, error) {
 		d.Outbox = append(d.Outbox, &del)
 	}
 	return fromDisk(d), nil
+}
+
+// Read reads the state file at path with its journal applied, as Load
+// does, for moving it elsewhere: a missing file or one that cannot be
+// parsed is an error, and the file stays where it is.
+func Read(path string) (*File, error) {
+	path = Resolve(path)
+	data, err := safefile.ReadFile(path, MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	f, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyJournal(path, f); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
