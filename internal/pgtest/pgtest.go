@@ -2,7 +2,7 @@
 // QUOTAWATCH_TEST_DATABASE_URL, or else a throwaway cluster started from the
 // server binaries of Debian's postgresql package (initdb and postgres under
 // /usr/lib/postgresql/*/bin, or on PATH), one per test process, on a temp
-// folder and a loopback port. Each test gets a database of its own.
+// folder and a loopback port. Each test gets a schema of its own.
 //
 // Without either, tests that need PostgreSQL are skipped with a message
 // saying how to enable them — or fail, when CI is set: CI always runs them.
@@ -30,10 +30,10 @@ import (
 )
 
 // EnvURL names the variable that points tests at an existing server. Its
-// user must be allowed to create databases.
+// user must be allowed to create schemas in its database.
 const EnvURL = "QUOTAWATCH_TEST_DATABASE_URL"
 
-const howTo = "PostgreSQL tests need " + EnvURL + " (a postgres:// URL of a server where the user may CREATE DATABASE) or PostgreSQL's server binaries (Debian: apt-get install postgresql)"
+const howTo = "PostgreSQL tests need " + EnvURL + " (a postgres:// URL of a database where the user may CREATE SCHEMA) or PostgreSQL's server binaries (Debian: apt-get install postgresql)"
 
 var (
 	sharedOnce sync.Once
@@ -63,8 +63,8 @@ func unavailable(t testing.TB, why error) {
 	t.Skipf("skipped: %v. %s", why, howTo)
 }
 
-// URL returns the URL of a new, empty database for t on the shared server,
-// dropped when t ends.
+// URL returns the URL of a new, empty schema for t on the shared server,
+// dropped when t ends (see NewDatabase).
 func URL(t testing.TB) string {
 	t.Helper()
 	sharedOnce.Do(func() {
@@ -83,8 +83,11 @@ func URL(t testing.TB) string {
 	return NewDatabase(t, sharedURL)
 }
 
-// NewDatabase creates a database on the server of admin (a URL) for t and
-// returns its URL; it is dropped when t ends.
+// NewDatabase gives t a schema of its own in the database of admin (a
+// URL) and returns a URL whose search_path is that schema, so everything
+// quotawatch creates lands in it; it is dropped when t ends. A schema is
+// far cheaper than a database, and quotawatch's advisory locks are per
+// schema.
 func NewDatabase(t testing.TB, admin string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -95,14 +98,14 @@ func NewDatabase(t testing.TB, admin string) string {
 	}
 	defer conn.Close(ctx)
 	name := fmt.Sprintf("quotawatch_test_%d_%d", os.Getpid(), dbSeq.Add(1))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("pgtest: create schema: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if conn, err := pgx.Connect(ctx, admin); err == nil {
-			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
 			conn.Close(ctx)
 		}
 	})
@@ -110,7 +113,9 @@ func NewDatabase(t testing.TB, admin string) string {
 	if err != nil {
 		t.Fatalf("pgtest: %s: not a URL", EnvURL)
 	}
-	u.Path = "/" + name
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
@@ -225,8 +230,11 @@ func (c *Cluster) Start() error {
 		return err
 	}
 	defer log.Close()
+	// fsync=off loses nothing when the server process dies (the tests stop
+	// it with SIGQUIT), only when the machine does; synchronous_commit
+	// stays on, so a commit that returned is never lost.
 	cmd := c.command("postgres", "-D", c.data(), "-p", strconv.Itoa(c.port), "-k", c.dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=32MB")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -283,5 +291,5 @@ func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
 }
 
-// NewDatabase creates a database for t on this cluster; see NewDatabase.
+// NewDatabase gives t a schema of its own on this cluster; see NewDatabase.
 func (c *Cluster) NewDatabase(t testing.TB) string { return NewDatabase(t, c.URL("postgres")) }

@@ -24,11 +24,12 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// Advisory lock keys: the state (held for a cycle) and the schema (held
-// while migrating). Arbitrary, fixed, and quotawatch's own.
+// The advisory locks: the state's (held for a cycle) and the schema's
+// (held while migrating). Their keys hash the schema quotawatch's tables
+// are in, so instances kept apart by search_path never block each other.
 const (
-	stateLockKey   int64 = 0x71775f7374617465 // "qw_state"
-	migrateLockKey int64 = 0x71775f736368656d // "qw_schem"
+	stateLockKey   = "hashtextextended('quotawatch state ' || coalesce(current_schema(), ''), 0)"
+	migrateLockKey = "hashtextextended('quotawatch migrations ' || coalesce(current_schema(), ''), 0)"
 )
 
 // DefaultRefresh is how stale the stored time of an account's last poll may
@@ -170,10 +171,10 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock("+migrateLockKey+")"); err != nil {
 		return nil, s.fail("lock for migration", err)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrateLockKey)
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock("+migrateLockKey+")")
 	if _, err := conn.Exec(ctx, migrationsTable); err != nil {
 		return nil, s.fail("create the migrations table", err)
 	}
@@ -239,7 +240,7 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) (state.Session, er
 	deadline := time.Now().Add(wait)
 	for delay := 10 * time.Millisecond; ; delay = min(delay*2, 250*time.Millisecond) {
 		var got bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", stateLockKey).Scan(&got); err != nil {
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock("+stateLockKey+")").Scan(&got); err != nil {
 			conn.Close(context.WithoutCancel(ctx))
 			return nil, s.fail("lock", err)
 		}
@@ -279,10 +280,16 @@ type session struct {
 	loaded *state.Rows
 }
 
+// Close releases the lock before it closes the connection: the server
+// ends a closed connection's session (and its locks) a moment later, and
+// the next Lock, of this process or another, must find the lock free.
 func (ss *session) Close() error {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.conn.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ss.conn.Exec(ctx, "SELECT pg_advisory_unlock("+stateLockKey+")")
+	return ss.conn.Close(ctx)
 }
 
 // lost wraps an error of the lock's connection: the session can no longer
