@@ -28,6 +28,12 @@ func pgStore(t *testing.T, url string) *pgstore.Store {
 	if url == "" {
 		url = pgtest.URL(t)
 	}
+	return pgStoreTB(t, url)
+}
+
+// pgStoreTB is the migrated store of url.
+func pgStoreTB(t testing.TB, url string) *pgstore.Store {
+	t.Helper()
 	s, err := pgstore.New(url)
 	if err != nil {
 		t.Fatal(err)

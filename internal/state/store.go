@@ -144,10 +144,12 @@ type Rows struct {
 }
 
 // AccountRow is one account's JSON. Steady is the same JSON without what
-// every successful poll refreshes even when nothing changed (the time of
-// the snapshot and of the last success, the time of the newest spend
-// sample): comparing Steady tells a change worth writing from the mere
-// passing of time, which ObservedAt measures.
+// every successful poll refreshes even when no alert moves: the balance,
+// spend and time of the snapshot, the time of the last success, and the
+// newest spend sample (which the next poll replaces or follows). Comparing
+// Steady tells a change worth writing — of an alert's input that the next
+// cycle reads back: poll failures, a pause, the older samples, the unit —
+// from the passing of time and money, which ObservedAt dates.
 type AccountRow struct {
 	Data, Steady []byte
 	ObservedAt   time.Time
@@ -199,12 +201,12 @@ func accountRow(da *diskAccount) (AccountRow, error) {
 	steady.LastSuccess = time.Time{}
 	if da.Snapshot != nil {
 		snap := *da.Snapshot
-		row.ObservedAt, snap.ObservedAt = snap.ObservedAt, time.Time{}
+		row.ObservedAt = snap.ObservedAt
+		snap.ObservedAt, snap.Quota, snap.UsedQuota = time.Time{}, 0, 0
 		steady.Snapshot = &snap
 	}
 	if n := len(da.Samples); n > 0 {
-		steady.Samples = append([]diskSample(nil), da.Samples...)
-		steady.Samples[n-1].At = time.Time{}
+		steady.Samples = da.Samples[:n-1]
 	}
 	if row.Steady, err = json.Marshal(&steady); err != nil {
 		return row, fmt.Errorf("encode account: %w", err)

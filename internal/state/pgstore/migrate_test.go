@@ -201,7 +201,7 @@ func TestSteadyCycleWritesOnlyWhatChanged(t *testing.T) {
 			t.Errorf("cycle %d wrote %d rows for 3 transitions and 1 delivery, want at most 5", cycle, n)
 		}
 	}
-	// Past Refresh, the stored poll times catch up.
+	// Past Refresh, the stored polls catch up.
 	before := s.RowsWritten()
 	sess, _ = s.Lock(ctx, 0)
 	f, err := sess.Load(ctx, time.Now())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"hash/fnv"
 	"fmt"
 	"io/fs"
 	"path"
@@ -42,11 +43,14 @@ type Store struct {
 	cfg   *pgx.ConnConfig
 	where string // host/database, for messages
 	pw    string // the password, kept out of every message
-	// Refresh bounds how long a successful poll that changed nothing but
-	// the time (of the snapshot, of the last success, of the newest spend
-	// sample) goes unwritten: so a steady cycle writes the accounts that
-	// changed, plus those whose stored time is older than Refresh. 0 is
-	// DefaultRefresh.
+	// Refresh bounds how long what every poll refreshes (an account's
+	// balance, spend and their time: the parts of state.AccountRow.Steady
+	// left out) goes unwritten while nothing else about the account
+	// changes. A steady cycle so writes the accounts whose alerts or
+	// bookkeeping changed, plus those whose stored poll is older than
+	// Refresh — each account after a share of Refresh between a half and
+	// all of it, fixed by its name, so a fleet's refreshes spread out.
+	// 0 is DefaultRefresh.
 	Refresh time.Duration
 
 	written atomic.Int64
@@ -77,11 +81,15 @@ func (s *Store) String() string { return "state database " + s.where }
 // RowsWritten counts the rows this store inserted, updated or deleted.
 func (s *Store) RowsWritten() int64 { return s.written.Load() }
 
-func (s *Store) refresh() time.Duration {
-	if s.Refresh > 0 {
-		return s.Refresh
+// refresh is how old an account's stored poll may grow; see Refresh.
+func (s *Store) refresh(account string) time.Duration {
+	r := s.Refresh
+	if r <= 0 {
+		r = DefaultRefresh
 	}
-	return DefaultRefresh
+	h := fnv.New32a()
+	h.Write([]byte(account))
+	return r/2 + time.Duration(uint64(h.Sum32())%1024)*(r/2)/1024
 }
 
 // dbError is an error of the database in words safe to log: the text of
@@ -393,7 +401,7 @@ func (ss *session) Save(ctx context.Context, f *state.File) error {
 	stored := &state.Rows{Accounts: make(map[string]state.AccountRow, len(next.Accounts)), Alerts: next.Alerts, Outbox: next.Outbox}
 	for name, row := range next.Accounts {
 		prev, ok := old.Accounts[name]
-		if ok && bytes.Equal(prev.Steady, row.Steady) && row.ObservedAt.Sub(prev.ObservedAt) < ss.s.refresh() && row.ObservedAt.Sub(prev.ObservedAt) >= 0 {
+		if age := row.ObservedAt.Sub(prev.ObservedAt); ok && bytes.Equal(prev.Steady, row.Steady) && age >= 0 && age < ss.s.refresh(name) {
 			stored.Accounts[name] = prev // unchanged but for the time: left as stored
 			continue
 		}

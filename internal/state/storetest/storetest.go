@@ -289,7 +289,7 @@ func Fleet(n int, at time.Time) *state.File {
 }
 
 // Poll is what a steady cycle does to every account of f: polled again
-// after d, nothing changed but the time.
+// after d, each has spent a little, and no alert moved.
 func Poll(f *state.File, d time.Duration) {
 	for _, a := range f.Accounts {
 		if a.Snapshot == nil {
@@ -297,8 +297,10 @@ func Poll(f *state.File, d time.Duration) {
 		}
 		at := a.Snapshot.ObservedAt.Add(d)
 		a.Snapshot.ObservedAt, a.LastSuccess = at, at
+		a.Snapshot.Quota -= 1000
+		a.Snapshot.UsedQuota += 1000
 		if n := len(a.Samples); n > 0 {
-			a.Samples[n-1].At = at
+			a.Samples[n-1] = alert.Sample{At: at, Used: a.Snapshot.UsedQuota}
 		}
 	}
 }
