@@ -203,3 +203,22 @@ func (m *Metrics) skip(reason string) {
 	}
 	m.skipped.WithLabelValues(reason).Inc()
 }
+
+// skippedCycle is what a replica that left a cycle to another replica
+// exports: the per-account gauges of the cycles it ran itself (balance,
+// level, last success) go, and its owed counts read 0, so that only the
+// replica doing the work shows a view of the accounts — a standby's old
+// view would look stale and owed forever.
+func (m *Metrics) skippedCycle() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.balance.Reset()
+	m.level.Reset()
+	m.lastSuccess.Reset()
+	for n := range m.notifiers {
+		m.owed.WithLabelValues(n).Set(0)
+	}
+}

@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/pgtest"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/internal/state/pgstore"
+	"github.com/quotawatch/quotawatch/notifiers"
 	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
 
@@ -236,4 +238,63 @@ func TestDatabasePasswordNeverLeaks(t *testing.T) {
 	if !strings.Contains(err.Error(), "127.0.0.1/quota") {
 		t.Errorf("error %q does not name host and database", err)
 	}
+}
+
+// TestSkippedCycleLeavesTheViewToTheActiveReplica: a replica that ran a
+// cycle and then skips one (another replica has the lock) stops exporting
+// its now old view: no balance, level or last-success series, owed 0. The
+// watcher's alerts (deploy/) then never see a standby's stale gauges.
+func TestSkippedCycleLeavesTheViewToTheActiveReplica(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	store := pgStore(t, "")
+	h.poller.set("main", 40)
+	h.nots["hook"].failNext = 100 // hook stays owed
+	h.nots["hook"].failWith = notifiers.Permanent(errors.New("HTTP 400"))
+	reg := prometheus.NewRegistry()
+	logger := slog.New(slog.DiscardHandler)
+	svc := &Service{Logger: logger, Stdout: io.Discard, Poller: h.poller, Registry: reg, Store: store, Now: func() time.Time { return h.now }}
+	svc.metrics = NewMetrics(reg)
+	nots := map[string]notifiers.Notifier{}
+	for name, r := range h.nots {
+		nots[name] = r
+	}
+	svc.install(h.cfg, nots, nil)
+	svc.runCycle(context.Background())
+	before := gather(t, reg)
+	for _, want := range []string{`quotawatch_balance_usd{account="main"} 40`, `quotawatch_owed_notifications{notifier="hook"} 1`, `quotawatch_last_success_timestamp_seconds{account="main"}`} {
+		if !strings.Contains(before, want) {
+			t.Fatalf("after a cycle /metrics lacks %s:\n%s", want, before)
+		}
+	}
+	held, err := store.Lock(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	svc.runCycle(context.Background())
+	after := gather(t, reg)
+	for _, gone := range []string{"quotawatch_balance_usd{", "quotawatch_alert_level{", "quotawatch_last_success_timestamp_seconds{"} {
+		if strings.Contains(after, gone) {
+			t.Errorf("after a skipped cycle /metrics still has %s", gone)
+		}
+	}
+	for _, want := range []string{`quotawatch_owed_notifications{notifier="hook"} 0`, `quotawatch_cycles_skipped_total{reason="locked"} 1`} {
+		if !strings.Contains(after, want) {
+			t.Errorf("after a skipped cycle /metrics lacks %s", want)
+		}
+	}
+}
+
+// gather is the registry's metrics in the text format.
+func gather(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		expfmt.MetricFamilyToText(&b, mf)
+	}
+	return b.String()
 }

@@ -334,6 +334,7 @@ func (s *Service) runCycle(ctx context.Context) {
 	}
 	if skipped {
 		s.metrics.skip("locked")
+		s.metrics.skippedCycle()
 		s.Logger.Debug("cycle skipped: another replica holds the state lock", "state", c.store().String())
 		return
 	}
