@@ -170,7 +170,13 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "quotawatch-pg-")
+	// The server's Unix socket lives in the folder too, and a socket path
+	// is short (107 bytes); as root the postgres user must reach it.
+	root := os.TempDir()
+	if os.Geteuid() == 0 || len(root) > 40 {
+		root = "/tmp"
+	}
+	dir, err := os.MkdirTemp(root, "quotawatch-pg-")
 	if err != nil {
 		return nil, err
 	}
