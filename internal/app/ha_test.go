@@ -70,16 +70,20 @@ type haReceipt struct {
 // notifier is owed one event per account. In the end: nothing is lost,
 // no transition is notified with two events, a notifier hears at most one
 // repeat per kill (the delivery in flight), and after each kill the
-// surviving replica resumes delivery within one tick and a cycle. QUOTAWATCH_HA_KILLS sets
-// the number of kills (default 12; the issue asks for 50, about a minute);
-// QUOTAWATCH_KILL_SEED replays the kill points.
+// surviving replica resumes delivery within one tick and a cycle.
+//
+// The replicas are this test binary running Service (what `run` runs) on
+// a 300 ms schedule, which the config's schedule does not allow. 50 kills
+// (the issue's number) take about 17 s under -race on 2 cores;
+// QUOTAWATCH_HA_KILLS sets another number, QUOTAWATCH_KILL_SEED replays
+// the kill points.
 func TestTwoReplicasSurviveKill9(t *testing.T) {
 	if path := os.Getenv(haReplicaEnv); path != "" {
 		haReplica(t, path)
 		return
 	}
 	url := pgtest.URL(t)
-	kills := 12
+	kills := 50
 	if s := os.Getenv(haKillsEnv); s != "" {
 		var err error
 		if kills, err = strconv.Atoi(s); err != nil {

@@ -63,7 +63,7 @@ func (s FileStore) Lock(ctx context.Context, wait time.Duration) (Session, error
 	if err != nil {
 		return nil, err
 	}
-	return &fileSession{path: s.Path, unlock: unlock}, nil
+	return &fileSession{path: s.Path, unlock: unlock, journal: OpenJournal(s.Path)}, nil
 }
 
 type fileSession struct {
@@ -82,7 +82,7 @@ func (s *fileSession) Save(_ context.Context, f *File) error {
 	if err := Save(s.path, f); err != nil {
 		return err
 	}
-	s.closeJournal()
+	s.journal.Close() // the next Delivered starts a new journal
 	return RemoveJournal(s.path)
 }
 
@@ -90,21 +90,11 @@ func (s *fileSession) Save(_ context.Context, f *File) error {
 // ErrLockLost: the flock stays held, and the save at the end of the cycle
 // records what was delivered.
 func (s *fileSession) Delivered(_ context.Context, notifier string, d *Delivery) error {
-	if s.journal == nil {
-		s.journal = OpenJournal(s.path)
-	}
 	return s.journal.Delivered(notifier, d.Event.ID)
 }
 
-func (s *fileSession) closeJournal() {
-	if s.journal != nil {
-		s.journal.Close()
-		s.journal = nil
-	}
-}
-
 func (s *fileSession) Close() error {
-	s.closeJournal()
+	s.journal.Close()
 	s.unlock()
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,6 +166,29 @@ func Run(t *testing.T, b Backend) {
 		}
 		if strings.Join(ids, " ") != "hook/evt_1 chat/evt_3" {
 			t.Errorf("outbox after a crash = %v, want hook/evt_1 chat/evt_3", ids)
+		}
+	})
+	t.Run("DeliveredConcurrently", func(t *testing.T) {
+		// Notifiers deliver in parallel, each recording its successes.
+		s := b.Open(t, b.New(t))
+		save(t, s, Sample())
+		sess := lock(t, s)
+		f, err := sess.Load(ctx, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, d := range f.Outbox {
+			wg.Go(func() {
+				if err := sess.Delivered(ctx, d.Notifier, d); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		sess.Close()
+		if got := load(t, s); len(got.Outbox) != 0 {
+			t.Errorf("outbox after every delivery was recorded: %d entries", len(got.Outbox))
 		}
 	})
 	t.Run("LockExcludesSecondHolder", func(t *testing.T) {
