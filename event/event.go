@@ -149,6 +149,11 @@ type Event struct {
 	SpendUSDPerHour *float64 `json:"spend_usd_per_hour,omitempty"`
 	// Error is set on poll alerts: the status and the gateway's message.
 	Error string `json:"error,omitempty"`
+
+	// Spend holds the fields of budget and spend-rate alerts (spend.go).
+	Spend
+	// Accounts is a digest's summary, one entry per account.
+	Accounts []DigestAccount `json:"accounts,omitempty"`
 }
 
 // MarshalJSON writes the payload of SPEC §5, leaving out the balance and

@@ -22,6 +22,8 @@ func (e Event) ReasonText() string {
 		return "resolved"
 	case ReasonTest:
 		return "test"
+	case ReasonDigest:
+		return "scheduled digest"
 	case "":
 		return "-"
 	}
@@ -89,6 +91,9 @@ func (e Event) Facts() []Fact {
 		account = "-"
 	}
 	fs := []Fact{{"Account", account}}
+	if e.Kind == KindBudget || e.Kind == KindSpendRate || e.Kind == KindDigest {
+		return append(fs, e.spendFacts()...)
+	}
 	if e.Kind != KindPoll && e.Kind != KindTest {
 		fs = append(fs, Fact{"Balance", e.Balance()}, Fact{"Threshold", e.ThresholdText()}, Fact{"Used", e.Used()})
 	}

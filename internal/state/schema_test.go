@@ -32,6 +32,18 @@ func representative() *File {
 	*main.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t1, LastNotified: t2,
 		Threshold: alert.Threshold{Quota: 25_000_000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"chat", "hook"}}
 	*main.Alert(event.KindRunway) = alert.State{Level: event.SeverityCritical, Since: t2, LastNotified: t2, Told: []string{"pager"}}
+	day := alert.Period.Start(alert.PeriodDay, t0, time.UTC)
+	main.Spend = &Spend{
+		Periods: map[alert.Period]*alert.PeriodSpend{
+			alert.PeriodDay:   {Start: day, BaseAt: day.Add(time.Minute), Base: 70_000_000, Carried: 1_000_000, Last: 80_000_000, DecreasedAt: t1},
+			alert.PeriodMonth: {Start: alert.PeriodMonth.Start(t0, time.UTC), BaseAt: t1, Base: 60_000_000, Last: 80_000_000},
+		},
+		Samples:   []alert.Sample{{At: t1, Used: 79_000_000}, {At: t0, Used: 80_000_000}},
+		RateSince: t2,
+		Budgets:   map[alert.Period]*alert.State{alert.PeriodDay: {Level: event.SeverityWarning, Since: t2, LastNotified: t2, Told: []string{"chat"}}},
+	}
+	*main.Alert(event.KindSpendRate) = alert.State{Level: event.SeverityCritical, Since: t2, LastNotified: t2, Told: []string{"pager"}}
+	f.Digest = &DigestState{Last: t1, Used: map[string]int64{"main": 79_000_000}}
 	down := f.Account("down")
 	down.PollFailures, down.LastError, down.NextPoll = 3, "HTTP 429 Too Many Requests: slow down", t0.Add(30*time.Minute)
 	*down.Alert(event.KindPoll) = alert.State{Level: event.SeverityCritical, Since: t1, LastNotified: t1, Told: []string{"pager"}}
