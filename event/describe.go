@@ -177,6 +177,9 @@ func (e Event) balanceState() string {
 // "[TEST INFO] main: test notification from quotawatch".
 func (e Event) Title() string {
 	d := e.Describe()
+	if e.Account == "" {
+		return d.Tag + " " + d.Headline
+	}
 	return d.Tag + " " + e.Account + ": " + d.Headline
 }
 

@@ -79,6 +79,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, pe
 		as.Samples = nil
 	}
 	c.step(st, acct, as, notifiers.KindRunway, level, alert.Threshold{}, res.At, perUSD, fill)
+	c.spend(st, acct, as, snap.UsedQuota, res.At, perUSD)
 }
 
 // step advances one alert and queues its notification, routed per notifier.
@@ -87,6 +88,18 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 	if p, ok := as.Alerts[kind]; ok {
 		prev = *p
 	}
+	next := c.advance(st, acct, as, kind, prev, level, th, at, perUSD, fill)
+	if !next.Firing() {
+		delete(as.Alerts, kind)
+		return
+	}
+	*as.Alert(kind) = next
+}
+
+// advance steps the alert whose previous state is prev, queues its
+// notifications and returns its next state: for step, and for the alerts
+// of one subject (a budget's period) that live outside as.Alerts.
+func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, kind notifiers.Kind, prev alert.State, level notifiers.Severity, th alert.Threshold, at time.Time, perUSD int64, fill func(*notifiers.Event)) alert.State {
 	next, tr := alert.Step(prev, level, th, at, acct.RepeatInterval)
 	if tr != nil {
 		ev := c.event(acct, as, kind, *tr, at, perUSD, fill)
@@ -121,11 +134,7 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 			}
 		}
 	}
-	if !next.Firing() {
-		delete(as.Alerts, kind)
-		return
-	}
-	*as.Alert(kind) = next
+	return next
 }
 
 // event builds the notification for a transition from the account's last
@@ -243,17 +252,18 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			c.logger().Warn("account removed from the config while its alert fires; resolving it",
 				"account", name, "kind", kind, "severity", a.Level, "notifiers", strings.Join(a.Told, ","), "id", ev.ID)
 		}
+		queued += c.pruneSpend(name, st, as, now)
 		delete(st.Accounts, name)
 	}
 
 	// A notifier whose new is dropped was never told of that alert: the
 	// rest of that alert's events to it (up to a later new) go too, so it
 	// never hears a resolution, or a repeat, of an alert it did not hear of.
-	type key struct{ notifier, account, kind string }
+	type key struct{ notifier, account, kind, subject string }
 	untold := map[key]bool{}
 	kept := st.Outbox[:0]
 	for _, d := range st.Outbox {
-		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind)}
+		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind), d.Event.Subject()}
 		if d.CreatedAt.After(now) {
 			d.CreatedAt = now // the clock was stepped back
 		}
@@ -289,7 +299,11 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 	// fires it is told afresh next cycle.
 	for k := range untold {
 		if as := st.Accounts[k.account]; as != nil {
-			if a := as.Alerts[notifiers.Kind(k.kind)]; a != nil {
+			a := as.Alerts[notifiers.Kind(k.kind)]
+			if k.subject != "" {
+				a = as.SubjectAlert(notifiers.Kind(k.kind), k.subject)
+			}
+			if a != nil {
 				a.Told = slices.DeleteFunc(a.Told, func(n string) bool { return n == k.notifier })
 			}
 		}

@@ -3,6 +3,7 @@ package state
 import (
 	"time"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/alert"
 )
 
@@ -161,4 +162,13 @@ func alertFromDisk(s *diskAlertState) *alert.State {
 		Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
 		Threshold: alert.Threshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
 	}
+}
+
+// SubjectAlert returns the state of the alert of kind about subject (a
+// budget's period), or nil.
+func (a *Account) SubjectAlert(kind event.Kind, subject string) *alert.State {
+	if kind == event.KindBudget && a.Spend != nil {
+		return a.Spend.Budgets[alert.Period(subject)]
+	}
+	return nil
 }
