@@ -27,17 +27,29 @@ func (p Period) Start(t time.Time, loc *time.Location) time.Time {
 	if p == PeriodMonth {
 		d = 1
 	}
-	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+	return midnight(y, m, d, loc)
 }
 
 // Next is the start of the period after the one starting at start.
 func (p Period) Next(start time.Time, loc *time.Location) time.Time {
-	t := start.In(loc)
-	y, m, d := t.Date()
+	y, m, d := start.In(loc).Date()
 	if p == PeriodMonth {
-		return time.Date(y, m+1, 1, 0, 0, 0, 0, loc)
+		return midnight(y, m+1, 1, loc)
 	}
-	return time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+	return midnight(y, m, d+1, loc)
+}
+
+// midnight is the first instant of the day y-m-d in loc. time.Date may
+// resolve a midnight that a DST change skips to an instant of the day
+// before; the day then starts where that zone offset ends.
+func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if _, _, got := t.Date(); got != time.Date(y, m, d, 12, 0, 0, 0, time.UTC).Day() {
+		if _, end := t.ZoneBounds(); !end.IsZero() {
+			return end
+		}
+	}
+	return t
 }
 
 // BaselineSlack is how long after a period's start its first sample may come

@@ -188,8 +188,8 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-base-url-path.yaml":        "accounts[0].base_url: give the gateway's root (such as https://aihubmix.com), without /api/user/self",
 	}
 	files, _ := filepath.Glob("testdata/bad-*.yaml")
-	if len(files) != len(tests) {
-		t.Errorf("%d bad files, %d expectations: every bad file needs its error", len(files), len(tests))
+	if len(files) != len(tests)+len(badSpendConfigs) {
+		t.Errorf("%d bad files, %d expectations: every bad file needs its error", len(files), len(tests)+len(badSpendConfigs))
 	}
 	for file, want := range tests {
 		t.Run(file, func(t *testing.T) {
