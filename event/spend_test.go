@@ -54,7 +54,7 @@ func TestBudgetAndRateWording(t *testing.T) {
 	since := time.Date(2026, 11, 24, 8, 30, 0, 0, time.UTC)
 	b := Event{Kind: KindBudget, Status: StatusFiring, Severity: SeverityWarning, Account: "main", Quota: 20_000_000,
 		ObservedAt: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC),
-		Spend: Spend{Period: "day", Timezone: "Europe/Berlin", SpentQuota: &spent, BudgetQuota: &budget, SpentSince: &since, Partial: true}}
+		Spend:      Spend{Period: "day", Timezone: "Europe/Berlin", SpentQuota: &spent, BudgetQuota: &budget, SpentSince: &since, Partial: true}}
 	if got, want := b.SummaryText(0), "main: spent $300.00 today, reaching the warning day budget $300.00 (counted since 09:30 CET only: no earlier sample in this day); balance $40.00"; got != want {
 		t.Errorf("budget:\n got  %s\n want %s", got, want)
 	}
