@@ -213,3 +213,40 @@ func shortDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// BalanceSpend is what `balance` shows of an account's spend: per period
+// the figure from the state's baseline to the fresh poll; a period without
+// a baseline in the state (no check ran in it yet) is missing.
+type BalanceSpend struct {
+	Timezone string
+	Periods  map[alert.Period]alert.PeriodSpend
+	Budgets  []alert.Budget
+}
+
+// SpendOf is the spend of each account with budgets, by index of
+// balances, from the state file (read, never written) and the fresh polls.
+func SpendOf(cfg *config.Config, balances []Balance, now time.Time) []*BalanceSpend {
+	out := make([]*BalanceSpend, len(balances))
+	var st *state.File
+	for i, b := range balances {
+		acct := cfg.Accounts[i]
+		if acct.Spend == nil || len(acct.Spend.Budgets) == 0 {
+			continue
+		}
+		if st == nil {
+			if st = state.Peek(cfg.StateFile); st == nil {
+				st = state.New()
+			}
+		}
+		bs := &BalanceSpend{Timezone: acct.Spend.Timezone, Periods: map[alert.Period]alert.PeriodSpend{},
+			Budgets: acct.Spend.BudgetsAt(b.Unit.PerUSD)}
+		out[i] = bs
+		if b.Err != nil {
+			continue
+		}
+		for p, ps := range SpentNow(st.Accounts[acct.Name], acct, now) {
+			bs.Periods[p] = alert.TrackPeriod(ps, p, acct.Spend.Location, now, b.Snapshot.UsedQuota)
+		}
+	}
+	return out
+}

@@ -110,7 +110,11 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		if a.PollFailureAlertAfter > 0 {
 			fmt.Fprintf(w, "    poll alert:  after %d failed polls in a row\n", a.PollFailureAlertAfter)
 		}
+		validateSpend(w, cfg, a, interval)
 		fmt.Fprintf(w, "    notifiers:   %s\n", orNone(strings.Join(a.Notifiers, ", ")))
+	}
+	if d := cfg.Digest; d != nil {
+		fmt.Fprintf(w, "\ndigest:     %s (next %s) to %s\n", d.Every, d.Cron.Next(time.Now()).UTC().Format(time.RFC3339), orNone(strings.Join(d.Notifiers, ", ")))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "\nnotifiers (%d):\n", len(cfg.Notifiers))
@@ -208,6 +212,8 @@ type balanceRow struct {
 	QuotaPerUSDProblem string `json:"quota_per_usd_problem,omitempty"`
 	Level              string `json:"level"`
 	Error              string `json:"error,omitempty"`
+	// Spend is set for an account with budgets (spend.go).
+	Spend *spendRow `json:"spend,omitempty"`
 }
 
 // newBalanceRow is the output row of b, account a's balance.
@@ -255,9 +261,11 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	balances := app.Balances(ctx, cfg, poller, e.logger)
 
 	rows := make([]balanceRow, len(balances))
+	spend := app.SpendOf(cfg, balances, time.Now())
 	failed := 0
 	for i, b := range balances {
 		rows[i] = newBalanceRow(b, cfg.Accounts[i])
+		rows[i].Spend = newSpendRow(spend[i], b.Unit.PerUSD)
 		if b.Err != nil {
 			failed++
 			e.logger.Error("poll failed", "account", b.Account, "error", b.Err)
@@ -317,6 +325,7 @@ func writeBalanceTable(w io.Writer, rows []balanceRow) {
 			notifiers.FormatUSDAt(*r.UsedQuota, r.QuotaPerUSD), th, r.Level, unit, own)
 	}
 	tw.Flush()
+	writeSpendTable(w, rows)
 	for _, r := range rows {
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s: error: %s\n", r.Account, r.Error)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/alert"
+	"github.com/quotawatch/quotawatch/internal/safefile"
 )
 
 // Spend is what is remembered for an account's budget and spend-rate
@@ -171,4 +172,19 @@ func (a *Account) SubjectAlert(kind event.Kind, subject string) *alert.State {
 		return a.Spend.Budgets[alert.Period(subject)]
 	}
 	return nil
+}
+
+// Peek reads the state file for display (balance) without the side effects
+// of Load: no lock, no journal, nothing moved aside. A missing or unreadable
+// file is nil.
+func Peek(path string) *File {
+	data, err := safefile.ReadFile(Resolve(path), MaxSize)
+	if err != nil {
+		return nil
+	}
+	f, err := parse(data)
+	if err != nil {
+		return nil
+	}
+	return f
 }
