@@ -43,6 +43,8 @@ accounts:
     thresholds:
       - { usd: 50, severity: warning }
       - { usd: 10, severity: critical }
+    spend:
+      rate: { above: { usd_per_hour: 25 }, window: 1h, severity: critical }
 notifiers:
   - { name: console, type: console }
 `
@@ -64,6 +66,11 @@ var demoSteps = []demoStep{
 	{3 * time.Hour, 7, 193, "A burst of traffic takes it below the $10.00 critical threshold."},
 	{30 * time.Minute, 30, 193, "Finance tops it up partially, to $30.00: back to warning."},
 	{30 * time.Minute, 130, 193, "A full top-up to $130.00 ends the alert."},
+	{time.Hour, 1000, 193, "Finance tops it up to $1000.00 for the month: far from any threshold."},
+	{30 * time.Minute, 980, 213, "A leaked key starts burning money; half an hour is too soon to tell."},
+	{30 * time.Minute, 960, 233, "$40 in the last hour, above the $25.00/h limit: the runaway alarm."},
+	{2 * time.Hour, 880, 313, "Two hours on it still burns: told once, not again."},
+	{time.Hour, 880, 313, "The key is revoked and spending stops: the alarm resolves."},
 }
 
 func runDemo(ctx context.Context, e *env, o any, _ []string) int {
@@ -96,7 +103,8 @@ func runDemo(ctx context.Context, e *env, o any, _ []string) int {
 
 	fmt.Fprintf(w, `quotawatch demo — a simulated AIHubMix account on %s, watched by the same
 check cycle you run in production. Thresholds: warning below $50.00, critical
-below $10.00; reminders every 24h; 5%% hysteresis. Time is simulated.
+below $10.00; reminders every 24h; 5%% hysteresis; a runaway alarm when more
+than $25.00/h is spent over an hour. Time is simulated.
 
 `, upstream.Addr)
 	for i, s := range demoSteps {
@@ -113,7 +121,8 @@ below $10.00; reminders every 24h; 5%% hysteresis. Time is simulated.
 		}
 	}
 	fmt.Fprint(w, `That is the whole story: one notification per change, a reminder while it
-lasts, and a resolution at the end. Next: copy config.yaml, set
+lasts, and a resolution at the end — and a runaway caught hours before the
+balance, still $880.00, came near a threshold. Next: copy config.yaml, set
 AIHUBMIX_MANAGE_KEY, run "quotawatch validate", then "quotawatch check".
 `)
 	return ExitOK
