@@ -70,7 +70,7 @@ notifiers: [{ name: console, type: console }, { name: mail, type: console }]
 	}
 	// usd: follows the unit; quota: stays raw; severities default to
 	// warning (budgets) and critical (rate); the window to 1h.
-	want := []alert.Budget{{alert.PeriodDay, 300_000_000, event.SeverityWarning}, {alert.PeriodMonth, 2_500_000_000, event.SeverityCritical}}
+	want := []alert.Budget{{Period: alert.PeriodDay, Quota: 300_000_000, Severity: event.SeverityWarning}, {Period: alert.PeriodMonth, Quota: 2_500_000_000, Severity: event.SeverityCritical}}
 	for i, b := range s.BudgetsAt(1_000_000) {
 		if b != want[i] {
 			t.Errorf("budget[%d] at 1000000/USD = %+v, want %+v", i, b, want[i])
