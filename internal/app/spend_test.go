@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"github.com/quotawatch/quotawatch/internal/alert"
@@ -286,3 +287,68 @@ func TestLastFire(t *testing.T) {
 }
 
 func parseCron(spec string) (cron.Schedule, error) { return cron.ParseStandard(spec) }
+
+// TestRemovedAccountResolvesItsBudgetAlerts: a removed account's firing
+// budget alert is resolved, with its period, to the notifiers told of it.
+func TestRemovedAccountResolvesItsBudgetAlerts(t *testing.T) {
+	withOther := strings.Replace(budgetConfig, "accounts:\n", "accounts:\n  - { name: other, token: tok-other, account_threshold: \"off\" }\n", 1)
+	h := newHarness(t, withOther)
+	h.now = time.Date(2026, 11, 23, 23, 0, 0, 0, time.UTC) // 00:00 Berlin
+	h.poller.set("main", 10_000)
+	h.poller.set("other", 100)
+	h.run(0)
+	h.poller.setUsed("main", 400)
+	h.run(time.Hour)
+	h.reconfigure(`
+state_file: state.json
+accounts:
+  - { name: other, token: tok-other, account_threshold: "off" }
+notifiers:
+  - { name: chat, type: console }
+  - { name: pager, type: pagerduty, routing_key: "0123456789abcdef0123456789abcdef" }
+`)
+	h.run(time.Minute)
+	if got := h.nots["chat"].reasons(); got != "budget:new:warning budget:resolved:warning" {
+		t.Fatalf("chat heard %q", got)
+	}
+	res := h.nots["chat"].got[1]
+	if res.Period != "day" || res.Summary != RemovedSummary || res.Account != "main" {
+		t.Errorf("resolution: %+v", res)
+	}
+	if got := h.nots["pager"].reasons(); got != "budget:new:warning budget:resolved:warning" {
+		t.Errorf("pager heard %q", got)
+	}
+}
+
+func TestSpentMetric(t *testing.T) {
+	h := newHarness(t, budgetConfig)
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	h.now = time.Date(2026, 11, 23, 23, 0, 0, 0, time.UTC)
+	h.poller.set("main", 10_000)
+	for _, used := range []int64{100, 160} {
+		h.poller.setUsed("main", used)
+		c := h.cycle()
+		c.Metrics = m
+		if _, err := c.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		h.now = h.now.Add(time.Hour)
+	}
+	got := map[string]float64{}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "quotawatch_spent_usd" {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "period" {
+						got[l.GetValue()] = m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+	}
+	if got["day"] != 60 || got["month"] != 60 || len(got) != 2 {
+		t.Errorf("quotawatch_spent_usd = %v, want day and month at 60", got)
+	}
+}
