@@ -136,6 +136,8 @@ type Account struct {
 	// PollFailureAlertAfter is the number of consecutive failed polls that
 	// raise a poll alert; 0 is off.
 	PollFailureAlertAfter int
+	// Keys is nil when the API-key alerts are off.
+	Keys *Keys
 }
 
 // QuotaPerUSDAuto is Account.QuotaPerUSD for quota_per_usd: auto.
@@ -234,6 +236,7 @@ type rawOverrides struct {
 	Runway                *rawRunway     `yaml:"runway"`
 	PollFailureAlertAfter *int           `yaml:"poll_failure_alert_after"`
 	QuotaPerUSD           *quotaPerUSD   `yaml:"quota_per_usd"`
+	Keys                  *rawKeys       `yaml:"keys"`
 }
 
 // quotaPerUSD is auto (0) or a positive integer.
@@ -510,6 +513,9 @@ func (o *rawOverrides) check(path string) error {
 			return fmt.Errorf("%s.runway.window: must be positive", path)
 		}
 	}
+	if _, err := resolveKeys(o.Keys, path+".keys"); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -622,6 +628,12 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 			a.Runway.Severity, _ = notifiers.ParseSeverity(rr.Severity)
 		}
 	}
+
+	rk := ra.Overrides.Keys
+	if rk == nil {
+		rk = defs.Keys
+	}
+	a.Keys, _ = resolveKeys(rk, path+".keys") // checked above
 
 	if ra.Notifiers == nil {
 		for _, n := range all {
