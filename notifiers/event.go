@@ -154,6 +154,13 @@ type Event struct {
 	SpendUSDPerHour *float64 `json:"spend_usd_per_hour,omitempty"`
 	// Error is set on poll alerts: the status and the gateway's message.
 	Error string `json:"error,omitempty"`
+
+	// Key, RemainingUSD/RemainingQuota and ExpiresAt are set on API-key
+	// alerts (key_quota, key_expiry; see keys.go).
+	Key            *KeyRef    `json:"key,omitempty"`
+	RemainingUSD   *float64   `json:"remaining_usd,omitempty"`
+	RemainingQuota *int64     `json:"remaining_quota,omitempty"`
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 }
 
 // MarshalJSON writes the payload of SPEC §5, leaving out the balance and
@@ -239,6 +246,8 @@ func (e Event) Title() string {
 	switch {
 	case e.Test():
 		return fmt.Sprintf("%s %s: test notification from quotawatch", tag, e.Account)
+	case e.Key != nil:
+		return tag + " " + e.keyTitle()
 	case e.Kind == KindPoll && resolved:
 		return fmt.Sprintf("%s %s: polling works again", tag, e.Account)
 	case e.Kind == KindPoll:

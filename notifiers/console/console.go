@@ -102,6 +102,8 @@ func what(ev notifiers.Event) string {
 		return s + ", balance " + ev.Balance()
 	case notifiers.KindTest:
 		return oneLine(ev.Summary)
+	case notifiers.KindKeyQuota, notifiers.KindKeyExpiry:
+		return keyWhat(ev)
 	case notifiers.KindPoll:
 		if resolved {
 			return "polling works again, balance " + ev.Balance()
@@ -141,3 +143,27 @@ func why(ev notifiers.Event) string {
 
 // oneLine collapses whitespace, including line breaks, to single spaces.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// keyWhat states an API-key event: "key ci-limited $4.00 left < threshold
+// $5.00", "key ci-limited expires 2026-11-28 10:00 UTC (in 2d)".
+func keyWhat(ev notifiers.Event) string {
+	s := "key " + ev.KeyName()
+	if ev.Status == notifiers.StatusResolved && ev.Key != nil {
+		switch ev.Key.Status {
+		case notifiers.KeyRemoved, notifiers.KeyUnwatched, notifiers.KeyDisabled:
+			return s + " " + ev.Key.Status
+		}
+	}
+	if ev.Kind == notifiers.KindKeyExpiry {
+		return s + " expires " + ev.Expires()
+	}
+	s += " " + ev.Remaining() + " left"
+	if ev.ThresholdQuota > 0 {
+		op := "<"
+		if ev.RemainingQuota != nil && *ev.RemainingQuota >= ev.ThresholdQuota {
+			op = ">="
+		}
+		s += fmt.Sprintf(" %s threshold %s", op, ev.Threshold())
+	}
+	return s
+}

@@ -123,6 +123,8 @@ func headline(ev notifiers.Event) string {
 		h += " · runway"
 	case notifiers.KindPoll:
 		h += " · polling fails"
+	case notifiers.KindKeyQuota, notifiers.KindKeyExpiry:
+		h += " · key " + ev.KeyName()
 	}
 	return truncate(h, 150)
 }
