@@ -184,6 +184,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 			c.evaluate(st, acct, res, c.unit(unitOf[acct.Name]), &rep)
 		}
 	}
+	c.keys(ctx, st, gw, results, unitOf, &rep)
 	rep.Queued = len(st.Outbox) - owed
 	rep.Queued += c.prune(st, &rep)
 	// Record what is owed before sending anything: a crash from here on
@@ -294,6 +295,18 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 	if p, ok := as.Alerts[kind]; ok {
 		prev = *p
 	}
+	next := c.advance(st, acct, as, kind, prev, level, th, at, perUSD, fill)
+	if !next.Firing() {
+		delete(as.Alerts, kind)
+		return
+	}
+	*as.Alert(kind) = next
+}
+
+// advance steps the alert whose previous state is prev, queues its
+// notifications and returns its next state: for step, and for the alerts
+// of one subject (an API key) that live outside as.Alerts.
+func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, kind notifiers.Kind, prev alert.State, level notifiers.Severity, th alert.Threshold, at time.Time, perUSD int64, fill func(*notifiers.Event)) alert.State {
 	next, tr := alert.Step(prev, level, th, at, acct.RepeatInterval)
 	if tr != nil {
 		ev := c.event(acct, as, kind, *tr, at, perUSD, fill)
@@ -328,11 +341,7 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 			}
 		}
 	}
-	if !next.Firing() {
-		delete(as.Alerts, kind)
-		return
-	}
-	*as.Alert(kind) = next
+	return next
 }
 
 // event builds the notification for a transition from the account's last
@@ -393,6 +402,8 @@ func Summary(ev notifiers.Event, pollFailures int) string {
 			return fmt.Sprintf("%s: 1 poll failed: %s", ev.Account, ev.Error)
 		}
 		return fmt.Sprintf("%s: %d consecutive polls failed: %s", ev.Account, pollFailures, ev.Error)
+	case notifiers.KindKeyQuota, notifiers.KindKeyExpiry:
+		return ev.KeySummary()
 	case notifiers.KindRunway:
 		if resolved {
 			return fmt.Sprintf("%s: runway recovered, balance %s", ev.Account, ev.Balance())
@@ -483,17 +494,18 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			c.logger().Warn("account removed from the config while its alert fires; resolving it",
 				"account", name, "kind", kind, "severity", a.Level, "notifiers", strings.Join(a.Told, ","), "id", ev.ID)
 		}
+		queued += c.pruneKeys(st, name, as, now)
 		delete(st.Accounts, name)
 	}
 
 	// A notifier whose new is dropped was never told of that alert: the
 	// rest of that alert's events to it (up to a later new) go too, so it
 	// never hears a resolution, or a repeat, of an alert it did not hear of.
-	type key struct{ notifier, account, kind string }
+	type key struct{ notifier, account, kind, subject string }
 	untold := map[key]bool{}
 	kept := st.Outbox[:0]
 	for _, d := range st.Outbox {
-		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind)}
+		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind), d.Event.Subject()}
 		if d.CreatedAt.After(now) {
 			d.CreatedAt = now // the clock was stepped back
 		}
@@ -529,7 +541,11 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 	// fires it is told afresh next cycle.
 	for k := range untold {
 		if as := st.Accounts[k.account]; as != nil {
-			if a := as.Alerts[notifiers.Kind(k.kind)]; a != nil {
+			a := as.Alerts[notifiers.Kind(k.kind)]
+			if k.subject != "" {
+				a = as.Keys.Alert(notifiers.Kind(k.kind), k.subject)
+			}
+			if a != nil {
 				a.Told = slices.DeleteFunc(a.Told, func(n string) bool { return n == k.notifier })
 			}
 		}
@@ -604,13 +620,13 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 	// Alerts (account and kind) whose delivery failed permanently this
 	// cycle: their later events wait behind it, so this notifier never
 	// hears a resolution before the alert itself.
-	held := map[[2]string]bool{}
+	held := map[[3]string]bool{}
 	for _, d := range queue {
 		if d.NextAttempt.After(now) {
 			// The peer asked for a pause: everything after this waits too.
 			return ok
 		}
-		key := [2]string{d.Event.Account, string(d.Event.Kind)}
+		key := [3]string{d.Event.Account, string(d.Event.Kind), d.Event.Subject()}
 		if held[key] {
 			continue
 		}

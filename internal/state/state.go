@@ -66,6 +66,9 @@ type Account struct {
 	Samples []alert.Sample `json:"samples,omitempty"`
 	// Alerts is the state of each alert kind.
 	Alerts map[notifiers.Kind]*alert.State `json:"alerts,omitempty"`
+	// Keys is what is remembered of the account's API keys (keys.go); nil
+	// when they were never listed.
+	Keys *Keys `json:"keys,omitempty"`
 }
 
 // Snapshot is the non-secret part of one upstream observation.
