@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -130,6 +131,9 @@ func (c *Client) Keys(ctx context.Context, r Request, wait func(context.Context)
 		})
 		out.Requests++
 		if err != nil {
+			if e, ok := err.(*Error); ok {
+				e.Message = redactKeys(e.Message)
+			}
 			return out, err
 		}
 		added := 0
@@ -310,4 +314,15 @@ func convertKeys(raw []rawKey) []Key {
 		out = append(out, k)
 	}
 	return out
+}
+
+// keyLike matches what may be an API key in a gateway's error message: an
+// sk- key, or a long run of letters and digits (one-api stores keys as 48
+// of them, without the prefix).
+var keyLike = regexp.MustCompile(`(?i)sk-[a-z0-9_-]{6,}|[A-Za-z0-9]{32,}`)
+
+// redactKeys hides anything key-like in a message from the key list, whose
+// answers carry every key in full: a gateway's error could quote one.
+func redactKeys(msg string) string {
+	return keyLike.ReplaceAllString(msg, "[REDACTED]")
 }

@@ -211,6 +211,7 @@ func TestKeysErrors(t *testing.T) {
 		{"not a list", `{"success":true,"data":"sk-leaked"}`, 200, ErrMalformed, "malformed response: data is not a key list"},
 		{"html", `<html>` + token + `</html>`, 200, ErrMalformed, "malformed response: invalid JSON"},
 		{"404", `{"message":"not found"}`, 404, ErrStatus, "HTTP 404 Not Found: not found"},
+		{"echoes a key", `{"message":"bad key sk-abcdefgh12345678 or 0123456789abcdefABCDEF0123456789abcdefAB"}`, 500, ErrStatus, "HTTP 500 Internal Server Error: bad key [REDACTED] or [REDACTED]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
