@@ -41,20 +41,21 @@ func keysDue(k *config.Keys, ks *state.Keys, now time.Time) bool {
 	return ks.ListedAt.IsZero() || ks.ListedAt.After(now) || now.Sub(ks.ListedAt) >= k.Every
 }
 
-// keyListing is the outcome of listing one account's keys.
-type keyListing struct {
-	list aihubmix.KeyList
-	err  error
-	at   time.Time
-	took time.Duration
+// KeyListing is the outcome of listing one account's keys.
+type KeyListing struct {
+	List aihubmix.KeyList
+	Err  error
+	// At is when the listing ended; Took how long it took.
+	At   time.Time
+	Took time.Duration
 }
 
 // ListKeys lists the keys of the accounts at the given indexes, at most
 // concurrency at once, every page paced per gateway host by gw; a gateway
 // that answered 429 without Retry-After earlier in the cycle is left alone
 // (the result is nil), and one that does so now is marked busy.
-func ListKeys(ctx context.Context, l KeyLister, accts []config.Account, due []int, concurrency int, now func() time.Time, gw *Gateways) []*keyListing {
-	out := make([]*keyListing, len(accts))
+func ListKeys(ctx context.Context, l KeyLister, accts []config.Account, due []int, concurrency int, now func() time.Time, gw *Gateways) []*KeyListing {
+	out := make([]*KeyListing, len(accts))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(max(concurrency, 1), len(due)) {
@@ -72,7 +73,7 @@ func ListKeys(ctx context.Context, l KeyLister, accts []config.Account, due []in
 				if noRetryAfter(err) {
 					gw.rateLimited(host)
 				}
-				out[i] = &keyListing{list: list, err: err, at: now(), took: time.Since(start)}
+				out[i] = &KeyListing{List: list, Err: err, At: now(), Took: time.Since(start)}
 			}
 		})
 	}
@@ -106,7 +107,7 @@ func (c *Cycle) keys(ctx context.Context, st *state.File, gw *Gateways, results 
 			due = append(due, i)
 		}
 	}
-	var lists []*keyListing
+	var lists []*KeyListing
 	if len(due) > 0 {
 		lists = ListKeys(ctx, lister, cfg.Accounts, due, cfg.Concurrency, c.now, gw)
 	}
@@ -132,17 +133,17 @@ func (c *Cycle) keys(ctx context.Context, st *state.File, gw *Gateways, results 
 			as.Keys = &state.Keys{}
 		}
 		perUSD := c.unit(unitOf[acct.Name])
-		var l *keyListing
+		var l *KeyListing
 		if lists != nil {
 			l = lists[i]
 		}
 		switch {
-		case l == nil, l.err != nil && ctx.Err() != nil:
+		case l == nil, l.Err != nil && ctx.Err() != nil:
 			c.keysBetween(st, acct, as, results[i].At, perUSD)
-		case l.err != nil:
-			as.Keys.FailedAt, as.Keys.LastError = l.at, l.err.Error()
+		case l.Err != nil:
+			as.Keys.FailedAt, as.Keys.LastError = l.At, l.Err.Error()
 			rep.PollErrors = append(rep.PollErrors, acct.Name+": list keys: "+as.Keys.LastError)
-			c.logger().Error("listing API keys failed", "account", acct.Name, "error", l.err, "requests", l.list.Requests)
+			c.logger().Error("listing API keys failed", "account", acct.Name, "error", l.Err, "requests", l.List.Requests)
 			c.keysBetween(st, acct, as, results[i].At, perUSD)
 		default:
 			c.keysListed(st, acct, as, l, perUSD)
@@ -174,16 +175,16 @@ func judged(k *state.Key) alert.Key {
 // keysListed evaluates both key alerts of every watched key of a fresh
 // list, and resolves the alerts of keys no longer listed ("removed") or no
 // longer watched. A list cut short at aihubmix.MaxKeyPages removes nothing.
-func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Account, l *keyListing, perUSD int64) {
-	ks, kc, at := as.Keys, acct.Keys, l.at
+func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Account, l *KeyListing, perUSD int64) {
+	ks, kc, at := as.Keys, acct.Keys, l.At
 	ks.ListedAt, ks.FailedAt, ks.LastError = at, time.Time{}, ""
-	if l.list.Truncated {
+	if l.List.Truncated {
 		c.logger().Warn("the API key list is longer than quotawatch reads; keys past the last page are not watched",
-			"account", acct.Name, "pages", aihubmix.MaxKeyPages, "keys", len(l.list.Keys))
+			"account", acct.Name, "pages", aihubmix.MaxKeyPages, "keys", len(l.List.Keys))
 	}
-	listed := make(map[string]bool, len(l.list.Keys))
+	listed := make(map[string]bool, len(l.List.Keys))
 	var watched []*state.Key
-	for _, k := range l.list.Keys {
+	for _, k := range l.List.Keys {
 		sk := stateKey(k, perUSD)
 		listed[sk.Subject()] = true
 		if kc.Watches(k.Name) {
@@ -191,8 +192,8 @@ func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Accoun
 		}
 	}
 	c.Metrics.setKeys(acct.Name, watched, perUSD)
-	c.logger().Debug("listed API keys", "account", acct.Name, "keys", len(l.list.Keys), "watched", len(watched),
-		"requests", l.list.Requests, "duration", l.took.Round(time.Millisecond).String())
+	c.logger().Debug("listed API keys", "account", acct.Name, "keys", len(l.List.Keys), "watched", len(watched),
+		"requests", l.List.Requests, "duration", l.Took.Round(time.Millisecond).String())
 
 	before := ks.Subjects()
 	firing := map[string]*state.Key{}
@@ -224,7 +225,7 @@ func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Accoun
 			n, _ := strconv.ParseInt(id, 10, 64)
 			k = &state.Key{ID: n}
 		}
-		if l.list.Truncated && !listed[id] {
+		if l.List.Truncated && !listed[id] {
 			firing[id] = k // maybe past the last page read: no verdict
 			continue
 		}
