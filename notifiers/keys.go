@@ -77,10 +77,14 @@ func (e Event) Expires() string {
 	if e.ObservedAt.IsZero() {
 		return s
 	}
-	if d := at.Sub(e.ObservedAt); d > 0 {
+	switch d := at.Sub(e.ObservedAt); {
+	case d > 0:
 		return s + " (in " + HumanDuration(d) + ")"
+	case d > -time.Minute:
+		return s + " (now)"
+	default:
+		return s + " (" + HumanDuration(-d) + " ago)"
 	}
-	return s + " (" + HumanDuration(at.Sub(e.ObservedAt).Abs()) + " ago)"
 }
 
 func (e Event) keyGone() string {
@@ -115,6 +119,8 @@ func (e Event) KeySummary() string {
 		return fmt.Sprintf("%s: key %s %s; its %s alert ends", e.Account, name, g, e.Kind)
 	}
 	switch {
+	case e.Kind == KindKeyQuota && resolved && e.ThresholdQuota == 0:
+		return fmt.Sprintf("%s: key %s has %s left again: no longer exhausted", e.Account, name, e.Remaining())
 	case e.Kind == KindKeyQuota && resolved:
 		return fmt.Sprintf("%s: key %s has %s left again, back above %s", e.Account, name, e.Remaining(), e.Threshold())
 	case e.Kind == KindKeyQuota && e.exhausted():
@@ -137,6 +143,8 @@ func (e Event) keyTitle() string {
 		return fmt.Sprintf("%s: key %s %s", e.Account, name, g)
 	}
 	switch {
+	case e.Kind == KindKeyQuota && resolved && e.ThresholdQuota == 0:
+		return fmt.Sprintf("%s: key %s no longer exhausted", e.Account, name)
 	case e.Kind == KindKeyQuota && resolved:
 		return fmt.Sprintf("%s: key %s back above %s", e.Account, name, e.Threshold())
 	case e.Kind == KindKeyQuota && e.exhausted():

@@ -342,8 +342,12 @@ func (c *Cycle) stepKey(st *state.File, acct config.Account, as *state.Account, 
 	return next.Firing()
 }
 
-// fillKey adds the key's facts to an event.
+// fillKey adds the key's facts to an event. An exhausted key's threshold
+// (one quota unit) is no amount anyone set: the event carries none.
 func fillKey(ev *notifiers.Event, k *state.Key) {
+	if ev.ThresholdQuota == alert.KeyExhausted.Quota {
+		ev.ThresholdQuota, ev.ThresholdUSD, ev.ThresholdSource = 0, 0, ""
+	}
 	ev.Key = &notifiers.KeyRef{ID: k.ID, Name: k.Name, Status: k.Status}
 	if !k.Unlimited {
 		q, usd := k.Remain, notifiers.USDAt(k.Remain, ev.Unit())

@@ -155,7 +155,13 @@ func keyWhat(ev notifiers.Event) string {
 		}
 	}
 	if ev.Kind == notifiers.KindKeyExpiry {
+		if ev.ExpiresAt != nil && !ev.ExpiresAt.After(ev.ObservedAt) {
+			return s + " expired " + ev.Expires()
+		}
 		return s + " expires " + ev.Expires()
+	}
+	if ev.ThresholdQuota == 0 && ev.Firing() {
+		return s + " exhausted, " + ev.Remaining() + " left"
 	}
 	s += " " + ev.Remaining() + " left"
 	if ev.ThresholdQuota > 0 {
