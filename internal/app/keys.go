@@ -38,7 +38,8 @@ func keysDue(k *config.Keys, ks *state.Keys, now time.Time) bool {
 	if !ks.FailedAt.IsZero() && !ks.FailedAt.After(now) && now.Sub(ks.FailedAt) < min(k.Every, KeysRetryAfterFailure) {
 		return false
 	}
-	return ks.ListedAt.IsZero() || ks.ListedAt.After(now) || now.Sub(ks.ListedAt) >= k.Every
+	listed := ks.ListedAt()
+	return listed.IsZero() || listed.After(now) || now.Sub(listed) >= k.Every
 }
 
 // KeyListing is the outcome of listing one account's keys.
@@ -177,7 +178,8 @@ func judged(k *state.Key) alert.Key {
 // longer watched. A list cut short at aihubmix.MaxKeyPages removes nothing.
 func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Account, l *KeyListing, perUSD int64) {
 	ks, kc, at := as.Keys, acct.Keys, l.At
-	ks.ListedAt, ks.FailedAt, ks.LastError = at, time.Time{}, ""
+	ks.SetListedAt(at)
+	ks.FailedAt, ks.LastError = time.Time{}, ""
 	if l.List.Truncated {
 		c.logger().Warn("the API key list is longer than quotawatch reads; keys past the last page are not watched",
 			"account", acct.Name, "pages", aihubmix.MaxKeyPages, "keys", len(l.List.Keys))
@@ -253,6 +255,9 @@ func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Accoun
 // expiry passes.
 func (c *Cycle) keysBetween(st *state.File, acct config.Account, as *state.Account, at time.Time, perUSD int64) {
 	ks := as.Keys
+	if len(ks.Alerts) == 0 {
+		return
+	}
 	for _, id := range sortedIDs(ks.Subjects()) {
 		k := ks.Firing[id]
 		if k == nil {

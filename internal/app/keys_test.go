@@ -474,3 +474,61 @@ func TestKeyCanary(t *testing.T) {
 }
 
 var _ = state.Keys{}
+
+// TestKeys500ListingCost: an account of 500 keys (50 pages of 10) costs one
+// request per page per keys.every through the real client, never per
+// cycle; the 500 keys are watched, and only firing ones are remembered.
+func TestKeys500ListingCost(t *testing.T) {
+	var mu sync.Mutex
+	pages := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/api/user/self" {
+			io.WriteString(w, `{"success":true,"data":{"id":1,"username":"u","quota":50000000}}`)
+			return
+		}
+		mu.Lock()
+		pages++
+		mu.Unlock()
+		var p int
+		fmt.Sscan(r.URL.Query().Get("p"), &p)
+		p = max(p, 1) // new-api: 1-based, p=0 is the first page
+		var items []string
+		for i := (p - 1) * 10; i < min(p*10, 500); i++ {
+			remain := 100 * usd
+			if i == 250 {
+				remain = usd // one key below $5
+			}
+			items = append(items, fmt.Sprintf(`{"id":%d,"name":"svc-%03d","key":"sk-secret","status":1,"remain_quota":%d,"unlimited_quota":false,"expired_time":-1}`, i+1, i, remain))
+		}
+		fmt.Fprintf(w, `{"success":true,"data":{"page":%d,"page_size":10,"total":500,"items":[%s]}}`, p, strings.Join(items, ","))
+	}))
+	defer srv.Close()
+	h := newKeyHarness(t, strings.Replace(keysConfig, "    token: tok-main\n", "    token: tok-main.padding\n    base_url: "+srv.URL+"\n    quota_per_usd: 500000\n", 1))
+	run := func(advance time.Duration) {
+		h.now = h.now.Add(advance)
+		c := h.cycle()
+		c.Poller = NewPoller(http.DefaultTransport)
+		rep, err := c.Run(context.Background())
+		if err != nil || rep.Err() != nil {
+			t.Fatal(err, rep.Err())
+		}
+	}
+	run(0)
+	for range 11 {
+		run(5 * time.Minute)
+	}
+	if pages != 50 {
+		t.Errorf("12 cycles within keys.every requested %d pages, want 50", pages)
+	}
+	if got := h.take(); got != "key_quota:new:warning:svc-250" {
+		t.Errorf("chat: %q", got)
+	}
+	run(5 * time.Minute)
+	if pages != 100 {
+		t.Errorf("after keys.every: %d pages, want 100", pages)
+	}
+	if ks := h.state().Accounts["main"].Keys; len(ks.Firing) != 1 {
+		t.Errorf("state remembers %d keys, want the 1 firing", len(ks.Firing))
+	}
+}

@@ -17,8 +17,10 @@ import (
 // with a firing alert are remembered (Firing); the rest are seen again at
 // the next listing. The key's secret is never part of it.
 type Keys struct {
-	// ListedAt is when the list was last read in full.
-	ListedAt time.Time `json:"listed_at,omitzero"`
+	// Listed is when the list was last read in full, in Unix milliseconds
+	// (a number: this field is read and written for every account every
+	// cycle); see ListedAt.
+	Listed int64 `json:"listed_unix_ms,omitempty"`
 	// FailedAt is when listing last failed, LastError why; both clear on
 	// success.
 	FailedAt  time.Time `json:"failed_at,omitzero"`
@@ -43,6 +45,17 @@ type Key struct {
 	// QuotaPerUSD is the unit it was listed with.
 	QuotaPerUSD int64 `json:"quota_per_usd,omitempty"`
 }
+
+// ListedAt is when the list was last read in full; zero when never.
+func (k *Keys) ListedAt() time.Time {
+	if k.Listed == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(k.Listed).UTC()
+}
+
+// SetListedAt records when the list was read in full.
+func (k *Keys) SetListedAt(t time.Time) { k.Listed = t.UnixMilli() }
 
 // Subject is the key's id as an alert subject.
 func (k *Key) Subject() string { return strconv.FormatInt(k.ID, 10) }
