@@ -3,7 +3,7 @@ package alert
 import (
 	"time"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 // Key is what the API-key alerts (SPEC §8) judge of one key.
@@ -21,19 +21,19 @@ type Key struct {
 
 // KeyExhausted is the threshold of an exhausted key: remaining below one
 // quota unit, critical.
-var KeyExhausted = Threshold{Quota: 1, Severity: notifiers.SeverityCritical, Source: notifiers.SourceConfig}
+var KeyExhausted = Threshold{Quota: 1, Severity: event.SeverityCritical, Source: event.SourceConfig}
 
 // KeyQuotaLevel is the level of a key's key_quota alert: none for a
 // disabled or unlimited key; critical when the gateway says it is
 // exhausted or nothing remains; below's severity (below may be nil) when
 // what remains is under it. Like a balance, a level already reached is
 // left only at threshold × (1 + hysteresis).
-func KeyQuotaLevel(k Key, below *Threshold, prev notifiers.Severity, hysteresisPPM int64) (notifiers.Severity, Threshold) {
+func KeyQuotaLevel(k Key, below *Threshold, prev event.Severity, hysteresisPPM int64) (event.Severity, Threshold) {
 	if k.Disabled || k.Unlimited {
-		return notifiers.SeverityNone, Threshold{}
+		return event.SeverityNone, Threshold{}
 	}
 	if k.Exhausted {
-		return notifiers.SeverityCritical, KeyExhausted
+		return event.SeverityCritical, KeyExhausted
 	}
 	ths := []Threshold{KeyExhausted}
 	if below != nil {
@@ -46,14 +46,14 @@ func KeyQuotaLevel(k Key, below *Threshold, prev notifiers.Severity, hysteresisP
 // a disabled key or one that never expires; critical once the gateway says
 // it expired or its expiry has passed; severity when it expires within
 // `within` (0 = no early warning).
-func KeyExpiryLevel(k Key, now time.Time, within time.Duration, severity notifiers.Severity) notifiers.Severity {
+func KeyExpiryLevel(k Key, now time.Time, within time.Duration, severity event.Severity) event.Severity {
 	switch {
 	case k.Disabled:
-		return notifiers.SeverityNone
+		return event.SeverityNone
 	case k.Expired, !k.ExpiresAt.IsZero() && !k.ExpiresAt.After(now):
-		return notifiers.SeverityCritical
+		return event.SeverityCritical
 	case !k.ExpiresAt.IsZero() && within > 0 && k.ExpiresAt.Sub(now) <= within:
 		return severity
 	}
-	return notifiers.SeverityNone
+	return event.SeverityNone
 }

@@ -4,22 +4,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 func TestKeyQuotaLevel(t *testing.T) {
 	const (
-		none = notifiers.SeverityNone
-		warn = notifiers.SeverityWarning
-		crit = notifiers.SeverityCritical
+		none = event.SeverityNone
+		warn = event.SeverityWarning
+		crit = event.SeverityCritical
 	)
-	below := &Threshold{Quota: 1000, Severity: warn, Source: notifiers.SourceConfig}
+	below := &Threshold{Quota: 1000, Severity: warn, Source: event.SourceConfig}
 	cases := []struct {
 		name  string
 		k     Key
 		below *Threshold
-		prev  notifiers.Severity
-		want  notifiers.Severity
+		prev  event.Severity
+		want  event.Severity
 	}{
 		{"plenty", Key{Remain: 5000}, below, none, none},
 		{"below", Key{Remain: 999}, below, none, warn},
@@ -43,20 +43,20 @@ func TestKeyQuotaLevel(t *testing.T) {
 
 func TestKeyExpiryLevel(t *testing.T) {
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-	warn := notifiers.SeverityWarning
+	warn := event.SeverityWarning
 	cases := []struct {
 		name   string
 		k      Key
 		within time.Duration
-		want   notifiers.Severity
+		want   event.Severity
 	}{
-		{"never", Key{}, 72 * time.Hour, notifiers.SeverityNone},
-		{"far", Key{ExpiresAt: now.Add(100 * time.Hour)}, 72 * time.Hour, notifiers.SeverityNone},
+		{"never", Key{}, 72 * time.Hour, event.SeverityNone},
+		{"far", Key{ExpiresAt: now.Add(100 * time.Hour)}, 72 * time.Hour, event.SeverityNone},
 		{"within", Key{ExpiresAt: now.Add(71 * time.Hour)}, 72 * time.Hour, warn},
-		{"no window", Key{ExpiresAt: now.Add(time.Hour)}, 0, notifiers.SeverityNone},
-		{"passed", Key{ExpiresAt: now}, 72 * time.Hour, notifiers.SeverityCritical},
-		{"expired status", Key{Expired: true, ExpiresAt: now.Add(time.Hour)}, 0, notifiers.SeverityCritical},
-		{"disabled", Key{Disabled: true, Expired: true}, 72 * time.Hour, notifiers.SeverityNone},
+		{"no window", Key{ExpiresAt: now.Add(time.Hour)}, 0, event.SeverityNone},
+		{"passed", Key{ExpiresAt: now}, 72 * time.Hour, event.SeverityCritical},
+		{"expired status", Key{Expired: true, ExpiresAt: now.Add(time.Hour)}, 0, event.SeverityCritical},
+		{"disabled", Key{Disabled: true, Expired: true}, 72 * time.Hour, event.SeverityNone},
 	}
 	for _, tc := range cases {
 		if got := KeyExpiryLevel(tc.k, now, tc.within, warn); got != tc.want {

@@ -19,6 +19,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 // unitPoller is a fakePoller that also answers /api/status per base_url.
@@ -207,7 +208,7 @@ func TestUnitsCachedInRun(t *testing.T) {
 func TestUnitDefaultWhenNeverKnown(t *testing.T) {
 	_, up := unitHarness(t, unitConfig)
 	var logs bytes.Buffer
-	cfg, _ := config.Parse([]byte(unitConfig), t.TempDir(), func(string) (string, bool) { return "", false })
+	cfg, _ := config.Parse([]byte(unitConfig), t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
 	got := (&Units{}).Resolve(context.Background(), up, nil, cfg.Accounts, time.Now(), slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	if u := got["a1"]; u.PerUSD != 500_000 || u.Source != UnitDefault || !strings.Contains(u.Problem, "quota_per_unit") {
 		t.Errorf("a1 unit = %+v", u)

@@ -11,11 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
-	"github.com/quotawatch/quotawatch/notifiers"
 )
 
 // KeyLister lists an account's API keys; *aihubmix.Client is the real one.
@@ -121,7 +121,7 @@ func (c *Cycle) keys(ctx context.Context, st *state.File, gw *Gateways, results 
 			if as.Keys != nil {
 				// keys: switched off (or removed from the account): its
 				// firing key alerts end.
-				c.endKeys(st, acct, as, notifiers.KeyUnwatched, results[i].At, c.unit(unitOf[acct.Name]), "")
+				c.endKeys(st, acct, as, event.KeyUnwatched, results[i].At, c.unit(unitOf[acct.Name]), "")
 				as.Keys = nil
 				c.Metrics.forgetKeys(acct.Name)
 			}
@@ -208,16 +208,16 @@ func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Accoun
 		id := k.Subject()
 		delete(before, id)
 		j := judged(k)
-		prevQ := notifiers.SeverityNone
-		if p := ks.Alert(notifiers.KindKeyQuota, id); p != nil {
+		prevQ := event.SeverityNone
+		if p := ks.Alert(event.KindKeyQuota, id); p != nil {
 			prevQ = p.Level
 		}
 		level, th := alert.KeyQuotaLevel(j, below, prevQ, int64(acct.Hysteresis))
-		if c.stepKey(st, acct, as, notifiers.KindKeyQuota, k, level, th, at, perUSD) {
+		if c.stepKey(st, acct, as, event.KindKeyQuota, k, level, th, at, perUSD) {
 			firing[id] = k
 		}
 		level = alert.KeyExpiryLevel(j, at, kc.ExpiresWithin, kc.ExpirySeverity)
-		if c.stepKey(st, acct, as, notifiers.KindKeyExpiry, k, level, alert.Threshold{}, at, perUSD) {
+		if c.stepKey(st, acct, as, event.KindKeyExpiry, k, level, alert.Threshold{}, at, perUSD) {
 			firing[id] = k
 		}
 	}
@@ -232,13 +232,13 @@ func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Accoun
 			continue
 		}
 		gone := *k
-		gone.Status = notifiers.KeyRemoved
+		gone.Status = event.KeyRemoved
 		if listed[id] {
-			gone.Status = notifiers.KeyUnwatched
+			gone.Status = event.KeyUnwatched
 		}
-		for _, kind := range notifiers.KeyKinds {
+		for _, kind := range event.KeyKinds {
 			if ks.Alert(kind, id) != nil {
-				c.stepKey(st, acct, as, kind, &gone, notifiers.SeverityNone, alert.Threshold{}, at, perUSD)
+				c.stepKey(st, acct, as, kind, &gone, event.SeverityNone, alert.Threshold{}, at, perUSD)
 			}
 		}
 		c.logger().Info("API key alerts end", "account", acct.Name, "key_id", id, "key", k.Name, "because", gone.Status)
@@ -265,14 +265,14 @@ func (c *Cycle) keysBetween(st *state.File, acct config.Account, as *state.Accou
 			k = &state.Key{ID: n}
 		}
 		stillFiring := false
-		for _, kind := range notifiers.KeyKinds {
+		for _, kind := range event.KeyKinds {
 			p := ks.Alert(kind, id)
 			if p == nil {
 				continue
 			}
 			level, th := p.Level, p.Threshold
-			if kind == notifiers.KindKeyExpiry {
-				level = max(level, alert.KeyExpiryLevel(judged(k), at, 0, notifiers.SeverityNone))
+			if kind == event.KindKeyExpiry {
+				level = max(level, alert.KeyExpiryLevel(judged(k), at, 0, event.SeverityNone))
 			}
 			if c.stepKey(st, acct, as, kind, k, level, th, at, perUSD) {
 				stillFiring = true
@@ -301,9 +301,9 @@ func (c *Cycle) endKeys(st *state.File, acct config.Account, as *state.Account, 
 			k.ID, _ = strconv.ParseInt(id, 10, 64)
 		}
 		k.Status = status
-		for _, kind := range notifiers.KeyKinds {
+		for _, kind := range event.KeyKinds {
 			if ks.Alert(kind, id) != nil {
-				c.stepKey(st, acct, as, kind, &k, notifiers.SeverityNone, alert.Threshold{}, at, perUSD)
+				c.stepKey(st, acct, as, kind, &k, event.SeverityNone, alert.Threshold{}, at, perUSD)
 			}
 		}
 	}
@@ -325,40 +325,40 @@ func (c *Cycle) pruneKeys(st *state.File, name string, as *state.Account, now ti
 	// With the account gone it has no targets: Route sends each notifier
 	// told of an alert, if still configured, its resolution.
 	acct := config.Account{Name: name}
-	n := c.endKeys(st, acct, as, notifiers.KeyRemoved, now, 0, RemovedSummary)
+	n := c.endKeys(st, acct, as, event.KeyRemoved, now, 0, RemovedSummary)
 	c.Metrics.forgetKeys(name)
 	return n
 }
 
 // stepKey advances the alert of kind for key k and reports whether it
 // fires afterwards.
-func (c *Cycle) stepKey(st *state.File, acct config.Account, as *state.Account, kind notifiers.Kind, k *state.Key, level notifiers.Severity, th alert.Threshold, at time.Time, perUSD int64) bool {
+func (c *Cycle) stepKey(st *state.File, acct config.Account, as *state.Account, kind event.Kind, k *state.Key, level event.Severity, th alert.Threshold, at time.Time, perUSD int64) bool {
 	ks := as.Keys
 	id := k.Subject()
 	prev := alert.State{}
 	if p := ks.Alert(kind, id); p != nil {
 		prev = *p
 	}
-	if !prev.Firing() && level == notifiers.SeverityNone {
+	if !prev.Firing() && level == event.SeverityNone {
 		return false
 	}
-	next := c.advance(st, acct, as, kind, prev, level, th, at, perUSD, func(ev *notifiers.Event) { fillKey(ev, k) })
+	next := c.advance(st, acct, as, kind, prev, level, th, at, perUSD, func(ev *event.Event) { fillKey(ev, k) })
 	ks.SetAlert(kind, id, next)
 	return next.Firing()
 }
 
 // fillKey adds the key's facts to an event. An exhausted key's threshold
 // (one quota unit) is no amount anyone set: the event carries none.
-func fillKey(ev *notifiers.Event, k *state.Key) {
+func fillKey(ev *event.Event, k *state.Key) {
 	if ev.ThresholdQuota == alert.KeyExhausted.Quota {
 		ev.ThresholdQuota, ev.ThresholdUSD, ev.ThresholdSource = 0, 0, ""
 	}
-	ev.Key = &notifiers.KeyRef{ID: k.ID, Name: k.Name, Status: k.Status}
+	ev.Key = &event.KeyRef{ID: k.ID, Name: k.Name, Status: k.Status}
 	if !k.Unlimited {
-		q, usd := k.Remain, notifiers.USDAt(k.Remain, ev.Unit())
+		q, usd := k.Remain, event.USDAt(k.Remain, ev.Unit())
 		ev.RemainingQuota, ev.RemainingUSD = &q, &usd
 	}
-	ev.ExpiresAt = notifiers.KeyExpiresAt(k.ExpiresAt)
+	ev.ExpiresAt = event.KeyExpiresAt(k.ExpiresAt)
 }
 
 func sortedIDs(m map[string]bool) []string {
@@ -427,7 +427,7 @@ func (m *Metrics) setKeys(account string, keys []*state.Key, perUSD int64) {
 		l := keyLabel(k, names[k.Name] > 1)
 		labels = append(labels, l)
 		if !k.Unlimited {
-			km.remaining.WithLabelValues(account, l).Set(notifiers.USDAt(k.Remain, perUSD))
+			km.remaining.WithLabelValues(account, l).Set(event.USDAt(k.Remain, perUSD))
 		} else {
 			km.remaining.DeleteLabelValues(account, l)
 		}

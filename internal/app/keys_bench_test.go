@@ -11,6 +11,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 const benchKeysPerAccount = 20
@@ -79,7 +80,7 @@ func benchCycleYAML(b *testing.B, edit func(string) string, p Poller) *Cycle {
 		return c
 	}
 	text := edit(benchConfigYAML(benchAccounts, c.Config.StateFile, ""))
-	cfg, err := config.Parse([]byte(text), filepath.Dir(c.Config.StateFile), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(text), filepath.Dir(c.Config.StateFile), all.Types(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
@@ -256,10 +257,10 @@ func TestKeyRemovedRenamedDisabled(t *testing.T) {
 		byName[e.KeyName()] = e
 	}
 	gone, off := byName["svc-renamed"], byName["batch"]
-	if gone.Reason != notifiers.ReasonResolved || gone.Key.Status != notifiers.KeyRemoved || gone.Summary != "main: key svc-renamed was removed; its key_quota alert ends" {
+	if gone.Reason != notifiers.ReasonResolved || gone.Key.Status != event.KeyRemoved || gone.Summary != "main: key svc-renamed was removed; its key_quota alert ends" {
 		t.Errorf("removed: %+v %q", gone.Key, gone.Summary)
 	}
-	if off.Reason != notifiers.ReasonResolved || off.Key.Status != notifiers.KeyDisabled || !strings.Contains(off.Summary, "was disabled") {
+	if off.Reason != notifiers.ReasonResolved || off.Key.Status != event.KeyDisabled || !strings.Contains(off.Summary, "was disabled") {
 		t.Errorf("disabled: %+v %q", off.Key, off.Summary)
 	}
 	h.take()
@@ -326,7 +327,7 @@ func TestKeysOffResolves(t *testing.T) {
 	h.cfg.Accounts[0].Keys = nil
 	h.run(time.Minute)
 	ev := h.nots["chat"].got
-	if len(ev) != 1 || ev[0].Reason != notifiers.ReasonResolved || ev[0].Key.Status != notifiers.KeyUnwatched {
+	if len(ev) != 1 || ev[0].Reason != notifiers.ReasonResolved || ev[0].Key.Status != event.KeyUnwatched {
 		t.Fatalf("keys off: %q", h.take())
 	}
 	if h.state().Accounts["main"].Keys != nil {

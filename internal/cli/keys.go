@@ -7,11 +7,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/app"
 	"github.com/quotawatch/quotawatch/internal/config"
-	"github.com/quotawatch/quotawatch/notifiers"
 )
 
 // keyRow is one API key in `balance --keys` output. It never holds the key
@@ -38,14 +38,14 @@ type keyRow struct {
 // and fills rows; it returns how many listings failed. An account without
 // keys settings is judged with the defaults: exhausted and expired keys
 // are critical.
-func listKeys(ctx context.Context, e *env, cfg *config.Config, l app.KeyLister, gw *app.Gateways, results []app.PollResult, units map[string]app.Unit, rows []balanceRow) int {
+func listKeys(ctx context.Context, e *env, cfg *config.Config, l app.KeyLister, balances []app.Balance, rows []balanceRow) int {
 	var due []int
-	for i := range cfg.Accounts {
-		if results[i].Err == nil && !results[i].Deferred {
+	for i, b := range balances {
+		if b.Err == nil {
 			due = append(due, i)
 		}
 	}
-	lists := app.ListKeys(ctx, l, cfg.Accounts, due, cfg.Concurrency, time.Now, gw)
+	lists := app.ListKeys(ctx, l, cfg.Accounts, due, cfg.Concurrency, time.Now, app.NewGateways(cfg))
 	failed := 0
 	for _, i := range due {
 		a := cfg.Accounts[i]
@@ -68,7 +68,7 @@ func listKeys(ctx context.Context, e *env, cfg *config.Config, l app.KeyLister, 
 		if kc == nil {
 			kc = &config.Keys{}
 		}
-		perUSD := units[a.Name].PerUSD
+		perUSD := balances[i].Unit.PerUSD
 		var below *alert.Threshold
 		if kc.RemainingBelow != nil {
 			t := kc.RemainingBelow.At(perUSD)
@@ -78,23 +78,23 @@ func listKeys(ctx context.Context, e *env, cfg *config.Config, l app.KeyLister, 
 		rows[i].Keys = []keyRow{}
 		for _, k := range res.List.Keys {
 			r := keyRow{ID: k.ID, Name: k.Name, Status: k.Status.String(), Unlimited: k.Unlimited,
-				UsedUSD: notifiers.USDAt(k.UsedQuota, perUSD), UsedQuota: k.UsedQuota, ExpiresAt: notifiers.KeyExpiresAt(k.ExpiresAt)}
+				UsedUSD: event.USDAt(k.UsedQuota, perUSD), UsedQuota: k.UsedQuota, ExpiresAt: event.KeyExpiresAt(k.ExpiresAt)}
 			if !k.Unlimited {
-				r.RemainingUSD, r.RemainingQuota = ptr(notifiers.USDAt(k.RemainQuota, perUSD)), ptr(k.RemainQuota)
+				r.RemainingUSD, r.RemainingQuota = ptr(event.USDAt(k.RemainQuota, perUSD)), ptr(k.RemainQuota)
 			}
 			j := alert.Key{Disabled: k.Status == aihubmix.KeyDisabled, Exhausted: k.Status == aihubmix.KeyExhausted,
 				Expired: k.Status == aihubmix.KeyExpired, Unlimited: k.Unlimited, Remain: k.RemainQuota}
 			if k.ExpiresAt > 0 {
 				j.ExpiresAt = time.Unix(k.ExpiresAt, 0)
 			}
-			q, _ := alert.KeyQuotaLevel(j, below, notifiers.SeverityNone, 0)
+			q, _ := alert.KeyQuotaLevel(j, below, event.SeverityNone, 0)
 			level := max(q, alert.KeyExpiryLevel(j, now, kc.ExpiresWithin, kc.ExpirySeverity))
 			switch {
 			case a.Keys != nil && !a.Keys.Watches(k.Name):
 				r.Level = "not watched"
 			case j.Disabled:
 				r.Level = "disabled"
-			case level == notifiers.SeverityNone:
+			case level == event.SeverityNone:
 				r.Level = "ok"
 			default:
 				r.Level = level.String()
@@ -121,7 +121,7 @@ func printKeys(w io.Writer, rows []balanceRow) {
 		for _, k := range r.Keys {
 			remaining := "unlimited"
 			if k.RemainingQuota != nil {
-				remaining = notifiers.FormatUSDAt(*k.RemainingQuota, r.QuotaPerUSD)
+				remaining = event.FormatUSDAt(*k.RemainingQuota, r.QuotaPerUSD)
 			}
 			expires := "never"
 			if k.ExpiresAt != nil {
@@ -132,7 +132,7 @@ func printKeys(w io.Writer, rows []balanceRow) {
 				name = "-"
 			}
 			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%s\n", name, k.ID, k.Status, remaining,
-				notifiers.FormatUSDAt(k.UsedQuota, r.QuotaPerUSD), expires, k.Level)
+				event.FormatUSDAt(k.UsedQuota, r.QuotaPerUSD), expires, k.Level)
 		}
 		tw.Flush()
 	}

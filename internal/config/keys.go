@@ -9,7 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 // DefaultKeysEvery is how often an account's API keys are listed when keys
@@ -32,7 +32,7 @@ type Keys struct {
 	// ExpiresWithin, when positive, raises key_expiry at ExpirySeverity for
 	// a key expiring within it.
 	ExpiresWithin  time.Duration
-	ExpirySeverity notifiers.Severity
+	ExpirySeverity event.Severity
 	// Include and Exclude are path.Match globs on the key's name; no
 	// Include means every key, and Exclude wins.
 	Include, Exclude []string
@@ -103,7 +103,7 @@ func resolveKeys(r *rawKeys, p string) (*Keys, error) {
 	}
 	if rb := r.RemainingBelow; rb != nil {
 		tp := p + ".remaining_below"
-		t := Threshold{Severity: notifiers.SeverityWarning}
+		t := Threshold{Severity: event.SeverityWarning}
 		switch {
 		case rb.USD != nil && rb.Quota != nil:
 			return nil, fmt.Errorf("%s: set usd or quota, not both", tp)
@@ -118,7 +118,7 @@ func resolveKeys(r *rawKeys, p string) (*Keys, error) {
 			return nil, fmt.Errorf("%s: set usd or quota", tp)
 		}
 		if rb.Severity != "" {
-			sev, err := notifiers.ParseSeverity(rb.Severity)
+			sev, err := event.ParseSeverity(rb.Severity)
 			if err != nil {
 				return nil, fmt.Errorf("%s.severity: %v", tp, err)
 			}
@@ -131,9 +131,9 @@ func resolveKeys(r *rawKeys, p string) (*Keys, error) {
 		if ew.Duration <= 0 {
 			return nil, fmt.Errorf("%s.duration: required, a positive duration such as 72h", tp)
 		}
-		k.ExpiresWithin, k.ExpirySeverity = ew.Duration, notifiers.SeverityWarning
+		k.ExpiresWithin, k.ExpirySeverity = ew.Duration, event.SeverityWarning
 		if ew.Severity != "" {
-			sev, err := notifiers.ParseSeverity(ew.Severity)
+			sev, err := event.ParseSeverity(ew.Severity)
 			if err != nil {
 				return nil, fmt.Errorf("%s.severity: %v", tp, err)
 			}
@@ -184,4 +184,12 @@ func short(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// pick2 is the account's section, else the defaults'.
+func pick2[T any](own, defs *T) *T {
+	if own != nil {
+		return own
+	}
+	return defs
 }

@@ -4,7 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 func TestKeysConfig(t *testing.T) {
@@ -21,19 +22,19 @@ accounts:
   - { name: own, token: sk-test-token, keys: { remaining_below: { quota: 1000 } } }
   - { name: none, token: sk-test-token, keys: off }
 `
-	cfg, err := Parse([]byte(text), t.TempDir(), func(string) (string, bool) { return "", false })
+	cfg, err := Parse([]byte(text), t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
 	in := cfg.Accounts[0].Keys
-	if in == nil || in.Every != 30*time.Minute || in.ExpiresWithin != 72*time.Hour || in.ExpirySeverity != notifiers.SeverityWarning {
+	if in == nil || in.Every != 30*time.Minute || in.ExpiresWithin != 72*time.Hour || in.ExpirySeverity != event.SeverityWarning {
 		t.Fatalf("inherited keys = %+v", in)
 	}
-	if rb := in.RemainingBelow; rb == nil || !rb.USD || rb.MicroUSD != 5_000_000 || rb.Severity != notifiers.SeverityCritical {
+	if rb := in.RemainingBelow; rb == nil || !rb.USD || rb.MicroUSD != 5_000_000 || rb.Severity != event.SeverityCritical {
 		t.Errorf("remaining_below = %+v", rb)
 	}
 	own := cfg.Accounts[1].Keys
-	if own == nil || own.Every != DefaultKeysEvery || own.RemainingBelow.Quota != 1000 || own.RemainingBelow.Severity != notifiers.SeverityWarning || own.ExpiresWithin != 0 || own.Include != nil {
+	if own == nil || own.Every != DefaultKeysEvery || own.RemainingBelow.Quota != 1000 || own.RemainingBelow.Severity != event.SeverityWarning || own.ExpiresWithin != 0 || own.Include != nil {
 		t.Errorf("own keys (replace the defaults as a whole) = %+v", own)
 	}
 	if cfg.Accounts[2].Keys != nil {

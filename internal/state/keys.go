@@ -4,8 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/alert"
-	"github.com/quotawatch/quotawatch/notifiers"
 )
 
 // Keys is what is remembered of an account's API keys between cycles: when
@@ -18,32 +18,32 @@ import (
 // the next listing. The key's secret is never part of it.
 type Keys struct {
 	// Listed is when the list was last read in full, in Unix milliseconds
-	// (a number: this field is read and written for every account every
+	// (on disk a number: it is read and written for every account every
 	// cycle); see ListedAt.
-	Listed int64 `json:"listed_unix_ms,omitempty"`
+	Listed int64
 	// FailedAt is when listing last failed, LastError why; both clear on
 	// success.
-	FailedAt  time.Time `json:"failed_at,omitzero"`
-	LastError string    `json:"last_error,omitempty"`
+	FailedAt  time.Time
+	LastError string
 	// Alerts holds, per kind, the alert of each key by id.
-	Alerts map[notifiers.Kind]map[string]*alert.State `json:"alerts,omitempty"`
+	Alerts map[event.Kind]map[string]*alert.State
 	// Firing holds, by id, the last listed facts of each key with a firing
 	// alert: for repeats, resolutions and expiry between listings.
-	Firing map[string]*Key `json:"firing,omitempty"`
+	Firing map[string]*Key
 }
 
 // Key is the non-secret part of one listed API key.
 type Key struct {
-	ID        int64  `json:"id"`
-	Name      string `json:"name,omitempty"`
-	Status    string `json:"status,omitempty"`
-	Unlimited bool   `json:"unlimited,omitempty"`
-	Remain    int64  `json:"remain_quota"`
-	Used      int64  `json:"used_quota,omitempty"`
+	ID        int64
+	Name      string
+	Status    string
+	Unlimited bool
+	Remain    int64
+	Used      int64
 	// ExpiresAt is Unix seconds; 0 means never.
-	ExpiresAt int64 `json:"expires_at,omitempty"`
+	ExpiresAt int64
 	// QuotaPerUSD is the unit it was listed with.
-	QuotaPerUSD int64 `json:"quota_per_usd,omitempty"`
+	QuotaPerUSD int64
 }
 
 // ListedAt is when the list was last read in full; zero when never.
@@ -61,7 +61,7 @@ func (k *Keys) SetListedAt(t time.Time) { k.Listed = t.UnixMilli() }
 func (k *Key) Subject() string { return strconv.FormatInt(k.ID, 10) }
 
 // Alert returns the alert of kind for the key with subject id, or nil.
-func (k *Keys) Alert(kind notifiers.Kind, id string) *alert.State {
+func (k *Keys) Alert(kind event.Kind, id string) *alert.State {
 	if k == nil {
 		return nil
 	}
@@ -70,7 +70,7 @@ func (k *Keys) Alert(kind notifiers.Kind, id string) *alert.State {
 
 // SetAlert stores the alert of kind for subject id; a state that is not
 // firing is forgotten.
-func (k *Keys) SetAlert(kind notifiers.Kind, id string, s alert.State) {
+func (k *Keys) SetAlert(kind event.Kind, id string, s alert.State) {
 	if !s.Firing() {
 		if m := k.Alerts[kind]; m != nil {
 			delete(m, id)
@@ -81,7 +81,7 @@ func (k *Keys) SetAlert(kind notifiers.Kind, id string, s alert.State) {
 		return
 	}
 	if k.Alerts == nil {
-		k.Alerts = map[notifiers.Kind]map[string]*alert.State{}
+		k.Alerts = map[event.Kind]map[string]*alert.State{}
 	}
 	if k.Alerts[kind] == nil {
 		k.Alerts[kind] = map[string]*alert.State{}
@@ -101,4 +101,59 @@ func (k *Keys) Subjects() map[string]bool {
 		}
 	}
 	return out
+}
+
+// keysToDisk is k in the file's schema (schema.go).
+func keysToDisk(k *Keys) *diskKeys {
+	if k == nil {
+		return nil
+	}
+	d := &diskKeys{Listed: k.Listed, FailedAt: k.FailedAt, LastError: k.LastError}
+	if len(k.Alerts) > 0 {
+		d.Alerts = make(map[event.Kind]map[string]*diskAlertState, len(k.Alerts))
+		for kind, m := range k.Alerts {
+			dm := make(map[string]*diskAlertState, len(m))
+			for id, s := range m {
+				if s != nil {
+					dm[id] = alertToDisk(s)
+				}
+			}
+			d.Alerts[kind] = dm
+		}
+	}
+	if len(k.Firing) > 0 {
+		d.Firing = make(map[string]*diskKey, len(k.Firing))
+		for id, f := range k.Firing {
+			if f != nil {
+				dk := diskKey(*f)
+				d.Firing[id] = &dk
+			}
+		}
+	}
+	return d
+}
+
+// keysFromDisk is the in-memory form of d.
+func keysFromDisk(d *diskKeys) *Keys {
+	if d == nil {
+		return nil
+	}
+	k := &Keys{Listed: d.Listed, FailedAt: d.FailedAt, LastError: d.LastError}
+	for kind, m := range d.Alerts {
+		for id, s := range m {
+			if s != nil {
+				k.SetAlert(kind, id, alertFromDisk(s))
+			}
+		}
+	}
+	if len(d.Firing) > 0 {
+		k.Firing = make(map[string]*Key, len(d.Firing))
+		for id, f := range d.Firing {
+			if f != nil {
+				mk := Key(*f)
+				k.Firing[id] = &mk
+			}
+		}
+	}
+	return k
 }

@@ -85,48 +85,7 @@ func tag(ev notifiers.Event) string {
 }
 
 // what states the facts of the event in a few words.
-func what(ev notifiers.Event) string {
-	resolved := ev.Status == notifiers.StatusResolved
-	switch ev.Kind {
-	case notifiers.KindRunway:
-		if resolved {
-			return "runway recovered, balance " + ev.Balance()
-		}
-		s := "runway short"
-		if ev.RunwaySeconds != nil {
-			s = "runway " + ev.RunwayText()
-			if ev.SpendUSDPerHour != nil {
-				s += fmt.Sprintf(" at $%.2f/h", *ev.SpendUSDPerHour)
-			}
-		}
-		return s + ", balance " + ev.Balance()
-	case notifiers.KindTest:
-		return oneLine(ev.Summary)
-	case notifiers.KindKeyQuota, notifiers.KindKeyExpiry:
-		return keyWhat(ev)
-	case notifiers.KindPoll:
-		if resolved {
-			return "polling works again, balance " + ev.Balance()
-		}
-		if e := oneLine(ev.Error); e != "" {
-			return "polling fails: " + e
-		}
-		return "polling fails"
-	}
-	s := "balance " + ev.Balance()
-	if ev.ThresholdQuota == 0 {
-		return s
-	}
-	op := "<"
-	if ev.Quota >= ev.ThresholdQuota {
-		op = ">="
-	}
-	name := "threshold"
-	if ev.ThresholdSource == notifiers.SourceAccount {
-		name = "account threshold"
-	}
-	return fmt.Sprintf("%s %s %s %s", s, op, name, ev.Threshold())
-}
+func what(ev notifiers.Event) string { return ev.Describe().State }
 
 // why is the parenthesised severity and reason.
 func why(ev notifiers.Event) string {
@@ -139,37 +98,4 @@ func why(ev notifiers.Event) string {
 		return "was " + ev.Severity.String() + ", " + string(ev.Reason)
 	}
 	return ev.Severity.String() + ", " + string(ev.Reason)
-}
-
-// oneLine collapses whitespace, including line breaks, to single spaces.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// keyWhat states an API-key event: "key ci-limited $4.00 left < threshold
-// $5.00", "key ci-limited expires 2026-11-28 10:00 UTC (in 2d)".
-func keyWhat(ev notifiers.Event) string {
-	s := "key " + ev.KeyName()
-	if ev.Status == notifiers.StatusResolved && ev.Key != nil {
-		switch ev.Key.Status {
-		case notifiers.KeyRemoved, notifiers.KeyUnwatched, notifiers.KeyDisabled:
-			return s + " " + ev.Key.Status
-		}
-	}
-	if ev.Kind == notifiers.KindKeyExpiry {
-		if ev.ExpiresAt != nil && !ev.ExpiresAt.After(ev.ObservedAt) {
-			return s + " expired " + ev.Expires()
-		}
-		return s + " expires " + ev.Expires()
-	}
-	if ev.ThresholdQuota == 0 && ev.Firing() {
-		return s + " exhausted, " + ev.Remaining() + " left"
-	}
-	s += " " + ev.Remaining() + " left"
-	if ev.ThresholdQuota > 0 {
-		op := "<"
-		if ev.RemainingQuota != nil && *ev.RemainingQuota >= ev.ThresholdQuota {
-			op = ">="
-		}
-		s += fmt.Sprintf(" %s threshold %s", op, ev.Threshold())
-	}
-	return s
 }

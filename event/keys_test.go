@@ -1,4 +1,4 @@
-package notifiers
+package event
 
 import (
 	"strings"
@@ -42,7 +42,7 @@ func TestKeyWording(t *testing.T) {
 		if got := tc.ev.Title(); got != tc.title {
 			t.Errorf("%s: title %q, want %q", tc.name, got, tc.title)
 		}
-		if got := tc.ev.KeySummary(); got != tc.summary {
+		if got := tc.ev.SummaryText(0); got != tc.summary {
 			t.Errorf("%s: summary %q, want %q", tc.name, got, tc.summary)
 		}
 		var names []string
@@ -56,3 +56,36 @@ func TestKeyWording(t *testing.T) {
 }
 
 func with(e Event, f func(*Event)) Event { f(&e); return e }
+
+// TestKeyDescribe: the states a console line shows, and the topic of a
+// chat header.
+func TestKeyDescribe(t *testing.T) {
+	at := time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
+	left, zero := int64(2_000_000), int64(0)
+	exp := at.Add(26 * time.Hour)
+	base := Event{Account: "main", Status: StatusFiring, Reason: ReasonNew, Severity: SeverityWarning, ObservedAt: at}
+	cases := []struct {
+		ev         Event
+		state, tag string
+		situation  Situation
+	}{
+		{with(base, func(e *Event) {
+			e.Kind, e.Key, e.RemainingQuota, e.ThresholdQuota = KindKeyQuota, &KeyRef{ID: 2, Name: "ci"}, &left, 2_500_000
+		}), "key ci $4.00 left < threshold $5.00", "[WARNING]", SituationKeyLow},
+		{with(base, func(e *Event) {
+			e.Kind, e.Severity, e.Key, e.RemainingQuota = KindKeyQuota, SeverityCritical, &KeyRef{ID: 2, Name: "ci"}, &zero
+		}), "key ci exhausted, $0.00 left", "[CRITICAL]", SituationKeyExhausted},
+		{with(base, func(e *Event) {
+			e.Kind, e.Key, e.ExpiresAt = KindKeyExpiry, &KeyRef{ID: 3, Name: "deploy"}, &exp
+		}), "key deploy expires 2026-11-25 07:00 UTC (in 1d2h)", "[WARNING]", SituationKeyExpiring},
+		{with(base, func(e *Event) {
+			e.Kind, e.Status, e.Reason, e.Key = KindKeyExpiry, StatusResolved, ReasonResolved, &KeyRef{ID: 3, Name: "deploy", Status: KeyRemoved}
+		}), "key deploy removed", "[RESOLVED WARNING]", SituationKeyGone},
+	}
+	for _, tc := range cases {
+		d := tc.ev.Describe()
+		if d.State != tc.state || d.Tag != tc.tag || d.Situation != tc.situation || d.Topic != "key "+tc.ev.KeyName() {
+			t.Errorf("got %+v\nwant state %q tag %q situation %d", d, tc.state, tc.tag, tc.situation)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package notifiers
+package event
 
 import (
 	"fmt"
@@ -36,6 +36,45 @@ const (
 	KeyUnwatched = "unwatched"
 	KeyDisabled  = "disabled"
 )
+
+// Situations of API-key alerts (see Situation).
+const (
+	// SituationKeyLow: a limited key has less left than its threshold.
+	SituationKeyLow Situation = iota + 100
+	// SituationKeyExhausted: a key's own quota is used up.
+	SituationKeyExhausted
+	// SituationKeyRecovered: a key has enough left again.
+	SituationKeyRecovered
+	// SituationKeyExpiring: a key expires soon.
+	SituationKeyExpiring
+	// SituationKeyExpired: a key has expired.
+	SituationKeyExpired
+	// SituationKeyExpiryRecovered: a key no longer expires soon.
+	SituationKeyExpiryRecovered
+	// SituationKeyGone: a key's alert ends because the key was removed,
+	// disabled or is no longer watched.
+	SituationKeyGone
+)
+
+// keySituation classifies an API-key event (e.Key is not nil).
+func (e Event) keySituation() Situation {
+	resolved := e.Status == StatusResolved
+	switch {
+	case resolved && e.keyGone() != "":
+		return SituationKeyGone
+	case e.Kind == KindKeyQuota && resolved:
+		return SituationKeyRecovered
+	case e.Kind == KindKeyQuota && e.exhausted():
+		return SituationKeyExhausted
+	case e.Kind == KindKeyQuota:
+		return SituationKeyLow
+	case resolved:
+		return SituationKeyExpiryRecovered
+	case e.expired():
+		return SituationKeyExpired
+	}
+	return SituationKeyExpiring
+}
 
 // Subject is what tells apart the alerts of one account and kind: the key
 // id of an API-key alert, "" for every other kind.
@@ -87,6 +126,8 @@ func (e Event) Expires() string {
 	}
 }
 
+// keyGone says why a resolved key alert ends when the key itself went away
+// or out of view: "was removed", "was disabled", "is no longer watched".
 func (e Event) keyGone() string {
 	switch e.Key.Status {
 	case KeyRemoved:
@@ -108,58 +149,81 @@ func (e Event) expired() bool {
 	return e.Key.Status == "expired" || e.ExpiresAt != nil && !e.ExpiresAt.After(e.ObservedAt)
 }
 
-// KeySummary is the one-line statement of an API-key event:
+// describeKey fills d (Situation and Tag set) for an API-key event.
+func (e Event) describeKey(d *Description) {
+	name := e.KeyName()
+	d.Topic = "key " + name
+	s := "key " + name
+	switch d.Situation {
+	case SituationKeyGone:
+		d.Headline = s + " " + e.keyGone()
+		d.State = s + " " + e.Key.Status
+	case SituationKeyRecovered:
+		if e.ThresholdQuota == 0 {
+			d.Headline = s + " no longer exhausted"
+		} else {
+			d.Headline = s + " back above " + e.Threshold()
+		}
+		d.State = s + " " + e.Remaining() + " left"
+		if e.ThresholdQuota > 0 {
+			op := "<"
+			if e.RemainingQuota == nil || *e.RemainingQuota >= e.ThresholdQuota {
+				op = ">="
+			}
+			d.State += " " + op + " threshold " + e.Threshold()
+		}
+	case SituationKeyExhausted:
+		d.Headline = s + " exhausted"
+		d.State = s + " exhausted, " + e.Remaining() + " left"
+	case SituationKeyLow:
+		d.Headline = s + " has " + e.Remaining() + " left"
+		d.State = s + " " + e.Remaining() + " left"
+		if e.ThresholdQuota > 0 {
+			op := "<"
+			if e.RemainingQuota != nil && *e.RemainingQuota >= e.ThresholdQuota {
+				op = ">="
+			}
+			d.State += " " + op + " threshold " + e.Threshold()
+		}
+	case SituationKeyExpiryRecovered:
+		d.Headline = s + " no longer expires soon"
+		d.State = s + " expires " + e.Expires()
+	case SituationKeyExpired:
+		d.Headline = s + " expired"
+		d.State = s + " expired " + e.Expires()
+	default: // SituationKeyExpiring
+		d.Headline = s + " expires soon"
+		if e.ExpiresAt != nil && !e.ObservedAt.IsZero() {
+			d.Headline = s + " expires in " + HumanDuration(e.ExpiresAt.Sub(e.ObservedAt))
+		}
+		d.State = s + " expires " + e.Expires()
+	}
+}
+
+// keySummary is SummaryText for an API-key event:
 // "main: key ci-limited has $4.00 left, below $5.00",
 // "main: key ci-limited expires 2026-11-28 10:00 UTC (in 2d)",
 // "main: key ci-limited was removed; its key_quota alert ends".
-func (e Event) KeySummary() string {
+func (e Event) keySummary() string {
 	name := e.KeyName()
-	resolved := e.Status == StatusResolved
-	if g := e.keyGone(); resolved && g != "" {
-		return fmt.Sprintf("%s: key %s %s; its %s alert ends", e.Account, name, g, e.Kind)
-	}
-	switch {
-	case e.Kind == KindKeyQuota && resolved && e.ThresholdQuota == 0:
-		return fmt.Sprintf("%s: key %s has %s left again: no longer exhausted", e.Account, name, e.Remaining())
-	case e.Kind == KindKeyQuota && resolved:
+	switch e.keySituation() {
+	case SituationKeyGone:
+		return fmt.Sprintf("%s: key %s %s; its %s alert ends", e.Account, name, e.keyGone(), e.Kind)
+	case SituationKeyRecovered:
+		if e.ThresholdQuota == 0 {
+			return fmt.Sprintf("%s: key %s has %s left again: no longer exhausted", e.Account, name, e.Remaining())
+		}
 		return fmt.Sprintf("%s: key %s has %s left again, back above %s", e.Account, name, e.Remaining(), e.Threshold())
-	case e.Kind == KindKeyQuota && e.exhausted():
+	case SituationKeyExhausted:
 		return fmt.Sprintf("%s: key %s is exhausted (%s left): the services using it are failing", e.Account, name, e.Remaining())
-	case e.Kind == KindKeyQuota:
+	case SituationKeyLow:
 		return fmt.Sprintf("%s: key %s has %s left, below %s", e.Account, name, e.Remaining(), e.Threshold())
-	case resolved:
+	case SituationKeyExpiryRecovered:
 		return fmt.Sprintf("%s: key %s no longer expires soon (expires %s)", e.Account, name, e.Expires())
-	case e.expired():
+	case SituationKeyExpired:
 		return fmt.Sprintf("%s: key %s has expired (%s): the services using it are failing", e.Account, name, e.Expires())
 	}
 	return fmt.Sprintf("%s: key %s expires %s", e.Account, name, e.Expires())
-}
-
-// keyTitle is Title's text after the tag for an API-key event.
-func (e Event) keyTitle() string {
-	name := e.KeyName()
-	resolved := e.Status == StatusResolved
-	if g := e.keyGone(); resolved && g != "" {
-		return fmt.Sprintf("%s: key %s %s", e.Account, name, g)
-	}
-	switch {
-	case e.Kind == KindKeyQuota && resolved && e.ThresholdQuota == 0:
-		return fmt.Sprintf("%s: key %s no longer exhausted", e.Account, name)
-	case e.Kind == KindKeyQuota && resolved:
-		return fmt.Sprintf("%s: key %s back above %s", e.Account, name, e.Threshold())
-	case e.Kind == KindKeyQuota && e.exhausted():
-		return fmt.Sprintf("%s: key %s exhausted", e.Account, name)
-	case e.Kind == KindKeyQuota:
-		return fmt.Sprintf("%s: key %s has %s left", e.Account, name, e.Remaining())
-	case resolved:
-		return fmt.Sprintf("%s: key %s no longer expires soon", e.Account, name)
-	case e.expired():
-		return fmt.Sprintf("%s: key %s expired", e.Account, name)
-	}
-	if e.ExpiresAt != nil && !e.ObservedAt.IsZero() {
-		return fmt.Sprintf("%s: key %s expires in %s", e.Account, name, HumanDuration(e.ExpiresAt.Sub(e.ObservedAt)))
-	}
-	return fmt.Sprintf("%s: key %s expires soon", e.Account, name)
 }
 
 // keyFacts are Facts after the account for an API-key event.
