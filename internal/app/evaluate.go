@@ -113,8 +113,8 @@ func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, 
 				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: tr.Severity, Threshold: tr.Threshold}, at, perUSD, fill)
 			}
 			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at})
-			c.logger().Info("alert", "account", acct.Name, "notifier", r.Notifier, "kind", kind,
-				"reason", e.Reason, "severity", e.Severity, "id", e.ID)
+			c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", r.Notifier, "kind", kind,
+				"reason", e.Reason, "severity", e.Severity, "id", e.ID)...)
 		}
 	} else if next.Firing() {
 		// No transition, but the notifiers that should know may have grown
@@ -128,8 +128,8 @@ func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, 
 			for _, name := range untold {
 				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: e, CreatedAt: at})
 				next.Told = append(next.Told, name)
-				c.logger().Info("alert", "account", acct.Name, "notifier", name, "kind", kind,
-					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)
+				c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", name, "kind", kind,
+					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)...)
 			}
 		}
 	}

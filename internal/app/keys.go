@@ -460,3 +460,11 @@ func (m *Metrics) forgetKeys(account string) {
 }
 
 var _ KeyLister = (*aihubmix.Client)(nil)
+
+// withKey adds the key id and name of an API-key event to log attributes.
+func withKey(ev event.Event, attrs ...any) []any {
+	if ev.Key == nil {
+		return attrs
+	}
+	return append(attrs, "key_id", ev.Key.ID, "key", ev.Key.Name)
+}
