@@ -238,3 +238,25 @@ func asError(err error, e **Error) bool {
 	*e = v
 	return ok
 }
+
+// FuzzKeys feeds arbitrary bodies to the key-list decoder: it must never
+// panic, and it fails or returns a page, never both.
+func FuzzKeys(f *testing.F) {
+	for _, seed := range []string{
+		`{"success":true,"data":[{"id":1,"name":"a","key":"sk-FUZZKEY","status":"4","remain_quota":"0","expired_time":"-1"}]}`,
+		`{"success":true,"data":{"page":1,"page_size":10,"total":"1","items":[{"id":"2","key":"sk-FUZZKEY"}]}}`,
+		`{"success":true,"data":{"id":3,"key":"sk-FUZZKEY","unlimited_quota":"true"}}`,
+		`{"success":false,"message":"sk-FUZZKEY"}`,
+		`{"data":{"items":7}}`,
+		`{"data":[null,1,"x",{"id":1e3}]}`,
+		`[]`, `null`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		page, e := interpretKeys(200, http.Header{}, body)
+		if e != nil && len(page.keys) > 0 {
+			t.Fatalf("error %+v with page %+v", e, page)
+		}
+	})
+}
