@@ -199,7 +199,8 @@ type balanceRow struct {
 	ThresholdSource notifiers.ThresholdSource `json:"threshold_source,omitempty"`
 	// AccountThreshold says where the account's own threshold came from
 	// (quota_remind_threshold or setting.quota_warning_threshold), "none"
-	// when the gateway sent none, or "off" (account_threshold: off).
+	// when the gateway sent none, "off" (account_threshold: off), or
+	// "unknown" when the poll failed.
 	AccountThreshold      string `json:"account_threshold"`
 	AccountThresholdQuota *int64 `json:"account_threshold_quota,omitempty"`
 	// QuotaPerUSD is the unit of the USD figures; QuotaPerUSDSource is
@@ -233,9 +234,18 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 		if res.GatewayBusy {
 			res.Err = fmt.Errorf("not polled: the gateway answered 429 (rate limited) to an earlier request")
 		}
+		if res.NoSlot {
+			res.Err = fmt.Errorf("not polled: gateway_rate %s has no request slot within the timeout", cfg.GatewayRate)
+		}
 		if res.Err != nil {
 			failed++
 			row.Error = res.Err.Error()
+			// Not polled, so whether the gateway sends a threshold is not
+			// known: "unknown", never "" (or "none", which says it sent none).
+			row.AccountThreshold = "unknown"
+			if a.AccountThreshold == notifiers.SeverityNone {
+				row.AccountThreshold = "off"
+			}
 			e.logger.Error("poll failed", "account", a.Name, "error", res.Err)
 			rows[i] = row
 			continue
