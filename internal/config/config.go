@@ -559,6 +559,9 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 	default:
 		return a, fmt.Errorf("%s.token: required (or token_file)", path)
 	}
+	if f := strings.Fields(a.Token.Reveal()); len(f) == 2 && strings.EqualFold(f[0], "Bearer") {
+		return a, fmt.Errorf("%s: drop the 'Bearer ' prefix; quotawatch sends the token as the gateway expects", tokenKey)
+	}
 	if strings.ContainsAny(a.Token.Reveal(), " \r\n\t") {
 		return a, fmt.Errorf("%s: must not contain white space", tokenKey)
 	}
