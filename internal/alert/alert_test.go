@@ -253,3 +253,20 @@ func TestClearLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestInForce picks the threshold of a severity as BalanceLevel would, or
+// none when the severity has none.
+func TestInForce(t *testing.T) {
+	ths := []Threshold{
+		{Quota: 100, Severity: notifiers.SeverityWarning},
+		{Quota: 300, Severity: notifiers.SeverityWarning, Source: notifiers.SourceAccount},
+		{Quota: 300, Severity: notifiers.SeverityWarning, Source: notifiers.SourceConfig},
+		{Quota: 50, Severity: notifiers.SeverityCritical},
+	}
+	if got, ok := InForce(ths, notifiers.SeverityWarning); !ok || got.Quota != 300 || got.Source != notifiers.SourceConfig {
+		t.Errorf("warning: %+v, %v", got, ok)
+	}
+	if got, ok := InForce(ths, notifiers.SeverityInfo); ok {
+		t.Errorf("info: %+v, want none", got)
+	}
+}

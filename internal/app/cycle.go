@@ -264,7 +264,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, pe
 	// threshold are quota units whatever the unit.
 	thresholds := alert.Thresholds(acct.ThresholdsAt(perUSD), snap.RemindThreshold, acct.AccountThreshold)
 	level, th := alert.BalanceLevel(snap.Quota, thresholds, as.Level(notifiers.KindBalance), int64(acct.Hysteresis))
-	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, perUSD, nil)
+	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, perUSD, resolvedAt(thresholds))
 	c.Metrics.alertLevel(acct.Name, level)
 
 	level = notifiers.SeverityNone
@@ -340,6 +340,26 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 	*as.Alert(kind) = next
 }
 
+// resolvedAt makes a balance alert's resolution name the threshold now in
+// force for its severity, not the one the alert fired at: the account's own
+// threshold, a configured one or the unit may have changed since. When that
+// severity has no threshold any more, the resolution has none and says so.
+func resolvedAt(thresholds []alert.Threshold) func(*notifiers.Event) {
+	return func(ev *notifiers.Event) {
+		if ev.Status != notifiers.StatusResolved {
+			return
+		}
+		t, ok := alert.InForce(thresholds, ev.Severity)
+		if !ok {
+			ev.NoThreshold = true
+			ev.ThresholdQuota, ev.ThresholdUSD, ev.ThresholdSource = 0, 0, ""
+			return
+		}
+		ev.ThresholdQuota, ev.ThresholdSource = t.Quota, t.Source
+		ev.ThresholdUSD = notifiers.USDAt(t.Quota, ev.Unit())
+	}
+}
+
 // event builds the notification for a transition from the account's last
 // snapshot; fill adds kind-specific fields before the summary is written.
 // Money is in the unit the snapshot was read with (perUSD when none): for a
@@ -359,6 +379,8 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 		QuotaPerUSD:     perUSD,
 		ObservedAt:      at.UTC(),
 		BalanceUnknown:  true,
+		// Poll and runway alerts have no threshold: none in the payload.
+		NoThreshold: kind == notifiers.KindPoll || kind == notifiers.KindRunway,
 	}
 	if s := as.Snapshot; s != nil {
 		if s.QuotaPerUSD > 0 {
@@ -413,6 +435,12 @@ func Summary(ev notifiers.Event, pollFailures int) string {
 		source = " (the account's own reminder threshold)"
 	}
 	switch {
+	case resolved && ev.NoThreshold:
+		return fmt.Sprintf("%s: balance %s is no longer below any %s threshold (the thresholds changed)", ev.Account, ev.Balance(), ev.Severity)
+	case resolved && ev.Quota < ev.ThresholdQuota:
+		// Told to a notifier the account's alerts are no longer routed to.
+		return fmt.Sprintf("%s: balance %s is still below the %s threshold %s%s; this notifier no longer gets the account's alerts",
+			ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
 	case resolved:
 		return fmt.Sprintf("%s: balance %s is back above the %s threshold %s%s", ev.Account, ev.Balance(), ev.Severity, ev.Threshold(), source)
 	case ev.Quota >= ev.ThresholdQuota:

@@ -112,7 +112,7 @@ func what(ev notifiers.Event) string {
 		return "polling fails"
 	}
 	s := "balance " + ev.Balance()
-	if ev.ThresholdQuota == 0 {
+	if ev.ThresholdQuota == 0 || ev.NoThreshold {
 		return s
 	}
 	op := "<"
