@@ -15,6 +15,10 @@
 # directory, which is read-only. See deploy/kubernetes/ for manifests.
 
 FROM golang:1.26 AS build
+# Build with the toolchain go.mod pins (patched standard library); the golang
+# image sets GOTOOLCHAIN=local, which would ignore the pin. The go command
+# fetches it from the module proxy in the next step.
+ENV GOTOOLCHAIN=go1.27.3
 WORKDIR /src
 # Modules first, so this layer is reused until go.mod or go.sum change.
 COPY go.mod go.sum ./

@@ -2,6 +2,8 @@ module github.com/quotawatch/quotawatch
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/robfig/cron/v3 v3.0.1

@@ -28,7 +28,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/app"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
-	_ "github.com/quotawatch/quotawatch/notifiers/all"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 const (
@@ -764,7 +764,7 @@ func loadConfigMap(t *testing.T, docs []*doc) *config.Config {
 		env[k] = v
 	}
 	asked := map[string]bool{}
-	cfg, err := config.Parse([]byte(text), t.TempDir(), func(k string) (string, bool) {
+	cfg, err := config.Parse([]byte(text), t.TempDir(), all.Types(), func(k string) (string, bool) {
 		asked[k] = true
 		v, ok := env[k]
 		return v, ok

@@ -1,12 +1,15 @@
 // Package notifiers is the public plugin surface of quotawatch: the Notifier
-// interface, the Event every notifier receives, and the registry that maps a
-// config `type:` to its implementation.
+// interface, the Event every notifier receives (defined in the vocabulary
+// package event and re-exported here), and Types, the map from a
+// config `type:` to its Config that the program builds explicitly in
+// notifiers/all and hands to the config loader.
 //
 // A notifier lives in a folder of its own with a Config (decoded strictly from
-// the notifier's config section), a Validate method that names the offending
-// key, and a New method that builds the Notifier. It registers itself in an
-// init function, and notifiers/all imports it, so adding a type is one new
-// folder and one import line.
+// the notifier's config section), a pure Validate method that names the
+// offending key, and a New method that builds the Notifier. Adding a type is
+// one new folder and one line in notifiers/all.Types:
+//
+//	"chat": func() notifiers.Config { return new(chat.Config) },
 //
 // A minimal notifier that posts the summary line to a chat endpoint:
 //
@@ -20,10 +23,6 @@
 //
 //		"github.com/quotawatch/quotawatch/notifiers"
 //	)
-//
-//	func init() {
-//		notifiers.Register("chat", func() notifiers.Config { return new(Config) })
-//	}
 //
 //	type Config struct {
 //		URL string `yaml:"url"`

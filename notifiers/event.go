@@ -1,333 +1,92 @@
 package notifiers
 
 import (
-	"encoding/json"
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/quotawatch/quotawatch/event"
 )
 
-// QuotaPerUSD is the number of quota units in one US dollar on AIHubMix and
-// the default of one-api / new-api gateways, whose admin may change it.
-const QuotaPerUSD = 500000
+// The event vocabulary lives in package event, a leaf that the alert core
+// and the state file share with the notifiers; these names re-export it so
+// that plugins written against notifiers keep compiling.
 
-// Severity ranks an alert. The zero value is no severity (not firing).
-type Severity int
+// QuotaPerUSD is event.QuotaPerUSD.
+const QuotaPerUSD = event.QuotaPerUSD
+
+// PayloadVersion is event.PayloadVersion.
+const PayloadVersion = event.PayloadVersion
+
+type (
+	// Event is event.Event: one alert notification.
+	Event = event.Event
+	// Severity is event.Severity.
+	Severity = event.Severity
+	// Kind is event.Kind.
+	Kind = event.Kind
+	// Status is event.Status.
+	Status = event.Status
+	// Reason is event.Reason.
+	Reason = event.Reason
+	// ThresholdSource is event.ThresholdSource.
+	ThresholdSource = event.ThresholdSource
+	// User is event.User.
+	User = event.User
+	// Fact is event.Fact.
+	Fact = event.Fact
+)
 
 // Severities, low to high.
 const (
-	SeverityNone Severity = iota
-	SeverityInfo
-	SeverityWarning
-	SeverityCritical
+	SeverityNone     = event.SeverityNone
+	SeverityInfo     = event.SeverityInfo
+	SeverityWarning  = event.SeverityWarning
+	SeverityCritical = event.SeverityCritical
 )
-
-// ParseSeverity parses info, warning or critical.
-func ParseSeverity(s string) (Severity, error) {
-	switch s {
-	case "info":
-		return SeverityInfo, nil
-	case "warning":
-		return SeverityWarning, nil
-	case "critical":
-		return SeverityCritical, nil
-	}
-	return SeverityNone, fmt.Errorf("unknown severity %q (want info, warning or critical)", s)
-}
-
-// String returns the lower-case name, or "none".
-func (s Severity) String() string {
-	switch s {
-	case SeverityInfo:
-		return "info"
-	case SeverityWarning:
-		return "warning"
-	case SeverityCritical:
-		return "critical"
-	}
-	return "none"
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler; "none" and "" are the
-// zero value.
-func (s *Severity) UnmarshalText(b []byte) error {
-	if len(b) == 0 || string(b) == "none" {
-		*s = SeverityNone
-		return nil
-	}
-	v, err := ParseSeverity(string(b))
-	*s = v
-	return err
-}
-
-// Kind names what an alert is about.
-type Kind string
 
 // Kinds of alert.
 const (
-	KindBalance Kind = "balance"
-	KindRunway  Kind = "runway"
-	KindPoll    Kind = "poll"
-	KindTest    Kind = "test"
+	KindBalance = event.KindBalance
+	KindRunway  = event.KindRunway
+	KindPoll    = event.KindPoll
+	KindTest    = event.KindTest
 )
-
-// Status of an event.
-type Status string
 
 // Statuses.
 const (
-	StatusFiring   Status = "firing"
-	StatusResolved Status = "resolved"
+	StatusFiring   = event.StatusFiring
+	StatusResolved = event.StatusResolved
 )
 
-// Reason says why a notification was sent.
-type Reason string
-
-// Reasons, as in SPEC §4.
+// Reasons.
 const (
-	ReasonNew         Reason = "new"
-	ReasonEscalated   Reason = "escalated"
-	ReasonDeescalated Reason = "deescalated"
-	ReasonRepeat      Reason = "repeat"
-	ReasonResolved    Reason = "resolved"
-	ReasonTest        Reason = "test"
+	ReasonNew         = event.ReasonNew
+	ReasonEscalated   = event.ReasonEscalated
+	ReasonDeescalated = event.ReasonDeescalated
+	ReasonRepeat      = event.ReasonRepeat
+	ReasonResolved    = event.ReasonResolved
+	ReasonTest        = event.ReasonTest
 )
-
-// ThresholdSource says where a threshold came from.
-type ThresholdSource string
 
 // Threshold sources.
 const (
-	SourceConfig  ThresholdSource = "config"
-	SourceAccount ThresholdSource = "account"
+	SourceConfig  = event.SourceConfig
+	SourceAccount = event.SourceAccount
 )
 
-// User identifies the upstream account. It never carries the upstream's
-// secret or personal fields (password, access_token, email, ...).
-type User struct {
-	ID       int64  `json:"id,omitempty"`
-	Username string `json:"username,omitempty"`
-}
+// ParseSeverity is event.ParseSeverity.
+func ParseSeverity(s string) (Severity, error) { return event.ParseSeverity(s) }
 
-// PayloadVersion is the version field of every event payload.
-const PayloadVersion = "1"
+// USD is event.USD.
+func USD(quota int64) float64 { return event.USD(quota) }
 
-// Event is one alert notification: the webhook payload of SPEC §5, and the
-// facts every other notifier renders. Money is carried in quota units; the
-// USD fields are derived for display and JSON.
-type Event struct {
-	Version         string          `json:"version"`
-	ID              string          `json:"id"`
-	Kind            Kind            `json:"kind"`
-	Status          Status          `json:"status"`
-	Reason          Reason          `json:"reason"`
-	Severity        Severity        `json:"severity"`
-	Account         string          `json:"account"`
-	User            User            `json:"user"`
-	BalanceUSD      float64         `json:"balance_usd"`
-	Quota           int64           `json:"quota"`
-	UsedUSD         float64         `json:"used_usd"`
-	UsedQuota       int64           `json:"used_quota"`
-	ThresholdUSD    float64         `json:"threshold_usd"`
-	ThresholdQuota  int64           `json:"threshold_quota"`
-	ThresholdSource ThresholdSource `json:"threshold_source,omitempty"`
-	// QuotaPerUSD is the unit the USD fields were computed with; 0 means
-	// the default QuotaPerUSD.
-	QuotaPerUSD int64     `json:"quota_per_usd,omitempty"`
-	Summary     string    `json:"summary"`
-	ObservedAt  time.Time `json:"observed_at"`
+// USDAt is event.USDAt.
+func USDAt(quota, perUSD int64) float64 { return event.USDAt(quota, perUSD) }
 
-	// BalanceUnknown is set when no poll of the account ever succeeded: the
-	// payload then has no balance_usd, quota, used_usd and used_quota (never
-	// zeros that read like an empty account), and Balance and Used say
-	// "unknown".
-	BalanceUnknown bool `json:"-"`
-	// NoThreshold is set when no threshold applies: poll and runway alerts,
-	// and the resolution of a balance alert whose severity has no threshold
-	// any more (the thresholds changed). The payload then has no
-	// threshold_usd and threshold_quota (never zeros that read like a $0
-	// threshold), and Threshold says "none".
-	NoThreshold bool `json:"-"`
-	// BalanceObservedAt is when the balance of a poll alert was observed,
-	// which is earlier than ObservedAt.
-	BalanceObservedAt *time.Time `json:"balance_observed_at,omitempty"`
+// FormatUSD is event.FormatUSD.
+func FormatUSD(quota int64) string { return event.FormatUSD(quota) }
 
-	// RunwaySeconds and SpendUSDPerHour are set on runway alerts.
-	RunwaySeconds   *float64 `json:"runway_seconds,omitempty"`
-	SpendUSDPerHour *float64 `json:"spend_usd_per_hour,omitempty"`
-	// Error is set on poll alerts: the status and the gateway's message.
-	Error string `json:"error,omitempty"`
-}
+// FormatUSDAt is event.FormatUSDAt.
+func FormatUSDAt(quota, perUSD int64) string { return event.FormatUSDAt(quota, perUSD) }
 
-// MarshalJSON writes the payload of SPEC §5, leaving out the balance,
-// used and user fields when the balance is unknown, and the threshold
-// fields when no threshold applies. An event with both known is written
-// exactly as the struct says.
-func (e Event) MarshalJSON() ([]byte, error) {
-	type fields Event
-	if !e.BalanceUnknown && !e.NoThreshold {
-		w := struct {
-			fields
-			BalanceUSD *float64 `json:"balance_usd,omitempty"`
-			Quota      *int64   `json:"quota,omitempty"`
-			UsedUSD    *float64 `json:"used_usd,omitempty"`
-			UsedQuota  *int64   `json:"used_quota,omitempty"`
-		}{fields(e), &e.BalanceUSD, &e.Quota, &e.UsedUSD, &e.UsedQuota}
-		return json.Marshal(w)
-	}
-	w := struct {
-		fields
-		User           *User    `json:"user,omitempty"`
-		BalanceUSD     *float64 `json:"balance_usd,omitempty"`
-		Quota          *int64   `json:"quota,omitempty"`
-		UsedUSD        *float64 `json:"used_usd,omitempty"`
-		UsedQuota      *int64   `json:"used_quota,omitempty"`
-		ThresholdUSD   *float64 `json:"threshold_usd,omitempty"`
-		ThresholdQuota *int64   `json:"threshold_quota,omitempty"`
-	}{fields: fields(e)}
-	if !e.BalanceUnknown {
-		w.User, w.BalanceUSD, w.Quota, w.UsedUSD, w.UsedQuota = &e.User, &e.BalanceUSD, &e.Quota, &e.UsedUSD, &e.UsedQuota
-	}
-	if !e.NoThreshold {
-		w.ThresholdUSD, w.ThresholdQuota = &e.ThresholdUSD, &e.ThresholdQuota
-	}
-	return json.Marshal(w)
-}
-
-// UnmarshalJSON reads what MarshalJSON wrote: an event without quota has
-// an unknown balance, one without threshold_quota no threshold.
-func (e *Event) UnmarshalJSON(b []byte) error {
-	type fields Event
-	var f fields
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	var probe struct {
-		Quota          json.RawMessage `json:"quota"`
-		ThresholdQuota json.RawMessage `json:"threshold_quota"`
-	}
-	_ = json.Unmarshal(b, &probe)
-	*e = Event(f)
-	e.BalanceUnknown = probe.Quota == nil
-	e.NoThreshold = probe.ThresholdQuota == nil
-	return nil
-}
-
-// Unit is the quota units per USD of the event's money fields.
-func (e Event) Unit() int64 {
-	if e.QuotaPerUSD > 0 {
-		return e.QuotaPerUSD
-	}
-	return QuotaPerUSD
-}
-
-// Firing reports whether the event announces a firing alert.
-func (e Event) Firing() bool { return e.Status == StatusFiring }
-
-// Test reports whether the event is a notify-test event.
-func (e Event) Test() bool { return e.Kind == KindTest || e.Reason == ReasonTest }
-
-// Balance, Used and Threshold format the money fields as $40.00, in the
-// event's unit; Balance and Used are "unknown" when no poll ever succeeded,
-// Threshold is "none" when no threshold applies (NoThreshold).
-func (e Event) Balance() string {
-	if e.BalanceUnknown {
-		return "unknown"
-	}
-	return FormatUSDAt(e.Quota, e.Unit())
-}
-
-func (e Event) Used() string {
-	if e.BalanceUnknown {
-		return "unknown"
-	}
-	return FormatUSDAt(e.UsedQuota, e.Unit())
-}
-
-func (e Event) Threshold() string {
-	if e.NoThreshold {
-		return "none"
-	}
-	return FormatUSDAt(e.ThresholdQuota, e.Unit())
-}
-
-// Title is a short headline that names the severity and the account, as an
-// email subject or a chat fallback: "[WARNING] main: balance $40.00 below
-// $50.00", "[RESOLVED WARNING] main: balance $80.00 back above $50.00",
-// "[TEST INFO] main: test notification".
-func (e Event) Title() string {
-	sev := strings.ToUpper(e.Severity.String())
-	tag := "[" + sev + "]"
-	switch {
-	case e.Test():
-		tag = "[TEST " + sev + "]"
-	case e.Status == StatusResolved:
-		tag = "[RESOLVED " + sev + "]"
-	}
-	resolved := e.Status == StatusResolved
-	switch {
-	case e.Test():
-		return fmt.Sprintf("%s %s: test notification from quotawatch", tag, e.Account)
-	case e.Kind == KindPoll && resolved:
-		return fmt.Sprintf("%s %s: polling works again", tag, e.Account)
-	case e.Kind == KindPoll:
-		return fmt.Sprintf("%s %s: polling fails", tag, e.Account)
-	case e.Kind == KindRunway && resolved:
-		return fmt.Sprintf("%s %s: runway recovered, balance %s", tag, e.Account, e.Balance())
-	case e.Kind == KindRunway && e.RunwaySeconds != nil:
-		return fmt.Sprintf("%s %s: balance %s lasts %s", tag, e.Account, e.Balance(), e.RunwayText())
-	case e.Kind == KindRunway:
-		return fmt.Sprintf("%s %s: balance %s runs out soon", tag, e.Account, e.Balance())
-	case resolved && e.NoThreshold:
-		return fmt.Sprintf("%s %s: balance %s no longer below a %s threshold", tag, e.Account, e.Balance(), e.Severity)
-	case resolved && e.Quota < e.ThresholdQuota:
-		// A resolution for a notifier the alert is no longer routed to.
-		return fmt.Sprintf("%s %s: balance %s still below %s, no longer routed here", tag, e.Account, e.Balance(), e.Threshold())
-	case resolved:
-		return fmt.Sprintf("%s %s: balance %s back above %s", tag, e.Account, e.Balance(), e.Threshold())
-	case e.Quota >= e.ThresholdQuota:
-		return fmt.Sprintf("%s %s: balance %s not yet clear of %s", tag, e.Account, e.Balance(), e.Threshold())
-	}
-	return fmt.Sprintf("%s %s: balance %s below %s", tag, e.Account, e.Balance(), e.Threshold())
-}
-
-// USD converts quota units to dollars at the default unit, for display and
-// JSON only.
-func USD(quota int64) float64 { return USDAt(quota, QuotaPerUSD) }
-
-// USDAt converts quota units to dollars at perUSD units per dollar (the
-// default when perUSD <= 0), for display and JSON only.
-func USDAt(quota, perUSD int64) float64 {
-	if perUSD <= 0 {
-		perUSD = QuotaPerUSD
-	}
-	return float64(quota) / float64(perUSD)
-}
-
-// FormatUSD formats quota units as dollars at the default unit; see
-// FormatUSDAt.
-func FormatUSD(quota int64) string { return FormatUSDAt(quota, QuotaPerUSD) }
-
-// FormatUSDAt formats quota units as dollars with two decimals at perUSD
-// units per dollar, rounded down to the cent so that a balance shown next
-// to a threshold is never shown above it when it is below: 20000000 →
-// "$40.00", 24999999 → "$49.99", -1600000 → "-$3.20" (at 500000).
-func FormatUSDAt(quota, perUSD int64) string {
-	if perUSD <= 0 {
-		perUSD = QuotaPerUSD
-	}
-	// cents = floor(quota × 100 / perUSD), without overflow.
-	cents := quota/perUSD*100 + (quota%perUSD)*100/perUSD
-	if (quota%perUSD)*100%perUSD != 0 && quota < 0 {
-		cents-- // floor, not truncation, below zero
-	}
-	sign := ""
-	u := uint64(cents)
-	if cents < 0 {
-		sign, u = "-", uint64(-cents)
-	}
-	return fmt.Sprintf("%s$%d.%02d", sign, u/100, u%100)
-}
+// HumanDuration is event.HumanDuration.
+func HumanDuration(d time.Duration) string { return event.HumanDuration(d) }

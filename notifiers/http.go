@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/quotawatch/quotawatch/internal/httpx"
 )
 
 // CheckURL validates a configured URL under key: absolute, https, or plain
@@ -55,62 +57,51 @@ func IsLoopback(host string) bool {
 // other status is permanent. It reads a short excerpt of the body for the
 // message but never the request URL. It does not close the body.
 func CheckStatus(resp *http.Response) error {
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	return statusError(httpx.CheckStatus(resp))
+}
+
+// statusError maps the result of httpx.CheckStatus or httpx.PostJSON, a
+// *httpx.StatusError, to the Notifier error contract.
+func statusError(err error) error {
+	se, ok := errors.AsType[*httpx.StatusError](err)
+	switch {
+	case !ok:
+		return err
+	case !se.Retryable():
+		return Permanent(errors.New(se.Error()))
+	case se.HasRetryAfter:
+		return RetryAfter(errors.New(se.Error()), se.RetryAfter)
+	}
+	return errors.New(se.Error())
+}
+
+// PostJSON posts body as JSON to url with the given headers, for the action
+// named in its errors ("post webhook"), and maps the outcome to the Notifier
+// error contract as CheckStatus does. A transport failure is described by
+// RedactedError; an error page quoted in the error is scrubbed of secrets
+// (see Scrub). No error contains the URL.
+func PostJSON(ctx context.Context, client *http.Client, action, url string, header http.Header, body []byte, secrets ...string) error {
+	err := httpx.PostJSON(ctx, client, url, header, body)
+	if err == nil {
 		return nil
 	}
-	msg := "HTTP " + strconv.Itoa(resp.StatusCode)
-	if t := http.StatusText(resp.StatusCode); t != "" {
-		msg += " " + t
+	if errors.Is(err, httpx.ErrBadURL) {
+		// The error of http.NewRequest would quote the URL.
+		return Permanent(errors.New("build request: invalid url"))
 	}
-	if ex := Excerpt(resp.Body, 200); ex != "" {
-		msg += ": " + ex
+	if _, ok := errors.AsType[*httpx.StatusError](err); ok {
+		return fmt.Errorf("%s: %w", action, Scrub(statusError(err), secrets...))
 	}
-	err := errors.New(msg)
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return RetryAfter(err, d)
-		}
-		return err
-	}
-	return Permanent(err)
+	return RedactedError(action, err)
 }
 
 // Excerpt reads at most n bytes of r and returns them as a single line of
 // printable text, for error messages.
-func Excerpt(r io.Reader, n int) string {
-	if r == nil {
-		return ""
-	}
-	b, _ := io.ReadAll(io.LimitReader(r, int64(n)))
-	s := strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			return ' '
-		case r < 0x20 || r == 0x7f || r == '\uFFFD':
-			return -1
-		}
-		return r
-	}, string(b))
-	return strings.TrimSpace(s)
-}
+func Excerpt(r io.Reader, n int) string { return httpx.Excerpt(r, n) }
 
 // ParseRetryAfter parses a Retry-After header: delay seconds or an HTTP date.
 func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(min(s, 86400)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+	return httpx.ParseRetryAfter(v, now)
 }
 
 // RedactedError describes a transport failure of action without the request
@@ -154,7 +145,7 @@ func RedactedError(action string, err error) error {
 // Replacing a shorter value would turn every "t" of a message into
 // [redacted] while hiding next to nothing; config validation refuses access
 // tokens that short.
-const MinRedactLength = 8
+const MinRedactLength = httpx.MinRedactLength
 
 // Scrub replaces every secret of at least MinRedactLength bytes in err's message with [redacted],
 // keeping the Permanent and RetryAfter classification. Use it on errors that
@@ -164,19 +155,12 @@ func Scrub(err error, secrets ...string) error {
 	if err == nil {
 		return nil
 	}
-	clean := func(s string) string {
-		for _, v := range secrets {
-			if len(v) >= MinRedactLength {
-				s = strings.ReplaceAll(s, v, "[redacted]")
-			}
-		}
-		return s
-	}
+	r := httpx.NewRedactor("").Add(secrets...)
 	var ra *RetryAfterError
 	if errors.As(err, &ra) {
-		return RetryAfter(errors.New(clean(ra.Err.Error())), ra.After)
+		return RetryAfter(errors.New(r.Redact(ra.Err.Error())), ra.After)
 	}
-	e := errors.New(clean(err.Error()))
+	e := errors.New(r.Redact(err.Error()))
 	if IsPermanent(err) {
 		return Permanent(e)
 	}

@@ -32,9 +32,12 @@ type Notifier interface {
 //
 // Validate reports the first problem as an error whose text starts with the
 // key it concerns, e.g. `url: plain http is only allowed for loopback hosts`;
-// the loader prefixes the notifier's path. Validate must not touch the network.
+// the loader prefixes the notifier's path. Validate is pure: it must not
+// change the Config, read files or touch the network.
 //
-// New builds the notifier. It is called only on a validated Config.
+// New builds the notifier, deriving whatever it needs from the Config. It
+// checks what Validate checks, so a Config built in code behaves like a
+// loaded one.
 type Config interface {
 	Validate() error
 	New(opts Options) (Notifier, error)
@@ -54,6 +57,15 @@ type Warner interface {
 // relative path means the same thing wherever quotawatch is started.
 type PathResolver interface {
 	ResolvePaths(dir string)
+}
+
+// FileChecker is implemented by a Config that names files to read, such as
+// a password file or a CA bundle. The loader calls CheckFiles after Validate
+// succeeded, so a missing or malformed file is a configuration error; its
+// error starts with the key concerned, like a Validate error. CheckFiles
+// keeps nothing: New reads the files again when it builds the notifier.
+type FileChecker interface {
+	CheckFiles() error
 }
 
 // Options carries what the program hands every notifier it builds.

@@ -1,52 +1,29 @@
 package notifiers
 
-import (
-	"fmt"
-	"slices"
-	"sync"
-)
+import "slices"
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]func() Config{}
-)
+// Types maps a config `type:` to a function returning a pointer to a new
+// zero Config of that type, which the config loader decodes the notifier's
+// section into. The program builds its Types in one place
+// (notifiers/all.Types) and hands it to the loader; there is no global
+// registry, so a test builds exactly the Types it needs.
+type Types map[string]func() Config
 
-// Register makes a notifier type available to the config loader under typ.
-// newConfig returns a pointer to a zero Config that the loader decodes the
-// notifier's section into. Register panics if typ is empty or already taken,
-// so two packages can never silently claim the same type.
-func Register(typ string, newConfig func() Config) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if typ == "" || newConfig == nil {
-		panic("notifiers: Register needs a type and a constructor")
-	}
-	if _, dup := registry[typ]; dup {
-		panic(fmt.Sprintf("notifiers: type %q registered twice", typ))
-	}
-	registry[typ] = newConfig
-}
-
-// Lookup returns a new zero Config for typ, or false if no such type is
-// registered.
-func Lookup(typ string) (Config, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	f, ok := registry[typ]
-	if !ok {
+// New returns a new zero Config for typ, or false if typ is not in t.
+func (t Types) New(typ string) (Config, bool) {
+	f, ok := t[typ]
+	if !ok || f == nil {
 		return nil, false
 	}
 	return f(), true
 }
 
-// Types lists the registered types in sorted order.
-func Types() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	types := make([]string, 0, len(registry))
-	for t := range registry {
-		types = append(types, t)
+// Names lists the types in sorted order.
+func (t Types) Names() []string {
+	names := make([]string, 0, len(t))
+	for name := range t {
+		names = append(names, name)
 	}
-	slices.Sort(types)
-	return types
+	slices.Sort(names)
+	return names
 }

@@ -89,15 +89,7 @@ func (r *receiver) distinct() map[string]int {
 // notifier has every alert, each as one event: nothing lost.
 // QUOTAWATCH_KILL_SEED replays a test's kill points.
 func TestKill9DuringDeliveryRepeatsAtMostTheBound(t *testing.T) {
-	seed := rand.Uint64()
-	if s := os.Getenv("QUOTAWATCH_KILL_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("QUOTAWATCH_KILL_SEED: %v", err)
-		}
-	}
-	t.Logf("seed %d (QUOTAWATCH_KILL_SEED=%d replays it)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	rng := killRand(t)
 
 	const accounts, hooks = 40, 4
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -225,4 +217,19 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// killRand returns the random source of a test's kill points: seeded at
+// random and logged, or from QUOTAWATCH_KILL_SEED to replay a failed run.
+func killRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := rand.Uint64()
+	if s := os.Getenv("QUOTAWATCH_KILL_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("QUOTAWATCH_KILL_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (QUOTAWATCH_KILL_SEED=%d replays it)", seed, seed)
+	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 }

@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/internal/clock"
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/internal/httpx"
 )
 
 // DefaultTimeout is the budget of one poll when Request.Timeout is zero.
@@ -86,7 +86,7 @@ type Snapshot struct {
 	ID    int64
 	HasID bool
 
-	Username, DisplayName, Group string
+	Username string
 
 	// Quota is the balance and UsedQuota the amount spent, in quota units
 	// (USD = quota / the gateway's quota_per_unit). Quota may be zero or
@@ -98,9 +98,6 @@ type Snapshot struct {
 	// (new-api's setting), "" when none.
 	RemindThreshold int64
 	ThresholdField  string
-	// Notify reports whether the account asked for low-balance reminders:
-	// `notify` is true, or `notify_email` is the boolean true.
-	Notify bool
 }
 
 // Where an account's own threshold is read from.
@@ -349,7 +346,7 @@ func statusError(status int, header http.Header, body []byte) *Error {
 		e.Kind = ErrAuth
 	case status == http.StatusTooManyRequests:
 		e.Kind = ErrRateLimited
-		if d, ok := notifiers.ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := httpx.ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
 			e.RetryAfter = d
 		}
 	case status/100 == 3:
@@ -407,9 +404,9 @@ func finish(e *Error, r Request) *Error {
 	e.Message = sanitize(e.Message, r.Token)
 	e.RequestID = sanitize(e.RequestID, r.Token)
 	for _, v := range r.Headers {
-		if len(v) >= minSecretLen {
-			e.Message = sanitize(e.Message, v)
-		}
+		// Values shorter than httpx.MinRedactLength (a user id) are left
+		// alone: replacing them would only garble messages.
+		e.Message = sanitize(e.Message, v)
 	}
 	return e
 }
@@ -458,10 +455,6 @@ func hasHeader(h map[string]string, name string) bool {
 	return false
 }
 
-// minSecretLen is the shortest header value treated as a possible secret;
-// shorter ones (a user id) would only garble messages.
-const minSecretLen = 8
-
 // retryWait reports whether e may be retried and after how long.
 func retryWait(e *Error) (time.Duration, bool) {
 	switch {
@@ -471,7 +464,7 @@ func retryWait(e *Error) (time.Duration, bool) {
 		// No Retry-After: the gateway's limit spans minutes (new-api: 180
 		// requests per 180 s per client IP), so an early retry only adds to it.
 		return 0, false
-	case e.Kind == ErrStatus && e.Status >= 500, e.Kind == ErrTransport && e.cause == nil:
+	case e.Kind == ErrStatus && httpx.Retryable(e.Status), e.Kind == ErrTransport && e.cause == nil:
 		return minBackoff + rand.N(maxBackoff-minBackoff), true
 	}
 	return 0, false
@@ -613,13 +606,10 @@ func decode(body []byte) (Snapshot, *Error) {
 		ID:              d.ID.v,
 		HasID:           d.ID.set,
 		Username:        string(d.Username),
-		DisplayName:     string(d.DisplayName),
-		Group:           string(d.Group),
 		Quota:           d.Quota.v,
 		UsedQuota:       d.UsedQuota.v,
 		RemindThreshold: threshold,
 		ThresholdField:  field,
-		Notify:          d.Notify.v || d.NotifyEmail.v,
 	}, nil
 }
 
@@ -642,13 +632,9 @@ type envelope struct {
 type user struct {
 	ID              number  `json:"id"`
 	Username        text    `json:"username"`
-	DisplayName     text    `json:"display_name"`
-	Group           text    `json:"group"`
 	Quota           number  `json:"quota"`
 	UsedQuota       number  `json:"used_quota"`
 	RemindThreshold decimal `json:"quota_remind_threshold"` // may be fractional: rounded
-	Notify          flag    `json:"notify"`
-	NotifyEmail     flag    `json:"notify_email"` // an email address on some gateways: compared, never copied
 	// Setting is new-api's settings string: only its threshold is kept.
 	Setting setting `json:"setting"`
 }

@@ -114,8 +114,8 @@ const happyBody = `{
 }`
 
 var happySnapshot = Snapshot{
-	ID: 123, HasID: true, Username: "alice", DisplayName: "Alice", Group: "default",
-	Quota: 20000000, UsedQuota: 80000000, RemindThreshold: 2500000, ThresholdField: FieldRemindThreshold, Notify: true,
+	ID: 123, HasID: true, Username: "alice",
+	Quota: 20000000, UsedQuota: 80000000, RemindThreshold: 2500000, ThresholdField: FieldRemindThreshold,
 }
 
 // anyBackoff in wantWaits stands for any wait within the backoff range.
@@ -442,13 +442,13 @@ func TestDecode(t *testing.T) {
 			want: Snapshot{Quota: 1<<63 - 1, UsedQuota: -1 << 63}},
 		{name: "null fields", body: `{"data":{"quota":1,"id":null,"username":null,"used_quota":null,"notify":null}}`, want: Snapshot{Quota: 1}},
 		{name: "odd id", body: `{"data":{"quota":1,"id":"u-1"}}`, want: Snapshot{Quota: 1}},
-		{name: "notify_email true", body: `{"data":{"quota":1,"notify":false,"notify_email":true}}`, want: Snapshot{Quota: 1, Notify: true}},
+		{name: "notify_email true", body: `{"data":{"quota":1,"notify":false,"notify_email":true}}`, want: Snapshot{Quota: 1}},
 		{name: "notify_email address", body: `{"data":{"quota":1,"notify_email":"a@b.c"}}`, want: Snapshot{Quota: 1}},
-		{name: "notify as 1", body: `{"data":{"quota":1,"notify":1}}`, want: Snapshot{Quota: 1, Notify: true}},
+		{name: "notify as 1", body: `{"data":{"quota":1,"notify":1}}`, want: Snapshot{Quota: 1}},
 		{name: "numeric username", body: `{"data":{"quota":1,"username":1234,"group":["x"],"display_name":{}}}`, want: Snapshot{Quota: 1, Username: "1234"}},
 		{name: "oddly typed unused fields", body: `{"data":{"quota":1,"role":"admin","status":{"a":1},"created_at":"2024-01-01","inviter_id":[],"aff_code":5,"password":7,"email":false},"success":true,"extra":[1]}`,
 			want: Snapshot{Quota: 1}},
-		{name: "UTF-8 names", body: `{"data":{"quota":1,"display_name":"张三 \u00e9"}}`, want: Snapshot{Quota: 1, DisplayName: "张三 é"}},
+		{name: "UTF-8 names", body: `{"data":{"quota":1,"username":"张三 \u00e9"}}`, want: Snapshot{Quota: 1, Username: "张三 é"}},
 		{name: "byte order mark", body: "\ufeff" + `{"data":{"quota":1}}`, want: Snapshot{Quota: 1}},
 		{name: "duplicate key, last wins", body: `{"data":{"quota":"x","quota":3}}`, want: Snapshot{Quota: 3}},
 		{name: "success as string", body: `{"data":{"quota":1},"success":"true"}`, want: Snapshot{Quota: 1}},

@@ -1,14 +1,11 @@
 package aihubmix
 
 import (
-	"github.com/quotawatch/quotawatch/notifiers"
-
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/quotawatch/quotawatch/internal/httpx"
 )
 
 // ErrorKind classifies a failed poll so that callers can decide what to do
@@ -111,10 +108,7 @@ func (e *Error) text() string {
 		}
 		return e.Message
 	}
-	s := "HTTP " + strconv.Itoa(e.Status)
-	if t := http.StatusText(e.Status); t != "" {
-		s += " " + t
-	}
+	s := httpx.StatusText(e.Status)
 	msg := e.Message
 	if e.Kind == ErrRateLimited {
 		if msg == "" {
@@ -151,38 +145,14 @@ const maxMessage = 200
 const redacted = "[REDACTED]"
 
 // sanitize makes s safe and short for an error message: every occurrence of
-// token is replaced by "[REDACTED]", line breaks become spaces, control
-// characters and invalid UTF-8 are dropped, and the result is cut to at most
-// maxMessage bytes on a rune boundary. It redacts before and after dropping
-// characters, so a token split by a control character cannot reappear, and
-// before cutting, so no prefix of a token survives.
+// token is replaced by "[REDACTED]" (unless the token is shorter than
+// httpx.MinRedactLength), the text is made one printable line, and the
+// result is cut to at most maxMessage bytes on a rune boundary. It redacts
+// before and after dropping characters, so a token split by a control
+// character cannot reappear, and before cutting, so no prefix of a token
+// survives.
 func sanitize(s, token string) string {
-	s = redact(s, token)
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			return ' '
-		case r == utf8.RuneError || unicode.IsControl(r):
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(redact(s, token))
-	if len(s) > maxMessage {
-		n := maxMessage
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s = strings.TrimSpace(s[:n])
-	}
-	return s
-}
-
-// redact replaces token in s, unless it is shorter than
-// notifiers.MinRedactLength.
-func redact(s, token string) string {
-	if len(token) < notifiers.MinRedactLength {
-		return s
-	}
-	return strings.ReplaceAll(s, token, redacted)
+	r := httpx.NewRedactor(redacted).Add(token)
+	s = r.Redact(httpx.OneLine(r.Redact(s)))
+	return strings.TrimSpace(httpx.Cut(s, maxMessage))
 }

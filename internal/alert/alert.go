@@ -9,50 +9,50 @@ import (
 	"slices"
 	"time"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 // State is what is remembered about one alert (one account and kind) between
 // cycles. The zero State is "not firing, never notified".
 type State struct {
 	// Level is the current severity; SeverityNone when not firing.
-	Level notifiers.Severity `json:"level"`
+	Level event.Severity
 	// Since is when the alert started firing.
-	Since time.Time `json:"since,omitzero"`
+	Since time.Time
 	// LastNotified is when a notification was last queued for it.
-	LastNotified time.Time `json:"last_notified,omitzero"`
+	LastNotified time.Time
 	// Threshold is the threshold that defined Level (balance alerts).
-	Threshold Threshold `json:"threshold,omitzero"`
+	Threshold Threshold
 	// Told lists the notifiers that were told the alert is firing and so are
 	// owed its resolution.
-	Told []string `json:"told,omitempty"`
+	Told []string
 }
 
 // Firing reports whether the alert is active.
-func (s State) Firing() bool { return s.Level != notifiers.SeverityNone }
+func (s State) Firing() bool { return s.Level != event.SeverityNone }
 
 // Threshold is one low-balance level: the alert is at Severity while the
 // balance is below Quota.
 type Threshold struct {
-	Quota    int64                     `json:"quota"`
-	Severity notifiers.Severity        `json:"severity"`
-	Source   notifiers.ThresholdSource `json:"source,omitempty"`
+	Quota    int64
+	Severity event.Severity
+	Source   event.ThresholdSource
 }
 
 // Transition is a notification decided by Step.
 type Transition struct {
-	Reason notifiers.Reason
+	Reason event.Reason
 	// Severity is the new level, or for a resolution the level it had.
-	Severity  notifiers.Severity
+	Severity  event.Severity
 	Threshold Threshold
 }
 
 // Status is firing for every reason but resolved.
-func (t Transition) Status() notifiers.Status {
-	if t.Reason == notifiers.ReasonResolved {
-		return notifiers.StatusResolved
+func (t Transition) Status() event.Status {
+	if t.Reason == event.ReasonResolved {
+		return event.StatusResolved
 	}
-	return notifiers.StatusFiring
+	return event.StatusFiring
 }
 
 // Step applies an evaluated level to the previous state. It returns the next
@@ -68,29 +68,29 @@ func (t Transition) Status() notifiers.Status {
 //
 // A LastNotified after now (the clock was stepped back) counts as now, so it
 // cannot suppress repeats until that date.
-func Step(prev State, level notifiers.Severity, th Threshold, now time.Time, repeat time.Duration) (State, *Transition) {
+func Step(prev State, level event.Severity, th Threshold, now time.Time, repeat time.Duration) (State, *Transition) {
 	if prev.LastNotified.After(now) {
 		prev.LastNotified = now
 	}
 	next := prev
 	next.Level, next.Threshold = level, th
-	if level == notifiers.SeverityNone {
+	if level == event.SeverityNone {
 		next.Threshold = Threshold{}
 	}
-	var reason notifiers.Reason
+	var reason event.Reason
 	switch {
-	case !prev.Firing() && level == notifiers.SeverityNone:
+	case !prev.Firing() && level == event.SeverityNone:
 		return State{}, nil
 	case !prev.Firing():
-		reason, next.Since = notifiers.ReasonNew, now
-	case level == notifiers.SeverityNone:
-		return State{}, &Transition{Reason: notifiers.ReasonResolved, Severity: prev.Level, Threshold: prev.Threshold}
+		reason, next.Since = event.ReasonNew, now
+	case level == event.SeverityNone:
+		return State{}, &Transition{Reason: event.ReasonResolved, Severity: prev.Level, Threshold: prev.Threshold}
 	case level > prev.Level:
-		reason = notifiers.ReasonEscalated
+		reason = event.ReasonEscalated
 	case level < prev.Level:
-		reason = notifiers.ReasonDeescalated
+		reason = event.ReasonDeescalated
 	case repeat > 0 && !now.Before(prev.LastNotified.Add(repeat)):
-		reason = notifiers.ReasonRepeat
+		reason = event.ReasonRepeat
 	default:
 		return next, nil
 	}
@@ -101,10 +101,10 @@ func Step(prev State, level notifiers.Severity, th Threshold, now time.Time, rep
 // Thresholds merges the configured thresholds with the account's own
 // quota_remind_threshold, which counts only when it is positive and its
 // severity is not SeverityNone (off).
-func Thresholds(configured []Threshold, remind int64, remindSeverity notifiers.Severity) []Threshold {
+func Thresholds(configured []Threshold, remind int64, remindSeverity event.Severity) []Threshold {
 	out := slices.Clone(configured)
-	if remind > 0 && remindSeverity != notifiers.SeverityNone {
-		out = append(out, Threshold{Quota: remind, Severity: remindSeverity, Source: notifiers.SourceAccount})
+	if remind > 0 && remindSeverity != event.SeverityNone {
+		out = append(out, Threshold{Quota: remind, Severity: remindSeverity, Source: event.SourceAccount})
 	}
 	return out
 }
@@ -115,7 +115,7 @@ func Thresholds(configured []Threshold, remind int64, remindSeverity notifiers.S
 // threshold does not flap. Ties are broken predictably: the higher severity,
 // then the higher threshold (the one whose clearing ends the level), then a
 // configured threshold before the account's own.
-func BalanceLevel(quota int64, thresholds []Threshold, prev notifiers.Severity, hysteresisPPM int64) (notifiers.Severity, Threshold) {
+func BalanceLevel(quota int64, thresholds []Threshold, prev event.Severity, hysteresisPPM int64) (event.Severity, Threshold) {
 	var best Threshold
 	found := false
 	for _, t := range thresholds {
@@ -126,7 +126,7 @@ func BalanceLevel(quota int64, thresholds []Threshold, prev notifiers.Severity, 
 		}
 	}
 	if !found {
-		return notifiers.SeverityNone, Threshold{}
+		return event.SeverityNone, Threshold{}
 	}
 	return best.Severity, best
 }
@@ -135,7 +135,7 @@ func BalanceLevel(quota int64, thresholds []Threshold, prev notifiers.Severity, 
 // whose clearing ends that level (the highest, a configured one before the
 // account's own), as BalanceLevel picks it. ok is false when sev has none,
 // e.g. after the thresholds changed.
-func InForce(thresholds []Threshold, sev notifiers.Severity) (t Threshold, ok bool) {
+func InForce(thresholds []Threshold, sev event.Severity) (t Threshold, ok bool) {
 	for _, c := range thresholds {
 		if c.Severity == sev && (!ok || better(c, t)) {
 			t, ok = c, true
@@ -151,7 +151,7 @@ func better(a, b Threshold) bool {
 	if a.Quota != b.Quota {
 		return a.Quota > b.Quota
 	}
-	return a.Source != notifiers.SourceAccount && b.Source == notifiers.SourceAccount
+	return a.Source != event.SourceAccount && b.Source == event.SourceAccount
 }
 
 // ClearLevel is the balance at which a threshold's level is left:

@@ -4,21 +4,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 const (
-	none     = notifiers.SeverityNone
-	info     = notifiers.SeverityInfo
-	warning  = notifiers.SeverityWarning
-	critical = notifiers.SeverityCritical
-	usd      = notifiers.QuotaPerUSD
+	none     = event.SeverityNone
+	info     = event.SeverityInfo
+	warning  = event.SeverityWarning
+	critical = event.SeverityCritical
+	usd      = event.QuotaPerUSD
 )
 
 var (
 	t0        = time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
-	warn50    = Threshold{Quota: 50 * usd, Severity: warning, Source: notifiers.SourceConfig}
-	crit10    = Threshold{Quota: 10 * usd, Severity: critical, Source: notifiers.SourceConfig}
+	warn50    = Threshold{Quota: 50 * usd, Severity: warning, Source: event.SourceConfig}
+	crit10    = Threshold{Quota: 10 * usd, Severity: critical, Source: event.SourceConfig}
 	standard  = []Threshold{warn50, crit10}
 	fivePct   = int64(50000)
 	dayRepeat = 24 * time.Hour
@@ -29,8 +29,8 @@ var (
 type obs struct {
 	at     time.Duration
 	cents  int64
-	reason notifiers.Reason
-	sev    notifiers.Severity
+	reason event.Reason
+	sev    event.Severity
 }
 
 // TestScenarios drives BalanceLevel and Step through sequences of
@@ -47,7 +47,7 @@ func TestScenarios(t *testing.T) {
 			{0, 8000, "", none}, {time.Hour, 5000, "", none}, // exactly at the threshold is not below it
 		}},
 		{"fires once for ten checks at the same low balance", standard, fivePct, dayRepeat, []obs{
-			{0, 4000, notifiers.ReasonNew, warning},
+			{0, 4000, event.ReasonNew, warning},
 			{5 * time.Minute, 4000, "", warning}, {10 * time.Minute, 4000, "", warning},
 			{15 * time.Minute, 4000, "", warning}, {20 * time.Minute, 4000, "", warning},
 			{25 * time.Minute, 4000, "", warning}, {30 * time.Minute, 4000, "", warning},
@@ -55,64 +55,64 @@ func TestScenarios(t *testing.T) {
 			{45 * time.Minute, 4000, "", warning},
 		}},
 		{"escalates, de-escalates, resolves", standard, fivePct, dayRepeat, []obs{
-			{0, 4000, notifiers.ReasonNew, warning},
-			{time.Hour, 500, notifiers.ReasonEscalated, critical},
-			{2 * time.Hour, 3000, notifiers.ReasonDeescalated, warning},
-			{3 * time.Hour, 9000, notifiers.ReasonResolved, warning},
+			{0, 4000, event.ReasonNew, warning},
+			{time.Hour, 500, event.ReasonEscalated, critical},
+			{2 * time.Hour, 3000, event.ReasonDeescalated, warning},
+			{3 * time.Hour, 9000, event.ReasonResolved, warning},
 		}},
 		{"straight to critical is new, not escalated", standard, fivePct, dayRepeat, []obs{
-			{0, 900, notifiers.ReasonNew, critical},
-			{time.Hour, 20000, notifiers.ReasonResolved, critical},
+			{0, 900, event.ReasonNew, critical},
+			{time.Hour, 20000, event.ReasonResolved, critical},
 		}},
 		{"hysteresis band holds the level", standard, fivePct, dayRepeat, []obs{
-			{0, 4999, notifiers.ReasonNew, warning},
-			{time.Minute, 5100, "", warning},                           // above 50 but below 52.50
-			{time.Minute * 2, 5249, "", warning},                       // still in the band
-			{time.Minute * 3, 5250, notifiers.ReasonResolved, warning}, // reaches threshold × 1.05
+			{0, 4999, event.ReasonNew, warning},
+			{time.Minute, 5100, "", warning},                       // above 50 but below 52.50
+			{time.Minute * 2, 5249, "", warning},                   // still in the band
+			{time.Minute * 3, 5250, event.ReasonResolved, warning}, // reaches threshold × 1.05
 		}},
 		{"flapping around a threshold notifies once", standard, fivePct, dayRepeat, []obs{
-			{0, 4990, notifiers.ReasonNew, warning},
+			{0, 4990, event.ReasonNew, warning},
 			{time.Minute, 5010, "", warning}, {2 * time.Minute, 4990, "", warning},
 			{3 * time.Minute, 5010, "", warning}, {4 * time.Minute, 4990, "", warning},
 		}},
 		{"critical band holds before falling back to warning", standard, fivePct, dayRepeat, []obs{
-			{0, 900, notifiers.ReasonNew, critical},
+			{0, 900, event.ReasonNew, critical},
 			{time.Minute, 1040, "", critical}, // below 10.50
-			{2 * time.Minute, 1050, notifiers.ReasonDeescalated, warning},
-			{3 * time.Minute, 950, notifiers.ReasonEscalated, critical},
+			{2 * time.Minute, 1050, event.ReasonDeescalated, warning},
+			{3 * time.Minute, 950, event.ReasonEscalated, critical},
 		}},
 		{"no hysteresis clears at the threshold", standard, 0, dayRepeat, []obs{
-			{0, 4999, notifiers.ReasonNew, warning},
-			{time.Minute, 5000, notifiers.ReasonResolved, warning},
+			{0, 4999, event.ReasonNew, warning},
+			{time.Minute, 5000, event.ReasonResolved, warning},
 		}},
 		{"repeats after the interval, measured from the last notification", standard, fivePct, dayRepeat, []obs{
-			{0, 4000, notifiers.ReasonNew, warning},
+			{0, 4000, event.ReasonNew, warning},
 			{23*time.Hour + 59*time.Minute, 4000, "", warning},
-			{24 * time.Hour, 4000, notifiers.ReasonRepeat, warning},
+			{24 * time.Hour, 4000, event.ReasonRepeat, warning},
 			{47 * time.Hour, 4000, "", warning},
-			{48 * time.Hour, 4000, notifiers.ReasonRepeat, warning},
+			{48 * time.Hour, 4000, event.ReasonRepeat, warning},
 		}},
 		{"escalation restarts the repeat clock", standard, fivePct, dayRepeat, []obs{
-			{0, 4000, notifiers.ReasonNew, warning},
-			{20 * time.Hour, 500, notifiers.ReasonEscalated, critical},
+			{0, 4000, event.ReasonNew, warning},
+			{20 * time.Hour, 500, event.ReasonEscalated, critical},
 			{24 * time.Hour, 500, "", critical},
-			{44 * time.Hour, 500, notifiers.ReasonRepeat, critical},
+			{44 * time.Hour, 500, event.ReasonRepeat, critical},
 		}},
 		{"repeat_interval 0 never repeats", standard, fivePct, 0, []obs{
-			{0, 4000, notifiers.ReasonNew, warning},
+			{0, 4000, event.ReasonNew, warning},
 			{240 * time.Hour, 4000, "", warning},
 		}},
 		{"negative balance is below every threshold", standard, fivePct, dayRepeat, []obs{
-			{0, -320, notifiers.ReasonNew, critical},
+			{0, -320, event.ReasonNew, critical},
 		}},
 		{"zero threshold fires only when overdrawn", []Threshold{{Quota: 0, Severity: critical}}, fivePct, dayRepeat, []obs{
-			{0, 0, "", none}, {time.Minute, -1, notifiers.ReasonNew, critical}, {2 * time.Minute, 0, notifiers.ReasonResolved, critical},
+			{0, 0, "", none}, {time.Minute, -1, event.ReasonNew, critical}, {2 * time.Minute, 0, event.ReasonResolved, critical},
 		}},
 		{"no thresholds, no alerts", nil, fivePct, dayRepeat, []obs{
 			{0, -100000, "", none},
 		}},
 		{"info level", []Threshold{{Quota: 100 * usd, Severity: info}}, fivePct, dayRepeat, []obs{
-			{0, 9999, notifiers.ReasonNew, info},
+			{0, 9999, event.ReasonNew, info},
 		}},
 	}
 	for _, tt := range tests {
@@ -134,7 +134,7 @@ func TestScenarios(t *testing.T) {
 				if tr == nil && next.Level != o.sev {
 					t.Fatalf("step %d: level %s, want %s", i, next.Level, o.sev)
 				}
-				if tr != nil && tr.Reason != notifiers.ReasonResolved && !next.LastNotified.Equal(now) {
+				if tr != nil && tr.Reason != event.ReasonResolved && !next.LastNotified.Equal(now) {
 					t.Fatalf("step %d: LastNotified not updated", i)
 				}
 				st = next
@@ -149,21 +149,21 @@ func TestStepTransitions(t *testing.T) {
 	tests := []struct {
 		name   string
 		prev   State
-		level  notifiers.Severity
+		level  event.Severity
 		th     Threshold
 		now    time.Time
-		reason notifiers.Reason
-		sev    notifiers.Severity
+		reason event.Reason
+		sev    event.Severity
 		next   State
 	}{
 		{"quiet", State{}, none, Threshold{}, t0, "", none, State{}},
-		{"new", State{}, warning, warn50, t0, notifiers.ReasonNew, warning, firingWarn},
+		{"new", State{}, warning, warn50, t0, event.ReasonNew, warning, firingWarn},
 		{"unchanged", firingWarn, warning, warn50, later, "", none, firingWarn},
-		{"escalated keeps since", firingWarn, critical, crit10, later, notifiers.ReasonEscalated, critical,
+		{"escalated keeps since", firingWarn, critical, crit10, later, event.ReasonEscalated, critical,
 			State{Level: critical, Since: t0, LastNotified: later, Threshold: crit10}},
 		{"deescalated", State{Level: critical, Since: t0, LastNotified: t0, Threshold: crit10}, warning, warn50, later,
-			notifiers.ReasonDeescalated, warning, State{Level: warning, Since: t0, LastNotified: later, Threshold: warn50}},
-		{"resolved carries the old level and threshold", firingWarn, none, Threshold{}, later, notifiers.ReasonResolved, warning, State{}},
+			event.ReasonDeescalated, warning, State{Level: warning, Since: t0, LastNotified: later, Threshold: warn50}},
+		{"resolved carries the old level and threshold", firingWarn, none, Threshold{}, later, event.ReasonResolved, warning, State{}},
 		{"a last_notified in the future (clock stepped back) counts as now", State{Level: warning, Since: t0, LastNotified: t0.Add(30 * 24 * time.Hour), Threshold: warn50},
 			warning, warn50, later, "", none, State{Level: warning, Since: t0, LastNotified: later, Threshold: warn50}},
 		{"threshold change at the same level is silent", firingWarn, warning, Threshold{Quota: 60 * usd, Severity: warning}, later, "", none,
@@ -179,7 +179,7 @@ func TestStepTransitions(t *testing.T) {
 			} else if tr == nil || tr.Reason != tt.reason || tr.Severity != tt.sev {
 				t.Fatalf("transition = %+v, want %s/%s", tr, tt.reason, tt.sev)
 			}
-			if tt.reason == notifiers.ReasonResolved && (tr.Threshold != tt.prev.Threshold || tr.Status() != notifiers.StatusResolved) {
+			if tt.reason == event.ReasonResolved && (tr.Threshold != tt.prev.Threshold || tr.Status() != event.StatusResolved) {
 				t.Errorf("resolution = %+v, want the previous threshold and status resolved", tr)
 			}
 			if !equalState(next, tt.next) {
@@ -197,19 +197,19 @@ func TestBalanceLevelAccountThreshold(t *testing.T) {
 	tests := []struct {
 		name   string
 		remind int64
-		sev    notifiers.Severity
+		sev    event.Severity
 		quota  int64
-		level  notifiers.Severity
+		level  event.Severity
 		th     Threshold
 	}{
 		{"unset remind threshold is ignored", 0, warning, 30 * usd, warning, warn50},
 		{"off is ignored", 80 * usd, none, 60 * usd, none, Threshold{}},
 		{"account threshold above config fires first", 80 * usd, warning, 60 * usd, warning,
-			Threshold{Quota: 80 * usd, Severity: warning, Source: notifiers.SourceAccount}},
+			Threshold{Quota: 80 * usd, Severity: warning, Source: event.SourceAccount}},
 		{"same severity: the higher threshold is reported", 80 * usd, warning, 30 * usd, warning,
-			Threshold{Quota: 80 * usd, Severity: warning, Source: notifiers.SourceAccount}},
+			Threshold{Quota: 80 * usd, Severity: warning, Source: event.SourceAccount}},
 		{"critical account threshold wins over warning", 20 * usd, critical, 15 * usd, critical,
-			Threshold{Quota: 20 * usd, Severity: critical, Source: notifiers.SourceAccount}},
+			Threshold{Quota: 20 * usd, Severity: critical, Source: event.SourceAccount}},
 		{"equal quota and severity: config wins", 50 * usd, warning, 40 * usd, warning, warn50},
 	}
 	for _, tt := range tests {
@@ -231,13 +231,13 @@ func TestThresholdsChangedBetweenRuns(t *testing.T) {
 	st := State{Level: warning, Since: t0, LastNotified: t0, Threshold: warn50}
 	level, th := BalanceLevel(40*usd, []Threshold{crit10}, st.Level, fivePct)
 	_, tr := Step(st, level, th, t0.Add(time.Hour), dayRepeat)
-	if tr == nil || tr.Reason != notifiers.ReasonResolved || tr.Severity != warning {
+	if tr == nil || tr.Reason != event.ReasonResolved || tr.Severity != warning {
 		t.Fatalf("removing the threshold should resolve the alert, got %+v", tr)
 	}
 	// Not firing; a threshold above the balance is added.
 	level, th = BalanceLevel(40*usd, []Threshold{{Quota: 100 * usd, Severity: info}}, none, fivePct)
 	_, tr = Step(State{}, level, th, t0, dayRepeat)
-	if tr == nil || tr.Reason != notifiers.ReasonNew || tr.Severity != info {
+	if tr == nil || tr.Reason != event.ReasonNew || tr.Severity != info {
 		t.Fatalf("adding a threshold above the balance should fire, got %+v", tr)
 	}
 }
@@ -258,15 +258,15 @@ func TestClearLevel(t *testing.T) {
 // none when the severity has none.
 func TestInForce(t *testing.T) {
 	ths := []Threshold{
-		{Quota: 100, Severity: notifiers.SeverityWarning},
-		{Quota: 300, Severity: notifiers.SeverityWarning, Source: notifiers.SourceAccount},
-		{Quota: 300, Severity: notifiers.SeverityWarning, Source: notifiers.SourceConfig},
-		{Quota: 50, Severity: notifiers.SeverityCritical},
+		{Quota: 100, Severity: event.SeverityWarning},
+		{Quota: 300, Severity: event.SeverityWarning, Source: event.SourceAccount},
+		{Quota: 300, Severity: event.SeverityWarning, Source: event.SourceConfig},
+		{Quota: 50, Severity: event.SeverityCritical},
 	}
-	if got, ok := InForce(ths, notifiers.SeverityWarning); !ok || got.Quota != 300 || got.Source != notifiers.SourceConfig {
+	if got, ok := InForce(ths, event.SeverityWarning); !ok || got.Quota != 300 || got.Source != event.SourceConfig {
 		t.Errorf("warning: %+v, %v", got, ok)
 	}
-	if got, ok := InForce(ths, notifiers.SeverityInfo); ok {
+	if got, ok := InForce(ths, event.SeverityInfo); ok {
 		t.Errorf("info: %+v, want none", got)
 	}
 }

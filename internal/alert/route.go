@@ -3,13 +3,13 @@ package alert
 import (
 	"slices"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 // Target is a notifier an account's alerts are routed to.
 type Target struct {
 	Name        string
-	MinSeverity notifiers.Severity
+	MinSeverity event.Severity
 }
 
 // Routed is one notifier's share of a transition.
@@ -20,7 +20,7 @@ type Routed struct {
 	Resolve bool
 	// Severity is what this notifier hears: the transition's severity, or
 	// for a resolution the level the alert had when it was told.
-	Severity notifiers.Severity
+	Severity event.Severity
 	// First is set when this notifier hears of the firing alert for the
 	// first time although the alert is not new (it just rose to the
 	// notifier's min_severity): for this notifier, it is a new alert.
@@ -36,7 +36,7 @@ type Routed struct {
 //
 // A notifier that was told but is no longer a target (the account's routing
 // changed) hears the resolution, if configured is true of it.
-func Route(t Transition, prevLevel notifiers.Severity, targets []Target, told []string, configured func(string) bool) ([]Routed, []string) {
+func Route(t Transition, prevLevel event.Severity, targets []Target, told []string, configured func(string) bool) ([]Routed, []string) {
 	var out []Routed
 	var nowTold []string
 	for _, name := range told {
@@ -48,8 +48,8 @@ func Route(t Transition, prevLevel notifiers.Severity, targets []Target, told []
 	for _, tg := range targets {
 		wasTold := slices.Contains(told, tg.Name)
 		switch {
-		case t.Reason != notifiers.ReasonResolved && t.Severity >= tg.MinSeverity:
-			first := !wasTold && t.Reason != notifiers.ReasonNew
+		case t.Reason != event.ReasonResolved && t.Severity >= tg.MinSeverity:
+			first := !wasTold && t.Reason != event.ReasonNew
 			out = append(out, Routed{Notifier: tg.Name, Severity: t.Severity, First: first})
 			nowTold = append(nowTold, tg.Name)
 		case wasTold:
@@ -63,8 +63,8 @@ func Route(t Transition, prevLevel notifiers.Severity, targets []Target, told []
 // firing at level (it meets their min_severity) but were not told of it:
 // a notifier added or renamed, or whose min_severity was lowered, since the
 // alert began. Each of them is owed the alert as new.
-func Untold(level notifiers.Severity, targets []Target, told []string) []string {
-	if level == notifiers.SeverityNone {
+func Untold(level event.Severity, targets []Target, told []string) []string {
+	if level == event.SeverityNone {
 		return nil
 	}
 	var out []string

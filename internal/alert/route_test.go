@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 func TestRoute(t *testing.T) {
@@ -13,27 +13,27 @@ func TestRoute(t *testing.T) {
 	tests := []struct {
 		name      string
 		tr        Transition
-		prevLevel notifiers.Severity
+		prevLevel event.Severity
 		told      []string
 		want      []Routed
 		nowTold   []string
 	}{
-		{"info reaches only info notifiers", Transition{Reason: notifiers.ReasonNew, Severity: info}, none, nil,
+		{"info reaches only info notifiers", Transition{Reason: event.ReasonNew, Severity: info}, none, nil,
 			[]Routed{{Notifier: "chat", Severity: info}}, []string{"chat"}},
-		{"critical reaches everyone", Transition{Reason: notifiers.ReasonEscalated, Severity: critical}, warning, []string{"chat", "mail"},
+		{"critical reaches everyone", Transition{Reason: event.ReasonEscalated, Severity: critical}, warning, []string{"chat", "mail"},
 			[]Routed{{Notifier: "chat", Severity: critical}, {Notifier: "mail", Severity: critical}, {Notifier: "pager", Severity: critical, First: true}},
 			[]string{"chat", "mail", "pager"}},
-		{"falling below min_severity is the pager's resolution", Transition{Reason: notifiers.ReasonDeescalated, Severity: warning}, critical,
+		{"falling below min_severity is the pager's resolution", Transition{Reason: event.ReasonDeescalated, Severity: warning}, critical,
 			[]string{"chat", "mail", "pager"},
 			[]Routed{{Notifier: "chat", Severity: warning}, {Notifier: "mail", Severity: warning}, {Notifier: "pager", Resolve: true, Severity: critical}},
 			[]string{"chat", "mail"}},
-		{"resolution reaches only those told", Transition{Reason: notifiers.ReasonResolved, Severity: warning}, warning, []string{"chat", "mail"},
+		{"resolution reaches only those told", Transition{Reason: event.ReasonResolved, Severity: warning}, warning, []string{"chat", "mail"},
 			[]Routed{{Notifier: "chat", Resolve: true, Severity: warning}, {Notifier: "mail", Resolve: true, Severity: warning}}, nil},
-		{"a repeat below min_severity is not sent", Transition{Reason: notifiers.ReasonRepeat, Severity: warning}, warning, []string{"chat", "mail"},
+		{"a repeat below min_severity is not sent", Transition{Reason: event.ReasonRepeat, Severity: warning}, warning, []string{"chat", "mail"},
 			[]Routed{{Notifier: "chat", Severity: warning}, {Notifier: "mail", Severity: warning}}, []string{"chat", "mail"}},
-		{"a notifier told earlier but no longer configured is forgotten", Transition{Reason: notifiers.ReasonResolved, Severity: warning}, warning,
+		{"a notifier told earlier but no longer configured is forgotten", Transition{Reason: event.ReasonResolved, Severity: warning}, warning,
 			[]string{"gone"}, nil, nil},
-		{"a notifier told earlier, still configured but no longer routed, hears the end", Transition{Reason: notifiers.ReasonEscalated, Severity: critical}, warning,
+		{"a notifier told earlier, still configured but no longer routed, hears the end", Transition{Reason: event.ReasonEscalated, Severity: critical}, warning,
 			[]string{"chat", "unrouted"},
 			[]Routed{{Notifier: "unrouted", Resolve: true, Severity: warning}, {Notifier: "chat", Severity: critical},
 				{Notifier: "mail", Severity: critical, First: true}, {Notifier: "pager", Severity: critical, First: true}},
@@ -105,8 +105,8 @@ func TestSpendRateAndRunway(t *testing.T) {
 func TestRunwayLevel(t *testing.T) {
 	tests := []struct {
 		runway time.Duration
-		prev   notifiers.Severity
-		want   notifiers.Severity
+		prev   event.Severity
+		want   event.Severity
 	}{
 		{25 * time.Hour, none, none},
 		{23 * time.Hour, none, warning},
@@ -123,7 +123,7 @@ func TestRunwayLevel(t *testing.T) {
 func TestPollLevel(t *testing.T) {
 	for _, tt := range []struct {
 		failures, after int
-		want            notifiers.Severity
+		want            event.Severity
 	}{{0, 3, none}, {2, 3, none}, {3, 3, critical}, {9, 3, critical}, {9, 0, none}} {
 		if got := PollLevel(tt.failures, tt.after); got != tt.want {
 			t.Errorf("PollLevel(%d, %d) = %s, want %s", tt.failures, tt.after, got, tt.want)
@@ -135,7 +135,7 @@ func TestUntold(t *testing.T) {
 	targets := []Target{{"chat", info}, {"mail", warning}, {"pager", critical}}
 	tests := []struct {
 		name  string
-		level notifiers.Severity
+		level event.Severity
 		told  []string
 		want  []string
 	}{

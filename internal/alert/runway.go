@@ -4,13 +4,13 @@ import (
 	"math"
 	"time"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 // Sample is one observation of the spend counter used_quota.
 type Sample struct {
-	At   time.Time `json:"t"`
-	Used int64     `json:"used"`
+	At   time.Time
+	Used int64
 }
 
 // MaxSamples sets how finely the spend window is sampled: a new sample
@@ -85,25 +85,25 @@ func Runway(quota int64, quotaPerHour float64) time.Duration {
 
 // RunwayLevel fires at severity while runway < below. A firing alert clears
 // only when runway reaches below × (1 + hysteresis).
-func RunwayLevel(runway, below time.Duration, severity, prev notifiers.Severity, hysteresisPPM int64) notifiers.Severity {
+func RunwayLevel(runway, below time.Duration, severity, prev event.Severity, hysteresisPPM int64) event.Severity {
 	limit := below
-	if prev != notifiers.SeverityNone {
+	if prev != event.SeverityNone {
 		limit = time.Duration(ClearLevel(int64(below), hysteresisPPM))
 	}
 	if runway < limit {
 		return severity
 	}
-	return notifiers.SeverityNone
+	return event.SeverityNone
 }
 
 // PollSeverity is the level of a poll-failure alert.
-const PollSeverity = notifiers.SeverityCritical
+const PollSeverity = event.SeverityCritical
 
 // PollLevel fires after `after` consecutive failed polls (0 = off) and clears
 // on the first success.
-func PollLevel(failures, after int) notifiers.Severity {
+func PollLevel(failures, after int) event.Severity {
 	if after > 0 && failures >= after {
 		return PollSeverity
 	}
-	return notifiers.SeverityNone
+	return event.SeverityNone
 }

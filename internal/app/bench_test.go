@@ -24,7 +24,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
-	_ "github.com/quotawatch/quotawatch/notifiers/all"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 const benchAccounts = 1000
@@ -38,7 +38,7 @@ type benchPoller struct {
 func (p *benchPoller) Self(_ context.Context, _ aihubmix.Request) (aihubmix.Snapshot, error) {
 	n := p.calls.Add(1)
 	return aihubmix.Snapshot{
-		ID: 42, HasID: true, Username: "bench", DisplayName: "Bench", Group: "default",
+		ID: 42, HasID: true, Username: "bench",
 		Quota: p.quota.Load(), UsedQuota: 80_000_000 + n, RemindThreshold: 0,
 	}, nil
 }
@@ -65,7 +65,7 @@ func benchConfigYAML(n int, stateFile, baseURL string) string {
 func benchCycle(b *testing.B, n int, baseURL string, p Poller) *Cycle {
 	b.Helper()
 	dir := b.TempDir()
-	cfg, err := config.Parse([]byte(benchConfigYAML(n, filepath.Join(dir, "state.json"), baseURL)), dir,
+	cfg, err := config.Parse([]byte(benchConfigYAML(n, filepath.Join(dir, "state.json"), baseURL)), dir, all.Types(),
 		func(string) (string, bool) { return "", false })
 	if err != nil {
 		b.Fatal(err)

@@ -15,7 +15,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
-	_ "github.com/quotawatch/quotawatch/notifiers/all"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 const usd = notifiers.QuotaPerUSD
@@ -118,7 +118,7 @@ notifiers:
 
 func newHarness(t *testing.T, yaml string) *harness {
 	t.Helper()
-	cfg, err := config.Parse([]byte(yaml), t.TempDir(), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(yaml), t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func TestRemovedNotifierAndAccountArePruned(t *testing.T) {
 state_file: `+h.cfg.StateFile+`
 accounts: [{ name: other, token: tok-other }]
 notifiers: [{ name: chat, type: console }]
-`), t.TempDir(), func(string) (string, bool) { return "", false })
+`), t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,8 +608,8 @@ func TestStopEndsRetryWaits(t *testing.T) {
 	h := newHarness(t, baseConfig)
 	h.nots["hook"].failNext = 10
 	h.poller.set("main", 40)
-	stop, cancel := context.WithCancel(context.Background())
-	cancel() // shutting down
+	stop := make(chan struct{})
+	close(stop) // shutting down
 	c := h.cycle()
 	c.Stop = stop
 	c.Retry.Sleep = func(ctx context.Context, d time.Duration) error {
@@ -622,6 +622,30 @@ func TestStopEndsRetryWaits(t *testing.T) {
 	}
 	if rep.Owed["hook"] != 1 || len(h.nots["hook"].attempts) > 1 {
 		t.Errorf("after Stop: owed %v, %d attempts; want it left owed without retrying", rep.Owed, len(h.nots["hook"].attempts))
+	}
+}
+
+// TestStoppedCycleStartsNoDelivery: once Stop is closed, a cycle starts no
+// delivery attempt, even when its retry waits return at once; everything
+// stays owed. It fails if the cycle checks only its retry waits for Stop.
+func TestStoppedCycleStartsNoDelivery(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.poller.set("main", 40)
+	stop := make(chan struct{})
+	close(stop)
+	c := h.cycle()
+	c.Stop = stop
+	rep, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range h.nots {
+		if len(r.attempts) != 0 {
+			t.Errorf("%s: %d attempts after Stop, want none", name, len(r.attempts))
+		}
+	}
+	if rep.Owed["chat"] != 1 || rep.Owed["hook"] != 1 {
+		t.Errorf("owed %v, want chat and hook owed", rep.Owed)
 	}
 }
 

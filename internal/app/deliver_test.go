@@ -9,6 +9,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 // reconfigure replaces the harness's config (as a reload does) and its
@@ -16,7 +17,7 @@ import (
 func (h *harness) reconfigure(yaml string) {
 	h.t.Helper()
 	cfg, err := config.Parse([]byte(strings.Replace(yaml, "state_file: state.json", "state_file: "+h.cfg.StateFile, 1)),
-		h.t.TempDir(), func(string) (string, bool) { return "", false })
+		h.t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 // unitPoller is a fakePoller that also answers /api/status per base_url.
@@ -208,7 +209,7 @@ func TestUnitsCachedInRun(t *testing.T) {
 func TestUnitDefaultWhenNeverKnown(t *testing.T) {
 	_, up := unitHarness(t, unitConfig)
 	var logs bytes.Buffer
-	cfg, _ := config.Parse([]byte(unitConfig), t.TempDir(), func(string) (string, bool) { return "", false })
+	cfg, _ := config.Parse([]byte(unitConfig), t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
 	got := (&Units{}).Resolve(context.Background(), up, nil, cfg.Accounts, time.Now(), slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	if u := got["a1"]; u.PerUSD != 500_000 || u.Source != UnitDefault || !strings.Contains(u.Problem, "quota_per_unit") {
 		t.Errorf("a1 unit = %+v", u)
@@ -396,7 +397,7 @@ notifiers: [{ name: chat, type: console }]
 `
 	_, up := unitHarness(t, yaml)
 	up.setUnit(gwB, 1_000_000)
-	cfg, err := config.Parse([]byte(yaml), t.TempDir(), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(yaml), t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,14 @@ import (
 // Metrics are the Prometheus series of SPEC §6, registered on an injected
 // registry. Labels are account and notifier names only — never a URL, token
 // or upstream field. A nil *Metrics records nothing.
+//
+// Once Prepare has named the configured accounts and notifiers, Metrics
+// records only their series: a cycle still running on the config a reload
+// replaced cannot re-create the series Prepare deleted for a removed
+// account or notifier.
 type Metrics struct {
 	mu                  sync.Mutex
+	prepared            bool
 	accounts, notifiers map[string]bool // names Prepare last saw
 
 	balance       *prometheus.GaugeVec
@@ -95,6 +101,7 @@ func (m *Metrics) Prepare(notifierNames, accounts []string) {
 			m.owed.DeleteLabelValues(n)
 		}
 	}
+	m.prepared = true
 	m.accounts, m.notifiers = map[string]bool{}, map[string]bool{}
 	for _, a := range accounts {
 		m.accounts[a] = true
@@ -114,36 +121,59 @@ func (m *Metrics) Prepare(notifierNames, accounts []string) {
 	}
 }
 
+// forAccount runs write, under m's lock, if account's series may be
+// written: it is configured, or Prepare was never called.
+func (m *Metrics) forAccount(account string, write func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.prepared || m.accounts[account] {
+		write()
+	}
+}
+
+// forNotifier is forAccount for a notifier's series.
+func (m *Metrics) forNotifier(notifier string, write func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.prepared || m.notifiers[notifier] {
+		write()
+	}
+}
+
 func (m *Metrics) polled(account string, quota, perUSD int64, at time.Time) {
 	if m == nil {
 		return
 	}
-	m.balance.WithLabelValues(account).Set(notifiers.USDAt(quota, perUSD))
-	m.lastSuccess.WithLabelValues(account).Set(float64(at.UnixNano()) / 1e9)
+	m.forAccount(account, func() {
+		m.balance.WithLabelValues(account).Set(notifiers.USDAt(quota, perUSD))
+		m.lastSuccess.WithLabelValues(account).Set(float64(at.UnixNano()) / 1e9)
+	})
 }
 
 func (m *Metrics) pollFailed(account string) {
 	if m == nil {
 		return
 	}
-	m.pollErrors.WithLabelValues(account).Inc()
+	m.forAccount(account, func() { m.pollErrors.WithLabelValues(account).Inc() })
 }
 
 func (m *Metrics) alertLevel(account string, level notifiers.Severity) {
 	if m == nil {
 		return
 	}
-	m.level.WithLabelValues(account).Set(float64(level))
+	m.forAccount(account, func() { m.level.WithLabelValues(account).Set(float64(level)) })
 }
 
 func (m *Metrics) attempt(notifier, result string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.notifications.WithLabelValues(notifier, result).Inc()
-	if d > 0 {
-		m.notifyLatency.WithLabelValues(notifier).Observe(d.Seconds())
-	}
+	m.forNotifier(notifier, func() {
+		m.notifications.WithLabelValues(notifier, result).Inc()
+		if d > 0 {
+			m.notifyLatency.WithLabelValues(notifier).Observe(d.Seconds())
+		}
+	})
 }
 
 func (m *Metrics) setOwed(byNotifier map[string]int, names []string) {
@@ -151,7 +181,7 @@ func (m *Metrics) setOwed(byNotifier map[string]int, names []string) {
 		return
 	}
 	for _, n := range names {
-		m.owed.WithLabelValues(n).Set(float64(byNotifier[n]))
+		m.forNotifier(n, func() { m.owed.WithLabelValues(n).Set(float64(byNotifier[n])) })
 	}
 }
 

@@ -52,7 +52,7 @@ type Service struct {
 	cycle   atomic.Pointer[Cycle]
 	units   Units // the gateways' quota_per_unit, kept across cycles and reloads
 	metrics *Metrics
-	stop    context.Context // Run's ctx: done when shutdown begins
+	stop    <-chan struct{} // closed when shutdown begins
 
 	mu       sync.Mutex
 	sched    cron.Schedule // the running schedule, for readiness
@@ -70,14 +70,15 @@ type reloaded struct {
 // Run serves until ctx is done, then stops scheduling, lets the cycle in
 // flight finish within the grace period (cancelling it after), and returns
 // nil. Each value on reload re-reads the config; an invalid one is logged
-// and the old config kept. Run returns an error only if it cannot start.
+// and the old config kept. Run returns an error if it cannot start, or if
+// the HTTP server fails while it runs.
 func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan struct{}) error {
 	if s.Registry == nil {
 		s.Registry = prometheus.NewRegistry()
 		s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s.metrics = NewMetrics(s.Registry)
-	s.stop = ctx
+	s.stop = ctx.Done()
 	transport := NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
 	nots, err := BuildNotifiers(cfg, s.Stdout, s.Logger, transport)
@@ -86,18 +87,9 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 	}
 	s.install(cfg, nots, transport)
 
-	var srv *http.Server
-	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
-		srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		s.Logger.Info("serving", "addr", ln.Addr().String())
-		if s.OnListen != nil {
-			s.OnListen(ln.Addr().String())
-		}
+	srv, err := s.listen(cfg.Listen)
+	if err != nil {
+		return err
 	}
 
 	// Cycles get their own context: cancelled only when the grace period
@@ -110,27 +102,60 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 		}
 		s.runCycle(cycleCtx)
 	}))
-	sched, _ := config.ParseSchedule(cfg.Schedule)
-	s.setSchedule(sched)
-	c := cron.New(cron.WithLogger(cronLogger{s.Logger}))
-	entry := c.Schedule(sched, job)
-	c.Start()
+	sch := &scheduler{cron: cron.New(cron.WithLogger(cronLogger{s.Logger})), job: job}
+	sch.set(s, cfg.Cron)
+	sch.cron.Start()
 	// The first cycle runs at start, through the same chain so a scheduled
 	// run cannot overlap it; cron tracks only the runs it starts itself.
 	var first sync.WaitGroup
 	first.Go(job.Run)
 	s.Logger.Info("started", "schedule", cfg.Schedule, "accounts", len(cfg.Accounts), "state_file", cfg.StateFile)
 
-	// A reload reads files and builds notifiers off this loop, so one that
-	// cannot finish (a hung mount) never keeps the loop from scheduling,
-	// answering SIGHUP or shutting down. One reload runs at a time; a
-	// request while one is in flight is logged and dropped.
+	serveErr := s.loop(ctx, cfg, reload, transport, sch, srv.failed())
+
+	s.Logger.Info("shutting down")
+	s.drain(sch.cron.Stop(), &first, cancelCycles)
+	if err := srv.shutdown(serveErr == nil); err != nil {
+		s.Logger.Warn("HTTP server shutdown", "error", err)
+	}
+	s.Logger.Info("stopped")
+	return serveErr
+}
+
+// scheduler is the cron instance and the entry of the cycle job.
+type scheduler struct {
+	cron  *cron.Cron
+	job   cron.Job
+	entry cron.EntryID
+	has   bool
+}
+
+// set runs the job on sched from now on, replacing the previous schedule.
+func (sch *scheduler) set(s *Service, sched cron.Schedule) {
+	if sch.has {
+		sch.cron.Remove(sch.entry)
+	}
+	sch.entry, sch.has = sch.cron.Schedule(sched, sch.job), true
+	s.setSchedule(sched)
+}
+
+// loop answers reload requests until ctx is done or the HTTP server fails,
+// whose error it returns.
+//
+// A reload reads files and builds notifiers off this loop, so one that
+// cannot finish (a hung mount) never keeps the loop from scheduling,
+// answering SIGHUP or shutting down. One reload runs at a time; a request
+// while one is in flight is logged and dropped.
+func (s *Service) loop(ctx context.Context, cfg *config.Config, reload <-chan struct{}, transport http.RoundTripper, sch *scheduler, serveErr <-chan error) error {
 	results := make(chan reloaded, 1)
 	reloading := false
-	for done := false; !done; {
+	for {
 		select {
 		case <-ctx.Done():
-			done = true
+			return nil
+		case err := <-serveErr:
+			s.Logger.Error("HTTP server failed; shutting down", "error", err)
+			return fmt.Errorf("serve: %w", err)
 		case <-reload:
 			if reloading {
 				s.Logger.Warn("reload requested while the previous one is still running; ignored")
@@ -151,24 +176,28 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 				s.Logger.Error("reload failed; keeping the running config", "error", r.err)
 				continue
 			}
-			next := r.cfg
-			s.install(next, r.nots, transport)
-			if next.Listen != cfg.Listen {
-				s.Logger.Warn("listen changed; restart to apply it", "listen", cfg.Listen)
-			}
-			if next.Schedule != cfg.Schedule {
-				sched, _ := config.ParseSchedule(next.Schedule)
-				c.Remove(entry)
-				entry = c.Schedule(sched, job)
-				s.setSchedule(sched)
-			}
-			cfg = next
-			s.Logger.Info("config reloaded", "schedule", cfg.Schedule, "accounts", len(cfg.Accounts))
+			cfg = s.apply(cfg, r, transport, sch)
 		}
 	}
+}
 
-	s.Logger.Info("shutting down")
-	stopped := c.Stop()
+// apply installs a reloaded config in place of cfg and returns it.
+func (s *Service) apply(cfg *config.Config, r reloaded, transport http.RoundTripper, sch *scheduler) *config.Config {
+	next := r.cfg
+	s.install(next, r.nots, transport)
+	if next.Listen != cfg.Listen {
+		s.Logger.Warn("listen changed; restart to apply it", "listen", cfg.Listen)
+	}
+	if next.Schedule != cfg.Schedule {
+		sch.set(s, next.Cron)
+	}
+	s.Logger.Info("config reloaded", "schedule", next.Schedule, "accounts", len(next.Accounts))
+	return next
+}
+
+// drain waits for the cycles in flight (cron's, stopped, and the first)
+// for the grace period, then cancels them and waits for them to end.
+func (s *Service) drain(stopped context.Context, first *sync.WaitGroup, cancelCycles context.CancelFunc) {
 	grace := s.ShutdownGrace
 	if grace <= 0 {
 		grace = DefaultShutdownGrace
@@ -186,13 +215,58 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 		cancelCycles()
 		<-finished
 	}
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		srv.Shutdown(sctx)
-		cancel()
+}
+
+// httpServer is the HTTP endpoints' server; the nil *httpServer (no listen
+// address) serves nothing.
+type httpServer struct {
+	srv  *http.Server
+	done chan error // Serve's result
+}
+
+// listen starts serving s.Handler on addr, if addr is set.
+func (s *Service) listen(addr string) (*httpServer, error) {
+	if addr == "" {
+		return nil, nil
 	}
-	s.Logger.Info("stopped")
-	return nil
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	h := &httpServer{srv: &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}, done: make(chan error, 1)}
+	go func() { h.done <- h.srv.Serve(ln) }()
+	s.Logger.Info("serving", "addr", ln.Addr().String())
+	if s.OnListen != nil {
+		s.OnListen(ln.Addr().String())
+	}
+	return h, nil
+}
+
+// failed delivers the error of a server that stopped serving on its own;
+// nil for no server, which never fails.
+func (h *httpServer) failed() <-chan error {
+	if h == nil {
+		return nil
+	}
+	return h.done
+}
+
+// shutdown stops the server, giving open requests two seconds, and returns
+// what went wrong. serving is false when Serve already failed and failed's
+// value was taken.
+func (h *httpServer) shutdown(serving bool) error {
+	if h == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := h.srv.Shutdown(ctx)
+	if serving {
+		if serr := <-h.done; err == nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = serr
+		}
+	}
+	return err
 }
 
 // install makes cfg, with its notifiers, the config of the next cycle.
@@ -235,8 +309,12 @@ func (s *Service) runCycle(ctx context.Context) {
 	// run, say), shows the loop is not stuck.
 	s.mu.Lock()
 	s.lastDone = s.now()
+	first := !s.ready && err == nil
 	s.ready = s.ready || err == nil
 	s.mu.Unlock()
+	if first {
+		s.Logger.Info("ready: the first cycle completed")
+	}
 	if err != nil {
 		s.Logger.Error("cycle failed", "error", err)
 		return

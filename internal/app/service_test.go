@@ -4,16 +4,22 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
 	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/notifiers/all"
+	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -46,7 +52,8 @@ func TestServiceEndpointsAndShutdown(t *testing.T) {
 	h := newHarness(t, strings.Replace(baseConfig, "lock_timeout: 100ms", "listen: 127.0.0.1:0\nschedule: \"@every 1h\"", 1))
 	h.poller.set("main", 5)
 	bp := &blockingPoller{fakePoller: h.poller, release: make(chan struct{})}
-	svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard, Poller: bp,
+	logs := new(notifiertest.Buffer)
+	svc := &Service{Logger: slog.New(slog.NewTextHandler(logs, nil)), Stdout: io.Discard, Poller: bp,
 		Now:  func() time.Time { return h.now },
 		Load: func() (*config.Config, error) { return h.cfg, nil }}
 	addrCh := make(chan string, 1)
@@ -72,15 +79,11 @@ func TestServiceEndpointsAndShutdown(t *testing.T) {
 		}
 	}
 	close(bp.release)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if code, _ := get(t, base+"/readyz"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never became ready")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !logs.WaitFor("ready: the first cycle completed", 10*time.Second) {
+		t.Fatalf("the first cycle never completed:\n%s", logs)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz after the first cycle = %d %s", code, body)
 	}
 	_, metrics := get(t, base+"/metrics")
 	for _, want := range []string{
@@ -317,5 +320,160 @@ func TestReadyStaleFloor(t *testing.T) {
 	hourly, _ := config.ParseSchedule("@hourly")
 	if got, want := staleAt(hourly, end.Add(time.Minute)), end.Add(3*time.Hour); !got.Equal(want) {
 		t.Errorf("staleAt for @hourly = %v, want %v (three scheduled runs)", got, want)
+	}
+}
+
+// failingWriter fails every write, so a console notifier writing to it
+// fails retryably; it counts the attempts.
+type failingWriter struct{ n atomic.Int32 }
+
+func (w *failingWriter) Write([]byte) (int, error) {
+	w.n.Add(1)
+	return 0, io.ErrClosedPipe
+}
+
+// TestShutdownEndsRetryWaits: SIGTERM (Run's ctx ending) reaches the cycle
+// in flight through Cycle.Stop, so a delivery waiting to retry gives up at
+// once and stays owed instead of holding shutdown for its backoff. It
+// fails if the service does not hand the cycle its stop channel, or if the
+// cycle's retry wait ignores it.
+func TestShutdownEndsRetryWaits(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.poller.set("main", 40)
+	synctest.Test(t, func(t *testing.T) {
+		out := new(failingWriter)
+		svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: out, Poller: h.poller, ShutdownGrace: time.Hour,
+			Load: func() (*config.Config, error) { return h.cfg, nil }}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- svc.Run(ctx, h.cfg, nil) }()
+		synctest.Wait() // the first cycle waits to retry its failed deliveries
+		attempts := out.n.Load()
+		if attempts == 0 {
+			t.Fatal("no delivery was attempted")
+		}
+		start := time.Now()
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 0 {
+			t.Errorf("shutdown took %v during a retry wait, want at once", took)
+		}
+		if n := out.n.Load(); n != attempts {
+			t.Errorf("%d delivery attempts after shutdown began, want none", n-attempts)
+		}
+	})
+	if st := h.state(); len(st.Outbox) == 0 {
+		t.Error("the undelivered notifications were not left owed")
+	}
+}
+
+// TestScheduledRunsSkipWhileACycleRuns: a cycle that hangs makes the
+// scheduler skip its runs rather than start cycles that overlap it (which
+// would wait for the state lock and fail). It fails without cron's
+// SkipIfStillRunning.
+func TestScheduledRunsSkipWhileACycleRuns(t *testing.T) {
+	h := newHarness(t, strings.Replace(baseConfig, "lock_timeout: 100ms", "schedule: \"@every 10m\"", 1))
+	h.poller.set("main", 80)
+	synctest.Test(t, func(t *testing.T) {
+		sp := &stuckPoller{fakePoller: h.poller, release: make(chan struct{})}
+		logs := new(notifiertest.Buffer)
+		svc := &Service{Logger: slog.New(slog.NewTextHandler(logs, nil)), Stdout: io.Discard, Poller: sp,
+			Load: func() (*config.Config, error) { return h.cfg, nil }}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- svc.Run(ctx, h.cfg, nil) }()
+		time.Sleep(time.Hour + time.Minute) // the cycle at 10m hangs
+		synctest.Wait()
+		if n := sp.n.Load(); n != 2 {
+			t.Errorf("%d polls, want 2: the runs at 20m to 60m must be skipped", n)
+		}
+		if strings.Contains(logs.String(), "cycle failed") {
+			t.Errorf("a run overlapped the stuck cycle:\n%s", logs)
+		}
+		close(sp.release)
+		stop()
+		<-done
+	})
+}
+
+// TestReloadDuringACycleLeavesNoSeriesOfRemovedNames: a cycle still running
+// on the config a reload replaced must not re-create the series Prepare
+// deleted for the account and the notifier the reload removed.
+func TestReloadDuringACycleLeavesNoSeriesOfRemovedNames(t *testing.T) {
+	h := newHarness(t, baseConfig+`
+  - { name: gone, type: console }
+`)
+	h.cfg.Accounts = append(h.cfg.Accounts, h.cfg.Accounts[0])
+	h.cfg.Accounts[1].Name = "other"
+	h.poller.set("main", 5)
+	h.poller.set("other", 5)
+	next, err := config.Parse([]byte(baseConfig), filepath.Dir(h.cfg.StateFile), all.Types(), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	synctest.Test(t, func(t *testing.T) {
+		bp := &blockingPoller{fakePoller: h.poller, release: make(chan struct{})}
+		svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard, Poller: bp, Registry: reg,
+			Load: func() (*config.Config, error) { return next, nil }}
+		reload := make(chan struct{})
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- svc.Run(ctx, h.cfg, reload) }()
+		synctest.Wait() // the first cycle, on the old config, waits in its polls
+		reload <- struct{}{}
+		synctest.Wait() // the new config is installed
+		if svc.cycle.Load().Config != next {
+			t.Fatal("the reload was not installed")
+		}
+		close(bp.release)
+		synctest.Wait() // the old cycle polls, evaluates and notifies
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch v := l.GetValue(); {
+				case v == "other" || v == "gone":
+					t.Errorf("%s{%s=%q} re-created after the reload removed it", mf.GetName(), l.GetName(), v)
+				case mf.GetName() == "quotawatch_balance_usd" && v == "main":
+					seen = true
+				}
+			}
+		}
+	}
+	if !seen {
+		t.Error("the old cycle recorded nothing for the account both configs keep")
+	}
+}
+
+// TestHTTPServerFailureEndsTheService: a server that stops serving on its
+// own (its listener fails) is reported and ends Run with the error, rather
+// than leaving a service without /healthz and /metrics running unnoticed.
+func TestHTTPServerFailureEndsTheService(t *testing.T) {
+	svc := &Service{Logger: slog.New(slog.DiscardHandler)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // Serve fails at once
+	h := &httpServer{srv: &http.Server{Handler: svc.Handler()}, done: make(chan error, 1)}
+	go func() { h.done <- h.srv.Serve(ln) }()
+	err = svc.loop(context.Background(), nil, nil, nil, nil, h.failed())
+	if err == nil || !strings.HasPrefix(err.Error(), "serve: ") {
+		t.Fatalf("loop = %v, want the server's error", err)
+	}
+	if err := h.shutdown(false); err != nil {
+		t.Errorf("shutdown after a failure = %v", err)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/quotawatch/quotawatch/internal/config"
-	_ "github.com/quotawatch/quotawatch/notifiers/all" // every notifier type
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 // Exit codes, as in SPEC §2.
@@ -318,8 +318,11 @@ func isBoolFlag(f *flag.Flag) bool {
 	return ok && bf.IsBoolFlag()
 }
 
-// loadConfigFile is config.LoadWithEnv; tests replace it.
-var loadConfigFile = config.LoadWithEnv
+// loadConfigFile loads the config file with every notifier type that ships
+// with quotawatch; tests replace it.
+var loadConfigFile = func(path string, lookupEnv func(string) (string, bool)) (*config.Config, error) {
+	return config.Load(path, all.Types(), lookupEnv)
+}
 
 // loadConfig loads the config or prints the one-line error; ok is false on
 // failure and the caller exits 2. The loader only reads regular files, but a

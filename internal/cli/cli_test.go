@@ -701,3 +701,22 @@ func TestConfigReadHonoursTheSignal(t *testing.T) {
 		t.Fatal("a stalled config read ignores the signal")
 	}
 }
+
+// brokenPipe fails every write, as stdout does when the reader went away.
+type brokenPipe struct{}
+
+func (brokenPipe) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// TestBalanceJSONWriteFailure: balance --json that cannot write its output
+// fails, rather than exiting 0 with nothing printed.
+func TestBalanceJSONWriteFailure(t *testing.T) {
+	up, hook := newUpstream(t, manageKey), newReceiver(t)
+	cfg := writeConfig(t, standardConfig(up, hook))
+	up.setUSD(40)
+	var errb bytes.Buffer
+	code := run(context.Background(), []string{"balance", "--json", "--config", cfg}, brokenPipe{}, &errb,
+		func(k string) (string, bool) { v, ok := stdEnv[k]; return v, ok })
+	if code != ExitFailure || !strings.Contains(errb.String(), "write JSON: ") {
+		t.Errorf("balance --json to a broken pipe = %d, %q; want a failure naming the write", code, errb.String())
+	}
+}

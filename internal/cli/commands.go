@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/app"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/version"
@@ -66,9 +66,8 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "config %s is valid\n", cfg.Path)
-	sched, _ := config.ParseSchedule(cfg.Schedule)
-	next := sched.Next(time.Now())
-	interval := sched.Next(next).Sub(next)
+	next := cfg.Cron.Next(time.Now())
+	interval := cfg.Cron.Next(next).Sub(next)
 	fmt.Fprintf(w, "schedule:   %s (next run %s)\n", cfg.Schedule, next.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "state file: %s\n", cfg.StateFile)
 	if cfg.Listen != "" {
@@ -272,6 +271,45 @@ type balanceRow struct {
 	Error              string `json:"error,omitempty"`
 }
 
+// newBalanceRow is the output row of b, account a's balance.
+func newBalanceRow(b app.Balance, a config.Account) balanceRow {
+	u := b.Unit
+	row := balanceRow{Account: b.Account, Level: "error", QuotaPerUSD: u.PerUSD, QuotaPerUSDSource: u.Source, QuotaPerUSDProblem: u.Problem}
+	if b.Err != nil {
+		row.Error = b.Err.Error()
+		// Not polled, so whether the gateway sends a threshold is not
+		// known: "unknown", never "" (or "none", which says it sent none).
+		row.AccountThreshold = "unknown"
+		if a.AccountThreshold == notifiers.SeverityNone {
+			row.AccountThreshold = "off"
+		}
+		return row
+	}
+	s := b.Snapshot
+	switch {
+	case a.AccountThreshold == notifiers.SeverityNone:
+		row.AccountThreshold = "off"
+	case s.ThresholdField == "":
+		row.AccountThreshold = "none"
+	default:
+		row.AccountThreshold, row.AccountThresholdQuota = s.ThresholdField, ptr(s.RemindThreshold)
+	}
+	row.User = &notifiers.User{Username: s.Username}
+	if s.HasID {
+		row.User.ID = s.ID
+	}
+	row.BalanceUSD, row.Quota = ptr(notifiers.USDAt(s.Quota, u.PerUSD)), ptr(s.Quota)
+	row.UsedUSD, row.UsedQuota = ptr(notifiers.USDAt(s.UsedQuota, u.PerUSD)), ptr(s.UsedQuota)
+	if th := b.Threshold; b.Thresholds {
+		row.ThresholdUSD, row.ThresholdQuota, row.ThresholdSource = ptr(notifiers.USDAt(th.Quota, u.PerUSD)), ptr(th.Quota), th.Source
+	}
+	row.Level = "ok"
+	if b.Level != notifiers.SeverityNone {
+		row.Level = b.Level.String()
+	}
+	return row
+}
+
 func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	opts := o.(*balanceOpts)
 	cfg, ok := e.loadConfig()
@@ -281,106 +319,27 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	transport := app.NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
 	poller := app.NewPoller(transport)
-	gw := app.NewGateways(cfg)
-	units := (&app.Units{}).Resolve(ctx, poller, gw, cfg.Accounts, time.Now(), e.logger, nil)
-	results := app.PollAllPaced(ctx, poller, cfg.Accounts, cfg.Concurrency, time.Now, nil, gw)
+	balances := app.Balances(ctx, cfg, poller, e.logger)
 
-	rows := make([]balanceRow, len(cfg.Accounts))
+	rows := make([]balanceRow, len(balances))
 	failed := 0
-	for i, a := range cfg.Accounts {
-		res := results[i]
-		u := units[a.Name]
-		row := balanceRow{Account: a.Name, Level: "error", QuotaPerUSD: u.PerUSD, QuotaPerUSDSource: u.Source, QuotaPerUSDProblem: u.Problem}
-		if res.GatewayBusy {
-			res.Err = fmt.Errorf("not polled: the gateway answered 429 (rate limited) to an earlier request")
-		}
-		if res.NoSlot {
-			res.Err = fmt.Errorf("not polled: gateway_rate %s has no request slot within the timeout", cfg.GatewayRate)
-		}
-		if res.Err != nil {
+	for i, b := range balances {
+		rows[i] = newBalanceRow(b, cfg.Accounts[i])
+		if b.Err != nil {
 			failed++
-			row.Error = res.Err.Error()
-			// Not polled, so whether the gateway sends a threshold is not
-			// known: "unknown", never "" (or "none", which says it sent none).
-			row.AccountThreshold = "unknown"
-			if a.AccountThreshold == notifiers.SeverityNone {
-				row.AccountThreshold = "off"
-			}
-			e.logger.Error("poll failed", "account", a.Name, "error", res.Err)
-			rows[i] = row
-			continue
+			e.logger.Error("poll failed", "account", b.Account, "error", b.Err)
 		}
-		s := res.Snapshot
-		ths := alert.Thresholds(a.ThresholdsAt(u.PerUSD), s.RemindThreshold, a.AccountThreshold)
-		switch {
-		case a.AccountThreshold == notifiers.SeverityNone:
-			row.AccountThreshold = "off"
-		case s.ThresholdField == "":
-			row.AccountThreshold = "none"
-		default:
-			row.AccountThreshold, row.AccountThresholdQuota = s.ThresholdField, ptr(s.RemindThreshold)
-		}
-		level, th := alert.BalanceLevel(s.Quota, ths, notifiers.SeverityNone, 0)
-		if level == notifiers.SeverityNone {
-			th = nearest(ths)
-		}
-		row.User = &notifiers.User{Username: s.Username}
-		if s.HasID {
-			row.User.ID = s.ID
-		}
-		row.BalanceUSD, row.Quota = ptr(notifiers.USDAt(s.Quota, u.PerUSD)), ptr(s.Quota)
-		row.UsedUSD, row.UsedQuota = ptr(notifiers.USDAt(s.UsedQuota, u.PerUSD)), ptr(s.UsedQuota)
-		if len(ths) > 0 {
-			row.ThresholdUSD, row.ThresholdQuota, row.ThresholdSource = ptr(notifiers.USDAt(th.Quota, u.PerUSD)), ptr(th.Quota), th.Source
-		}
-		row.Level = "ok"
-		if level != notifiers.SeverityNone {
-			row.Level = level.String()
-		}
-		rows[i] = row
 	}
 
 	if opts.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(rows)
+		if err := enc.Encode(rows); err != nil {
+			e.fail(fmt.Errorf("write JSON: %w", err))
+			return ExitFailure
+		}
 	} else {
-		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ACCOUNT\tBALANCE\tUSED\tTHRESHOLD\tLEVEL\tQUOTA/USD\tACCOUNT'S OWN THRESHOLD")
-		for _, r := range rows {
-			unit := fmt.Sprintf("%d (%s)", r.QuotaPerUSD, r.QuotaPerUSDSource)
-			if r.Error != "" {
-				fmt.Fprintf(tw, "%s\t-\t-\t-\terror\t%s\t-\n", r.Account, unit)
-				continue
-			}
-			th := "-"
-			if r.ThresholdQuota != nil {
-				th = notifiers.FormatUSDAt(*r.ThresholdQuota, r.QuotaPerUSD)
-				if r.ThresholdSource == notifiers.SourceAccount {
-					th += " (account's own)"
-				}
-			}
-			own := "none sent by the gateway"
-			switch {
-			case r.AccountThreshold == "off":
-				own = "off (account_threshold: off)"
-			case r.AccountThresholdQuota != nil:
-				own = notifiers.FormatUSDAt(*r.AccountThresholdQuota, r.QuotaPerUSD) + " from " + r.AccountThreshold
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, notifiers.FormatUSDAt(*r.Quota, r.QuotaPerUSD),
-				notifiers.FormatUSDAt(*r.UsedQuota, r.QuotaPerUSD), th, r.Level, unit, own)
-		}
-		tw.Flush()
-		for _, r := range rows {
-			if r.Error != "" {
-				fmt.Fprintf(e.stdout, "%s: error: %s\n", r.Account, r.Error)
-			}
-		}
-		for _, r := range rows {
-			if r.QuotaPerUSDProblem != "" {
-				fmt.Fprintf(e.stdout, "%s: quota per USD is %d (%s): %s\n", r.Account, r.QuotaPerUSD, r.QuotaPerUSDSource, r.QuotaPerUSDProblem)
-			}
-		}
+		writeBalanceTable(e.stdout, rows)
 	}
 	if failed > 0 {
 		var names []string
@@ -396,14 +355,45 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 }
 
 // nearest is the threshold a healthy balance would cross first: the highest.
-func nearest(ths []alert.Threshold) alert.Threshold {
-	var best alert.Threshold
-	for i, t := range ths {
-		if i == 0 || t.Quota > best.Quota {
-			best = t
+// writeBalanceTable writes the rows as a table, then a line for each failed
+// poll and each account whose quota per USD had a problem.
+func writeBalanceTable(w io.Writer, rows []balanceRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tBALANCE\tUSED\tTHRESHOLD\tLEVEL\tQUOTA/USD\tACCOUNT'S OWN THRESHOLD")
+	for _, r := range rows {
+		unit := fmt.Sprintf("%d (%s)", r.QuotaPerUSD, r.QuotaPerUSDSource)
+		if r.Error != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\terror\t%s\t-\n", r.Account, unit)
+			continue
+		}
+		th := "-"
+		if r.ThresholdQuota != nil {
+			th = notifiers.FormatUSDAt(*r.ThresholdQuota, r.QuotaPerUSD)
+			if r.ThresholdSource == notifiers.SourceAccount {
+				th += " (account's own)"
+			}
+		}
+		own := "none sent by the gateway"
+		switch {
+		case r.AccountThreshold == "off":
+			own = "off (account_threshold: off)"
+		case r.AccountThresholdQuota != nil:
+			own = notifiers.FormatUSDAt(*r.AccountThresholdQuota, r.QuotaPerUSD) + " from " + r.AccountThreshold
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, notifiers.FormatUSDAt(*r.Quota, r.QuotaPerUSD),
+			notifiers.FormatUSDAt(*r.UsedQuota, r.QuotaPerUSD), th, r.Level, unit, own)
+	}
+	tw.Flush()
+	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s: error: %s\n", r.Account, r.Error)
 		}
 	}
-	return best
+	for _, r := range rows {
+		if r.QuotaPerUSDProblem != "" {
+			fmt.Fprintf(w, "%s: quota per USD is %d (%s): %s\n", r.Account, r.QuotaPerUSD, r.QuotaPerUSDSource, r.QuotaPerUSDProblem)
+		}
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

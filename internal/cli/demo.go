@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/app"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 type demoOpts struct{ pace time.Duration }
@@ -47,20 +50,20 @@ notifiers:
 // demoStep is one scene: the simulated account's balance and spend, how much
 // simulated time passes first, and what the narrator says.
 type demoStep struct {
-	advance     time.Duration
-	balanceUSD  int64
-	usedUSD     int64
-	say, expect string
+	advance    time.Duration
+	balanceUSD int64
+	usedUSD    int64
+	say        string
 }
 
 var demoSteps = []demoStep{
-	{0, 80, 120, "The account starts healthy at $80.00.", "nothing to say"},
-	{2 * time.Hour, 45, 155, "Spending drains it below the $50.00 warning threshold.", "new"},
-	{time.Hour, 44, 156, "An hour later it is still low: the alert is not sent again.", "nothing new"},
-	{24 * time.Hour, 38, 162, "A day after the first alert it is still firing: a reminder goes out.", "repeat"},
-	{3 * time.Hour, 7, 193, "A burst of traffic takes it below the $10.00 critical threshold.", "escalated"},
-	{30 * time.Minute, 30, 193, "Finance tops it up partially, to $30.00: back to warning.", "deescalated"},
-	{30 * time.Minute, 130, 193, "A full top-up to $130.00 ends the alert.", "resolved"},
+	{0, 80, 120, "The account starts healthy at $80.00."},
+	{2 * time.Hour, 45, 155, "Spending drains it below the $50.00 warning threshold."},
+	{time.Hour, 44, 156, "An hour later it is still low: the alert is not sent again."},
+	{24 * time.Hour, 38, 162, "A day after the first alert it is still firing: a reminder goes out."},
+	{3 * time.Hour, 7, 193, "A burst of traffic takes it below the $10.00 critical threshold."},
+	{30 * time.Minute, 30, 193, "Finance tops it up partially, to $30.00: back to warning."},
+	{30 * time.Minute, 130, 193, "A full top-up to $130.00 ends the alert."},
 }
 
 func runDemo(ctx context.Context, e *env, o any, _ []string) int {
@@ -81,30 +84,14 @@ func runDemo(ctx context.Context, e *env, o any, _ []string) int {
 	}
 	defer upstream.Close()
 
-	text := strings.Replace(demoConfig, "%s", "http://"+upstream.Addr, 1)
-	env := func(k string) (string, bool) {
-		if k == "DEMO_MANAGE_KEY" {
-			return demoKey, true
-		}
-		return "", false
-	}
-	cfg, err := config.Parse([]byte(text), dir, env)
-	if err != nil {
-		e.fail(fmt.Errorf("demo config: %w", err))
-		return ExitFailure
-	}
 	logger, _ := newLogger(e.stderr, "warn", "text")
 	transport := app.NewTransport(1)
 	defer transport.CloseIdleConnections()
-	nots, err := app.BuildNotifiers(cfg, w, logger, transport)
+	clock := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	cycle, err := newDemoCycle(dir, upstream.Addr, w, logger, transport, &clock)
 	if err != nil {
 		e.fail(err)
 		return ExitFailure
-	}
-	clock := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-	cycle := &app.Cycle{
-		Config: cfg, Poller: app.NewPoller(transport), Notifiers: nots, Logger: logger,
-		Now: func() time.Time { return clock },
 	}
 
 	fmt.Fprintf(w, `quotawatch demo — a simulated AIHubMix account on %s, watched by the same
@@ -113,35 +100,80 @@ below $10.00; reminders every 24h; 5%% hysteresis. Time is simulated.
 
 `, upstream.Addr)
 	for i, s := range demoSteps {
-		if i > 0 && opts.pace > 0 {
-			select {
-			case <-time.After(opts.pace):
-			case <-ctx.Done():
-				return ExitFailure
-			}
+		if i > 0 && !pause(ctx, opts.pace) {
+			return ExitFailure
 		}
 		clock = clock.Add(s.advance)
 		quota.Store(s.balanceUSD * notifiers.QuotaPerUSD)
 		used.Store(s.usedUSD * notifiers.QuotaPerUSD)
 		fmt.Fprintf(w, "%s  balance $%d.00 — %s\n", clock.Format("Mon 15:04"), s.balanceUSD, s.say)
-		rep, err := cycle.Run(ctx)
-		if err == nil {
-			err = rep.Err()
-		}
-		if err != nil {
-			e.fail(fmt.Errorf("demo cycle: %w", err))
+		if err := runDemoCycle(ctx, w, cycle); err != nil {
+			e.fail(err)
 			return ExitFailure
 		}
-		if rep.Delivered == 0 {
-			fmt.Fprintln(w, "           (no notification: nothing changed)")
-		}
-		fmt.Fprintln(w)
 	}
 	fmt.Fprint(w, `That is the whole story: one notification per change, a reminder while it
 lasts, and a resolution at the end. Next: copy config.yaml, set
 AIHUBMIX_MANAGE_KEY, run "quotawatch validate", then "quotawatch check".
 `)
 	return ExitOK
+}
+
+// newDemoCycle loads the demo config, watching the simulated upstream at
+// addr with its state in dir, through the real loader, and builds the cycle
+// that checks it, with its notifiers writing to w and its clock read from
+// *clock.
+func newDemoCycle(dir, addr string, w io.Writer, logger *slog.Logger, transport *http.Transport, clock *time.Time) (*app.Cycle, error) {
+	text := strings.Replace(demoConfig, "%s", "http://"+addr, 1)
+	env := func(k string) (string, bool) {
+		if k == "DEMO_MANAGE_KEY" {
+			return demoKey, true
+		}
+		return "", false
+	}
+	cfg, err := config.Parse([]byte(text), dir, all.Types(), env)
+	if err != nil {
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
+	nots, err := app.BuildNotifiers(cfg, w, logger, transport)
+	if err != nil {
+		return nil, err
+	}
+	return &app.Cycle{
+		Config: cfg, Poller: app.NewPoller(transport), Notifiers: nots, Logger: logger,
+		Now: func() time.Time { return *clock },
+	}, nil
+}
+
+// runDemoCycle runs one check cycle of the demo and says so when it sent
+// nothing.
+func runDemoCycle(ctx context.Context, w io.Writer, cycle *app.Cycle) error {
+	rep, err := cycle.Run(ctx)
+	if err == nil {
+		err = rep.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("demo cycle: %w", err)
+	}
+	if rep.Delivered == 0 {
+		fmt.Fprintln(w, "           (no notification: nothing changed)")
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// pause waits d, reporting false when ctx ends first; a d of 0 or less does
+// not wait.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	select {
+	case <-time.After(d):
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 const demoKey = "demo-manage-key"

@@ -37,7 +37,7 @@ func runService(ctx context.Context, e *env, _ any, _ []string) int {
 	svc := &app.Service{
 		Logger: e.logger,
 		Stdout: e.stdout,
-		Load:   func() (*config.Config, error) { return config.LoadWithEnv(e.configPath, e.lookupEnv) },
+		Load:   func() (*config.Config, error) { return loadConfigFile(e.configPath, e.lookupEnv) },
 	}
 	if err := svc.Run(ctx, cfg, reload); err != nil {
 		e.fail(err)

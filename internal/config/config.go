@@ -12,7 +12,6 @@ import (
 	"math"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -25,7 +24,10 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/alert"
+	"github.com/quotawatch/quotawatch/internal/httpx"
+	"github.com/quotawatch/quotawatch/internal/safefile"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -54,8 +56,10 @@ const MinScheduleInterval = 10 * time.Second
 // Config is a loaded, validated configuration with every default applied.
 type Config struct {
 	// Path is the absolute path of the file it was loaded from.
-	Path        string
-	Schedule    string
+	Path     string
+	Schedule string
+	// Cron is Schedule parsed.
+	Cron        cron.Schedule
 	StateFile   string // absolute
 	Listen      string
 	Concurrency int
@@ -121,7 +125,7 @@ type Account struct {
 	// AccountThreshold is the severity given to the account's own
 	// threshold (quota_remind_threshold, or new-api's
 	// setting.quota_warning_threshold); SeverityNone means off.
-	AccountThreshold notifiers.Severity
+	AccountThreshold event.Severity
 	// QuotaPerUSD is the gateway's quota units per USD; QuotaPerUSDAuto (0)
 	// means read it from the gateway's /api/status.
 	QuotaPerUSD int64
@@ -150,7 +154,7 @@ type Threshold struct {
 	USD      bool
 	// Quota is a quota: amount.
 	Quota    int64
-	Severity notifiers.Severity
+	Severity event.Severity
 }
 
 // At is the threshold in quota units at perUSD units per dollar, rounded up
@@ -166,7 +170,7 @@ func (t Threshold) At(perUSD int64) alert.Threshold {
 			q = r.Int64()
 		}
 	}
-	return alert.Threshold{Quota: q, Severity: t.Severity, Source: notifiers.SourceConfig}
+	return alert.Threshold{Quota: q, Severity: t.Severity, Source: event.SourceConfig}
 }
 
 // String shows the threshold as configured: $50.00, or 25000000 quota.
@@ -189,7 +193,7 @@ func (a Account) ThresholdsAt(perUSD int64) []alert.Threshold {
 // Runway configures the time-to-empty alert of SPEC §7.
 type Runway struct {
 	Below    time.Duration
-	Severity notifiers.Severity
+	Severity event.Severity
 	Window   time.Duration
 }
 
@@ -197,7 +201,7 @@ type Runway struct {
 type Notifier struct {
 	Name        string
 	Type        string
-	MinSeverity notifiers.Severity
+	MinSeverity event.Severity
 	// Settings is the type's own section, decoded and validated.
 	Settings notifiers.Config
 }
@@ -302,11 +306,11 @@ func (r *rawNotifier) decodeNode(d *decoder, n *yaml.Node, path string) error {
 		}
 	}
 	if typ == "" {
-		return fmt.Errorf("%s: required (one of %s)", join(path, "type"), strings.Join(notifiers.Types(), ", "))
+		return fmt.Errorf("%s: required (one of %s)", join(path, "type"), strings.Join(d.types.Names(), ", "))
 	}
-	settings, ok := notifiers.Lookup(typ)
+	settings, ok := d.types.New(typ)
 	if !ok {
-		return fmt.Errorf("%s: unknown notifier type %q (known: %s)", join(path, "type"), typ, strings.Join(notifiers.Types(), ", "))
+		return fmt.Errorf("%s: unknown notifier type %q (known: %s)", join(path, "type"), typ, strings.Join(d.types.Names(), ", "))
 	}
 	sv := reflect.ValueOf(settings)
 	if sv.Kind() != reflect.Pointer || sv.Elem().Kind() != reflect.Struct {
@@ -316,15 +320,11 @@ func (r *rawNotifier) decodeNode(d *decoder, n *yaml.Node, path string) error {
 	return d.mapping(n, path, reflect.ValueOf(&r.common).Elem(), sv.Elem())
 }
 
-// Load reads and validates the config file at path, expanding variables from
-// the process environment.
-func Load(path string) (*Config, error) {
-	return LoadWithEnv(path, os.LookupEnv)
-}
-
-// LoadWithEnv is Load with an explicit environment, for tests.
-func LoadWithEnv(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
-	data, err := notifiers.ReadFile(path, MaxConfigSize)
+// Load reads and validates the config file at path. types lists the notifier
+// types a notifiers section may name (notifiers/all.Types in the program);
+// lookupEnv supplies ${VAR} values (os.LookupEnv in the program).
+func Load(path string, types notifiers.Types, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := safefile.ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -332,7 +332,7 @@ func LoadWithEnv(path string, lookupEnv func(string) (string, bool)) (*Config, e
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := Parse(data, filepath.Dir(abs), lookupEnv)
+	cfg, err := Parse(data, filepath.Dir(abs), types, lookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -341,8 +341,8 @@ func LoadWithEnv(path string, lookupEnv func(string) (string, bool)) (*Config, e
 }
 
 // Parse decodes and validates config text. Relative paths in it (state_file,
-// token_file, ...) resolve against dir.
-func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Config, error) {
+// token_file, ...) resolve against dir; types and lookupEnv are as for Load.
+func Parse(data []byte, dir string, types notifiers.Types, lookupEnv func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -368,7 +368,7 @@ func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Con
 		return nil, err
 	}
 	var raw rawConfig
-	d := &decoder{lookupEnv: lookupEnv}
+	d := &decoder{lookupEnv: lookupEnv, types: types}
 	if err := d.decode(&root, reflect.ValueOf(&raw).Elem(), ""); err != nil {
 		return nil, err
 	}
@@ -379,8 +379,8 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // MinTokenLength is the shortest access token accepted. Real gateway tokens
 // are far longer; the floor also guarantees the token is long enough to be
-// redacted from error messages (notifiers.MinRedactLength).
-const MinTokenLength = notifiers.MinRedactLength
+// redacted from error messages (httpx.MinRedactLength).
+const MinTokenLength = httpx.MinRedactLength
 
 // MaxNameLength caps account and notifier names: they become metric labels,
 // state keys and part of PagerDuty's dedup_key, which may hold at most 255
@@ -411,9 +411,11 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 		ScheduleSet: raw.Schedule != nil,
 		GatewayRate: raw.GatewayRate,
 	}
-	if _, err := ParseSchedule(cfg.Schedule); err != nil {
+	sched, err := ParseSchedule(cfg.Schedule)
+	if err != nil {
 		return nil, fmt.Errorf("schedule: %v", err)
 	}
+	cfg.Cron = sched
 	if cfg.StateFile == "" {
 		return nil, errors.New("state_file: must not be empty")
 	}
@@ -422,18 +424,8 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	if st, err := os.Stat(cfg.StateFile); (err == nil && st.IsDir()) || trailingSlash {
 		return nil, fmt.Errorf("state_file: %s is a directory; name a file in it, such as %s", cfg.StateFile, filepath.Join(cfg.StateFile, DefaultStateFile))
 	}
-	if cfg.Listen != "" {
-		_, port, err := net.SplitHostPort(cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("listen: want host:port such as :9090, got %q", cfg.Listen)
-		}
-		if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
-			return nil, fmt.Errorf("listen: port %d is out of range 0-65535", n)
-		} else if err != nil {
-			if _, err := net.LookupPort("tcp", port); err != nil {
-				return nil, fmt.Errorf("listen: want host:port such as :9090, got %q", cfg.Listen)
-			}
-		}
+	if err := checkListen(cfg.Listen); err != nil {
+		return nil, err
 	}
 	if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
 		return nil, fmt.Errorf("concurrency: want 1 to 1024, got %d", cfg.Concurrency)
@@ -448,6 +440,39 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 		return nil, err
 	}
 
+	known, err := raw.notifiers(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := raw.accounts(dir, cfg, known); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// checkListen checks the listen address: host:port, with a port number in
+// range or a service name; empty is off.
+func checkListen(listen string) error {
+	if listen == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("listen: want host:port such as :9090, got %q", listen)
+	}
+	if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+		return fmt.Errorf("listen: port %d is out of range 0-65535", n)
+	} else if err != nil {
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			return fmt.Errorf("listen: want host:port such as :9090, got %q", listen)
+		}
+	}
+	return nil
+}
+
+// notifiers resolves the notifiers into cfg and returns the set of their
+// names.
+func (raw *rawConfig) notifiers(dir string, cfg *Config) (map[string]bool, error) {
 	known := map[string]bool{}
 	for i, rn := range raw.Notifiers {
 		path := fmt.Sprintf("notifiers[%d]", i)
@@ -461,24 +486,29 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 		known[n.Name] = true
 		cfg.Notifiers = append(cfg.Notifiers, n)
 	}
+	return known, nil
+}
 
+// accounts resolves the accounts into cfg, whose notifiers (named in
+// known) are resolved already.
+func (raw *rawConfig) accounts(dir string, cfg *Config, known map[string]bool) error {
 	if len(raw.Accounts) == 0 {
-		return nil, errors.New("accounts: at least one account is required")
+		return errors.New("accounts: at least one account is required")
 	}
 	seen := map[string]bool{}
 	for i := range raw.Accounts {
 		path := fmt.Sprintf("accounts[%d]", i)
 		a, err := raw.Accounts[i].resolve(path, dir, &raw.Defaults, cfg.Notifiers, known)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if seen[a.Name] {
-			return nil, fmt.Errorf("%s.name: duplicate account name %q", path, a.Name)
+			return fmt.Errorf("%s.name: duplicate account name %q", path, a.Name)
 		}
 		seen[a.Name] = true
 		cfg.Accounts = append(cfg.Accounts, a)
 	}
-	return cfg, nil
+	return nil
 }
 
 // check validates the overridable keys of a defaults or account section.
@@ -490,7 +520,7 @@ func (o *rawOverrides) check(path string) error {
 		return fmt.Errorf("%s.repeat_interval: must not be negative (0 = never repeat)", path)
 	}
 	if o.AccountThreshold != nil && *o.AccountThreshold != "off" {
-		if _, err := notifiers.ParseSeverity(*o.AccountThreshold); err != nil {
+		if _, err := event.ParseSeverity(*o.AccountThreshold); err != nil {
 			return fmt.Errorf("%s.account_threshold: want off, info, warning or critical, got %q", path, *o.AccountThreshold)
 		}
 	}
@@ -502,7 +532,7 @@ func (o *rawOverrides) check(path string) error {
 			return fmt.Errorf("%s.runway.below: required, a positive duration such as 24h", path)
 		}
 		if r.Severity != "" {
-			if _, err := notifiers.ParseSeverity(r.Severity); err != nil {
+			if _, err := event.ParseSeverity(r.Severity); err != nil {
 				return fmt.Errorf("%s.runway.severity: %v", path, err)
 			}
 		}
@@ -539,119 +569,161 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 	if strings.Contains(a.BaseURL, "/api/user/self") {
 		return a, fmt.Errorf("%s.base_url: give the gateway's root (such as https://aihubmix.com), without /api/user/self", path)
 	}
+	var err error
+	if a.Token, err = ra.token(path, dir); err != nil {
+		return a, err
+	}
+	if err := checkAccountHeaders(path, a.Headers); err != nil {
+		return a, err
+	}
 
+	a.AccountThreshold = event.SeverityWarning
+	if at := pick(ra.Overrides.AccountThreshold, defs.AccountThreshold, "warning"); at == "off" {
+		a.AccountThreshold = event.SeverityNone
+	} else {
+		a.AccountThreshold, _ = event.ParseSeverity(at)
+	}
+	if a.Thresholds, err = ra.thresholds(path); err != nil {
+		return a, err
+	}
+	a.Runway = ra.runway(defs)
+	if a.Notifiers, err = ra.notifiers(path, all, known); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// token reads the access token from token or token_file and checks it.
+func (ra *rawAccount) token(path, dir string) (Secret, error) {
 	tokenKey := path + ".token"
+	var token Secret
 	switch {
 	case ra.Token != "" && ra.TokenFile != "":
-		return a, fmt.Errorf("%s: set token or token_file, not both", path)
+		return "", fmt.Errorf("%s: set token or token_file, not both", path)
 	case ra.TokenFile != "":
 		tokenKey = path + ".token_file"
-		b, err := notifiers.ReadFile(resolvePath(dir, ra.TokenFile), notifiers.MaxSecretFileSize)
+		b, err := safefile.ReadFile(resolvePath(dir, ra.TokenFile), safefile.MaxSecretFileSize)
 		if err != nil {
-			return a, fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
+			return "", fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
 		}
-		a.Token = Secret(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")))
-		if a.Token == "" {
-			return a, fmt.Errorf("%s.token_file: the file is empty", path)
+		token = Secret(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")))
+		if token == "" {
+			return "", fmt.Errorf("%s.token_file: the file is empty", path)
 		}
 	case ra.Token != "":
-		a.Token = Secret(strings.TrimSpace(ra.Token))
+		token = Secret(strings.TrimSpace(ra.Token))
 	default:
-		return a, fmt.Errorf("%s.token: required (or token_file)", path)
+		return "", fmt.Errorf("%s.token: required (or token_file)", path)
 	}
-	if f := strings.Fields(a.Token.Reveal()); len(f) == 2 && strings.EqualFold(f[0], "Bearer") {
-		return a, fmt.Errorf("%s: drop the 'Bearer ' prefix; quotawatch sends the token as the gateway expects", tokenKey)
+	if f := strings.Fields(token.Reveal()); len(f) == 2 && strings.EqualFold(f[0], "Bearer") {
+		return "", fmt.Errorf("%s: drop the 'Bearer ' prefix; quotawatch sends the token as the gateway expects", tokenKey)
 	}
-	if strings.ContainsAny(a.Token.Reveal(), " \r\n\t") {
-		return a, fmt.Errorf("%s: must not contain white space", tokenKey)
+	if strings.ContainsAny(token.Reveal(), " \r\n\t") {
+		return "", fmt.Errorf("%s: must not contain white space", tokenKey)
 	}
-	if n := len(a.Token); n < MinTokenLength {
-		return a, fmt.Errorf("%s: %d characters is too short for an access token (at least %d)", tokenKey, n, MinTokenLength)
+	if n := len(token); n < MinTokenLength {
+		return "", fmt.Errorf("%s: %d characters is too short for an access token (at least %d)", tokenKey, n, MinTokenLength)
 	}
-	for k, v := range a.Headers {
+	return token, nil
+}
+
+// checkAccountHeaders checks the extra request headers of the account at
+// path.
+func checkAccountHeaders(path string, headers map[string]string) error {
+	for k, v := range headers {
 		switch {
-		case !validHeaderName(k):
-			return a, fmt.Errorf("%s.headers.%s: not a valid header name", path, k)
+		case !httpx.ValidHeaderName(k):
+			return fmt.Errorf("%s.headers.%s: not a valid header name", path, k)
 		case strings.EqualFold(k, "Authorization"):
-			return a, fmt.Errorf("%s.headers.%s: set the key with token or token_file", path, k)
+			return fmt.Errorf("%s.headers.%s: set the key with token or token_file", path, k)
 		case strings.ContainsAny(v, "\r\n"):
-			return a, fmt.Errorf("%s.headers.%s: value must be one line", path, k)
+			return fmt.Errorf("%s.headers.%s: value must be one line", path, k)
 		case strings.EqualFold(k, "Accept-Encoding") && !gzipOnly(v):
-			return a, fmt.Errorf("%s.headers.%s: quotawatch decodes only gzip; remove the header (gzip is asked for by default) or set it to gzip", path, k)
+			return fmt.Errorf("%s.headers.%s: quotawatch decodes only gzip; remove the header (gzip is asked for by default) or set it to gzip", path, k)
 		}
 	}
+	return nil
+}
 
-	a.AccountThreshold = notifiers.SeverityWarning
-	if at := pick(ra.Overrides.AccountThreshold, defs.AccountThreshold, "warning"); at == "off" {
-		a.AccountThreshold = notifiers.SeverityNone
-	} else {
-		a.AccountThreshold, _ = notifiers.ParseSeverity(at)
-	}
-
+// thresholds resolves the account's thresholds list.
+func (ra *rawAccount) thresholds(path string) ([]Threshold, error) {
+	var out []Threshold
 	for j, rt := range ra.Thresholds {
 		tp := fmt.Sprintf("%s.thresholds[%d]", path, j)
 		var t Threshold
 		switch {
 		case rt.USD != nil && rt.Quota != nil:
-			return a, fmt.Errorf("%s: set usd or quota, not both", tp)
+			return out, fmt.Errorf("%s: set usd or quota, not both", tp)
 		case rt.USD != nil:
 			t.MicroUSD, t.USD = rt.USD.micro, true
 		case rt.Quota != nil:
 			if *rt.Quota < 0 {
-				return a, fmt.Errorf("%s.quota: must not be negative", tp)
+				return out, fmt.Errorf("%s.quota: must not be negative", tp)
 			}
 			t.Quota = *rt.Quota
 		default:
-			return a, fmt.Errorf("%s: set usd or quota", tp)
+			return out, fmt.Errorf("%s: set usd or quota", tp)
 		}
 		if rt.Severity == "" {
-			return a, fmt.Errorf("%s.severity: required (info, warning or critical)", tp)
+			return out, fmt.Errorf("%s.severity: required (info, warning or critical)", tp)
 		}
-		sev, err := notifiers.ParseSeverity(rt.Severity)
+		sev, err := event.ParseSeverity(rt.Severity)
 		if err != nil {
-			return a, fmt.Errorf("%s.severity: %v", tp, err)
+			return out, fmt.Errorf("%s.severity: %v", tp, err)
 		}
 		t.Severity = sev
-		a.Thresholds = append(a.Thresholds, t)
+		out = append(out, t)
 	}
+	return out, nil
+}
 
+// runway is the account's runway alert, its own or the defaults'; nil for
+// none.
+func (ra *rawAccount) runway(defs *rawOverrides) *Runway {
 	rr := ra.Overrides.Runway
 	if rr == nil {
 		rr = defs.Runway
 	}
-	if rr != nil {
-		a.Runway = &Runway{Below: rr.Below, Severity: notifiers.SeverityWarning, Window: deref(rr.Window, DefaultRunwayWindow)}
-		if rr.Severity != "" {
-			a.Runway.Severity, _ = notifiers.ParseSeverity(rr.Severity)
-		}
+	if rr == nil {
+		return nil
 	}
+	r := &Runway{Below: rr.Below, Severity: event.SeverityWarning, Window: deref(rr.Window, DefaultRunwayWindow)}
+	if rr.Severity != "" {
+		r.Severity, _ = event.ParseSeverity(rr.Severity)
+	}
+	return r
+}
 
+// notifiers lists the names of the notifiers the account alerts: the ones
+// it names, or every one.
+func (ra *rawAccount) notifiers(path string, all []Notifier, known map[string]bool) ([]string, error) {
 	if ra.Notifiers == nil {
+		var names []string
 		for _, n := range all {
-			a.Notifiers = append(a.Notifiers, n.Name)
+			names = append(names, n.Name)
 		}
-	} else {
-		a.Notifiers = []string{}
-		for j, name := range *ra.Notifiers {
-			if !known[name] {
-				return a, fmt.Errorf("%s.notifiers[%d]: unknown notifier %q", path, j, name)
-			}
-			if slices.Contains(a.Notifiers, name) {
-				return a, fmt.Errorf("%s.notifiers[%d]: %q is listed twice", path, j, name)
-			}
-			a.Notifiers = append(a.Notifiers, name)
-		}
+		return names, nil
 	}
-	return a, nil
+	names := []string{}
+	for j, name := range *ra.Notifiers {
+		if !known[name] {
+			return names, fmt.Errorf("%s.notifiers[%d]: unknown notifier %q", path, j, name)
+		}
+		if slices.Contains(names, name) {
+			return names, fmt.Errorf("%s.notifiers[%d]: %q is listed twice", path, j, name)
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 func (rn *rawNotifier) resolve(path, dir string) (Notifier, error) {
-	n := Notifier{Name: rn.common.Name, Type: rn.common.Type, MinSeverity: notifiers.SeverityInfo, Settings: rn.settings}
+	n := Notifier{Name: rn.common.Name, Type: rn.common.Type, MinSeverity: event.SeverityInfo, Settings: rn.settings}
 	if err := checkName(path, n.Name); err != nil {
 		return n, err
 	}
 	if rn.common.MinSeverity != "" {
-		sev, err := notifiers.ParseSeverity(rn.common.MinSeverity)
+		sev, err := event.ParseSeverity(rn.common.MinSeverity)
 		if err != nil {
 			return n, fmt.Errorf("%s.min_severity: %v", path, err)
 		}
@@ -662,6 +734,11 @@ func (rn *rawNotifier) resolve(path, dir string) (Notifier, error) {
 	}
 	if err := n.Settings.Validate(); err != nil {
 		return n, fmt.Errorf("%s.%v", path, err)
+	}
+	if fc, ok := n.Settings.(notifiers.FileChecker); ok {
+		if err := fc.CheckFiles(); err != nil {
+			return n, fmt.Errorf("%s.%v", path, err)
+		}
 	}
 	return n, nil
 }
@@ -737,16 +814,4 @@ func gzipOnly(v string) bool {
 		}
 	}
 	return true
-}
-
-func validHeaderName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for _, c := range k {
-		if c >= 0x7f || c <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
-			return false
-		}
-	}
-	return http.CanonicalHeaderKey(k) != ""
 }

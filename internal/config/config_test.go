@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/notifiers"
-	_ "github.com/quotawatch/quotawatch/notifiers/all"
+	"github.com/quotawatch/quotawatch/notifiers/all"
 )
 
 func testEnv(vars map[string]string) func(string) (string, bool) {
@@ -28,7 +28,7 @@ var goodEnv = testEnv(map[string]string{
 })
 
 func TestLoadMinimalAppliesDefaults(t *testing.T) {
-	cfg, err := LoadWithEnv("testdata/good-minimal.yaml", goodEnv)
+	cfg, err := Load("testdata/good-minimal.yaml", all.Types(), goodEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 }
 
 func TestLoadFull(t *testing.T) {
-	cfg, err := LoadWithEnv("testdata/good-full.yaml", goodEnv)
+	cfg, err := Load("testdata/good-full.yaml", all.Types(), goodEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +181,7 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-slack-both.yaml":           "notifiers[0].token: set either webhook_url (incoming webhook) or token (bot), not both",
 		"bad-pagerduty.yaml":            "notifiers[0].routing_key: required",
 		"bad-email-password-file.yaml":  "notifiers[0].password_file: open " + absTestdata + "/missing.pass: no such file or directory",
+		"bad-email-ca-file.yaml":        "notifiers[0].ca_file: open " + absTestdata + "/missing.pem: no such file or directory",
 		"bad-duplicate-key.yaml":        "accounts[0].token: duplicate key",
 		"bad-duplicate-header.yaml":     "accounts[0].headers.A: duplicate key",
 		"bad-notifier-twice.yaml":       `accounts[0].notifiers[1]: "c" is listed twice`,
@@ -193,7 +194,7 @@ func TestLoadBadConfigs(t *testing.T) {
 	for file, want := range tests {
 		t.Run(file, func(t *testing.T) {
 			path := filepath.Join("testdata", file)
-			_, err := LoadWithEnv(path, goodEnv)
+			_, err := Load(path, all.Types(), goodEnv)
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
@@ -272,7 +273,7 @@ func TestParseUSD(t *testing.T) {
 }
 
 func TestSecretDoesNotPrint(t *testing.T) {
-	cfg, err := LoadWithEnv("testdata/good-full.yaml", goodEnv)
+	cfg, err := Load("testdata/good-full.yaml", all.Types(), goodEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +289,7 @@ func TestTokenFileRelativeToConfig(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key"), []byte("sk-file-token\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte("accounts: [{name: a, token_file: key}]\n"), 0o600)
-	cfg, err := LoadWithEnv(filepath.Join(dir, "c.yaml"), goodEnv)
+	cfg, err := Load(filepath.Join(dir, "c.yaml"), all.Types(), goodEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +300,7 @@ func TestTokenFileRelativeToConfig(t *testing.T) {
 
 func TestEnvNumberInIntField(t *testing.T) {
 	env := testEnv(map[string]string{"CONC": "3"})
-	cfg, err := Parse([]byte("concurrency: ${CONC}\naccounts: [{name: a, token: sk-test-token}]\n"), t.TempDir(), env)
+	cfg, err := Parse([]byte("concurrency: ${CONC}\naccounts: [{name: a, token: sk-test-token}]\n"), t.TempDir(), all.Types(), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func FuzzParse(f *testing.F) {
 	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Parse(data, dir, goodEnv)
+		cfg, err := Parse(data, dir, all.Types(), goodEnv)
 		if err == nil && len(cfg.Accounts) == 0 {
 			t.Fatal("valid config without accounts")
 		}
@@ -353,7 +354,7 @@ func TestNotifierFilePathsRelativeToConfig(t *testing.T) {
 accounts: [{ name: a, token: sk-test-token }]
 notifiers:
   - { name: mail, type: email, host: 127.0.0.1, tls: none, username: u, password_file: smtp.pass, from: a@example.com, to: [b@example.com] }
-`), dir, goodEnv)
+`), dir, all.Types(), goodEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +367,7 @@ notifiers:
 func TestTwoLineTokenFileNamesTokenFile(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key"), []byte("sk-line-one\nsk-line-two\n"), 0o600)
-	_, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, goodEnv)
+	_, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, all.Types(), goodEnv)
 	if err == nil || err.Error() != "accounts[0].token_file: must not contain white space" {
 		t.Errorf("error = %v, want it to name accounts[0].token_file", err)
 	}
@@ -383,7 +384,7 @@ func TestBearerPrefixInToken(t *testing.T) {
 		"accounts: [{name: a, token: \"bearer  qw-secret-token-77\"}]\n": "accounts[0].token",
 		"accounts: [{name: a, token_file: key}]\n":                       "accounts[0].token_file",
 	} {
-		_, err := Parse([]byte(src), dir, goodEnv)
+		_, err := Parse([]byte(src), dir, all.Types(), goodEnv)
 		want := key + ": drop the 'Bearer ' prefix; quotawatch sends the token as the gateway expects"
 		if err == nil || err.Error() != want || strings.Contains(err.Error(), "qw-secret") {
 			t.Errorf("%s: error = %v\nwant %s", src, err, want)
@@ -392,7 +393,7 @@ func TestBearerPrefixInToken(t *testing.T) {
 }
 
 func TestShortTokenIsRefused(t *testing.T) {
-	_, err := Parse([]byte("accounts: [{name: a, token: sk-1234}]\n"), t.TempDir(), goodEnv)
+	_, err := Parse([]byte("accounts: [{name: a, token: sk-1234}]\n"), t.TempDir(), all.Types(), goodEnv)
 	if err == nil || err.Error() != "accounts[0].token: 7 characters is too short for an access token (at least 8)" {
 		t.Errorf("error = %v", err)
 	}
@@ -401,7 +402,7 @@ func TestShortTokenIsRefused(t *testing.T) {
 func TestTokenFileWithBOM(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key"), []byte("\ufeffsk-from-bom-file\r\n"), 0o600)
-	cfg, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, goodEnv)
+	cfg, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, all.Types(), goodEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +427,7 @@ func TestConfigFileSizeCap(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "big.yaml")
 	big := "accounts: [{ name: main, token: sk-test-token }]\n" + strings.Repeat("# padding\n", MaxConfigSize/10+1)
 	os.WriteFile(path, []byte(big), 0o600)
-	_, err := LoadWithEnv(path, goodEnv)
+	_, err := Load(path, all.Types(), goodEnv)
 	if err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
 		t.Errorf("a config over 1 MiB: %v", err)
 	}
@@ -449,7 +450,7 @@ func TestTokenFileMustBeASmallRegularFile(t *testing.T) {
 	} {
 		done := make(chan error, 1)
 		go func() {
-			_, err := Parse([]byte("accounts: [{name: a, token_file: "+file+"}]\n"), dir, goodEnv)
+			_, err := Parse([]byte("accounts: [{name: a, token_file: "+file+"}]\n"), dir, all.Types(), goodEnv)
 			done <- err
 		}()
 		select {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/quotawatch/quotawatch/notifiers"
 )
 
 // decoder turns a yaml.Node tree into Go values strictly: every mapping key
@@ -21,6 +23,7 @@ import (
 // unmarshalers and its errors carry line numbers, not key paths.
 type decoder struct {
 	lookupEnv func(string) (string, bool)
+	types     notifiers.Types
 }
 
 // nodeDecoder is implemented by types that decode their own node, such as a
@@ -60,50 +63,70 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		return nil
 	}
 	if v.Type() != durationType && v.CanAddr() && v.Addr().Type().Implements(textType) {
-		s, err := d.scalar(n, path)
-		if err != nil {
-			return err
-		}
-		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
-			return fmt.Errorf("%s: %v", path, err)
-		}
-		return nil
+		return d.text(n, v, path)
 	}
 	switch v.Kind() {
 	case reflect.Struct:
 		return d.mapping(n, path, v)
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			return fmt.Errorf("%s: want a list, got %s", path, describe(n))
-		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, item := range n.Content {
-			if err := d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-		v.Set(s)
-		return nil
+		return d.list(n, v, path)
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s: want a mapping, got %s", path, describe(n))
-		}
-		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			if m.MapIndex(reflect.ValueOf(key).Convert(v.Type().Key())).IsValid() {
-				return fmt.Errorf("%s: duplicate key", join(path, key))
-			}
-			val := reflect.New(v.Type().Elem()).Elem()
-			if err := d.decode(n.Content[i+1], val, join(path, key)); err != nil {
-				return err
-			}
-			m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), val)
-		}
-		v.Set(m)
-		return nil
+		return d.dict(n, v, path)
 	}
+	return d.scalarValue(n, v, path)
+}
 
+// text decodes a scalar into a value that parses itself
+// (encoding.TextUnmarshaler).
+func (d *decoder) text(n *yaml.Node, v reflect.Value, path string) error {
+	s, err := d.scalar(n, path)
+	if err != nil {
+		return err
+	}
+	if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}
+
+// list decodes a sequence into the slice v.
+func (d *decoder) list(n *yaml.Node, v reflect.Value, path string) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("%s: want a list, got %s", path, describe(n))
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		if err := d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			return err
+		}
+	}
+	v.Set(s)
+	return nil
+}
+
+// dict decodes a mapping into the map v, refusing a duplicate key.
+func (d *decoder) dict(n *yaml.Node, v reflect.Value, path string) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: want a mapping, got %s", path, describe(n))
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i].Value
+		if m.MapIndex(reflect.ValueOf(key).Convert(v.Type().Key())).IsValid() {
+			return fmt.Errorf("%s: duplicate key", join(path, key))
+		}
+		val := reflect.New(v.Type().Elem()).Elem()
+		if err := d.decode(n.Content[i+1], val, join(path, key)); err != nil {
+			return err
+		}
+		m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), val)
+	}
+	v.Set(m)
+	return nil
+}
+
+// scalarValue decodes a scalar into a duration, string, bool or integer.
+func (d *decoder) scalarValue(n *yaml.Node, v reflect.Value, path string) error {
 	s, err := d.scalar(n, path)
 	if err != nil {
 		return err

@@ -6,7 +6,7 @@ import (
 	"math/big"
 	"regexp"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 var decimalRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
@@ -19,7 +19,7 @@ func ParseUSD(s string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r.Mul(r, big.NewRat(notifiers.QuotaPerUSD, 1))
+	r.Mul(r, big.NewRat(event.QuotaPerUSD, 1))
 	if !r.IsInt() {
 		return 0, fmt.Errorf("%s USD is finer than one quota unit (0.000002 USD)", s)
 	}

@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/event"
 )
 
 func TestJournalDropsRecordedDeliveriesOnLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	f := New()
 	for _, d := range []struct{ notifier, id string }{{"chat", "evt_a"}, {"hook", "evt_a"}, {"chat", "evt_b"}, {"hook", "evt_b"}} {
-		f.Outbox = append(f.Outbox, &Delivery{Notifier: d.notifier, Event: notifiers.Event{ID: d.id}})
+		f.Outbox = append(f.Outbox, &Delivery{Notifier: d.notifier, Event: event.Event{ID: d.id}})
 	}
 	if err := Save(path, f); err != nil {
 		t.Fatal(err)

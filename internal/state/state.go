@@ -26,8 +26,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/alert"
-	"github.com/quotawatch/quotawatch/notifiers"
+	"github.com/quotawatch/quotawatch/internal/safefile"
 )
 
 // Version is the state file format written by this build.
@@ -36,12 +37,13 @@ const Version = 1
 // MaxSize caps the state file Load reads; only a regular file is read.
 const MaxSize = 256 << 20
 
-// File is the whole persisted state.
+// File is the whole persisted state, in memory; schema.go defines how it is
+// written.
 type File struct {
-	Version  int                 `json:"version"`
-	Accounts map[string]*Account `json:"accounts"`
+	Version  int
+	Accounts map[string]*Account
 	// Outbox holds the notifications owed, oldest first.
-	Outbox []*Delivery `json:"outbox"`
+	Outbox []*Delivery
 }
 
 // New returns an empty state.
@@ -52,20 +54,20 @@ func New() *File {
 // Account is what is remembered about one account.
 type Account struct {
 	// Snapshot is the last successful poll.
-	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	Snapshot *Snapshot
 	// LastSuccess is when a poll last succeeded.
-	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastSuccess time.Time
 	// PollFailures counts consecutive failed polls.
-	PollFailures int `json:"poll_failures,omitempty"`
+	PollFailures int
 	// LastError is the last poll error (status and gateway message only).
-	LastError string `json:"last_error,omitempty"`
+	LastError string
 	// NextPoll, when set, is the earliest time the gateway allowed the next
 	// poll (from a 429's Retry-After).
-	NextPoll time.Time `json:"next_poll,omitzero"`
+	NextPoll time.Time
 	// Samples are recent used_quota observations for the runway alert.
-	Samples []alert.Sample `json:"samples,omitempty"`
+	Samples []alert.Sample
 	// Alerts is the state of each alert kind.
-	Alerts map[notifiers.Kind]*alert.State `json:"alerts,omitempty"`
+	Alerts map[event.Kind]*alert.State
 }
 
 // Snapshot is the non-secret part of one upstream observation.
@@ -81,9 +83,9 @@ type Snapshot struct {
 }
 
 // Alert returns the account's state for kind, creating it.
-func (a *Account) Alert(kind notifiers.Kind) *alert.State {
+func (a *Account) Alert(kind event.Kind) *alert.State {
 	if a.Alerts == nil {
-		a.Alerts = map[notifiers.Kind]*alert.State{}
+		a.Alerts = map[event.Kind]*alert.State{}
 	}
 	s, ok := a.Alerts[kind]
 	if !ok {
@@ -95,11 +97,11 @@ func (a *Account) Alert(kind notifiers.Kind) *alert.State {
 
 // Level is the current level of the account's alert of kind, without
 // creating it.
-func (a *Account) Level(kind notifiers.Kind) notifiers.Severity {
+func (a *Account) Level(kind event.Kind) event.Severity {
 	if s, ok := a.Alerts[kind]; ok {
 		return s.Level
 	}
-	return notifiers.SeverityNone
+	return event.SeverityNone
 }
 
 // Account returns the named account's state, creating it.
@@ -116,12 +118,12 @@ func (f *File) Account(name string) *Account {
 // until that notifier accepted it, so an outage delays it but never loses it;
 // the event, and so its ID, is the same on every attempt.
 type Delivery struct {
-	Notifier    string          `json:"notifier"`
-	Event       notifiers.Event `json:"event"`
-	CreatedAt   time.Time       `json:"created_at"`
-	Attempts    int             `json:"attempts"`
-	NextAttempt time.Time       `json:"next_attempt,omitzero"`
-	LastError   string          `json:"last_error,omitempty"`
+	Notifier    string      `json:"notifier"`
+	Event       event.Event `json:"event"`
+	CreatedAt   time.Time   `json:"created_at"`
+	Attempts    int         `json:"attempts"`
+	NextAttempt time.Time   `json:"next_attempt,omitzero"`
+	LastError   string      `json:"last_error,omitempty"`
 }
 
 // CorruptError reports a state file that could not be read and was moved
@@ -148,7 +150,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // loop. Other read errors (permissions) are returned as they are.
 func Load(path string, now time.Time) (*File, error) {
 	path = Resolve(path)
-	data, err := notifiers.ReadFile(path, MaxSize)
+	data, err := safefile.ReadFile(path, MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return New(), nil
 	}
@@ -173,38 +175,25 @@ func parse(data []byte) (*File, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("empty file")
 	}
-	f := New()
-	if err := json.Unmarshal(data, f); err != nil {
+	d := diskFile{Version: Version} // a file without a version field is version 1
+	if err := json.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("invalid JSON: %v", err)
 	}
-	if f.Version != Version {
-		return nil, fmt.Errorf("unsupported version %d", f.Version)
+	if d.Version != Version {
+		return nil, fmt.Errorf("unsupported version %d", d.Version)
 	}
-	if f.Accounts == nil {
-		f.Accounts = map[string]*Account{}
-	}
-	for name, a := range f.Accounts {
-		if a == nil {
-			delete(f.Accounts, name)
-		}
-	}
-	out := f.Outbox[:0]
-	for _, d := range f.Outbox {
-		if d != nil {
-			out = append(out, d)
-		}
-	}
-	f.Outbox = out
-	return f, nil
+	return fromDisk(&d), nil
 }
 
 // Save replaces the state file atomically: it writes a temp file beside it,
-// fsyncs it, renames it over the old file and fsyncs the folder. On any error
-// the old file is untouched and the temp file is removed.
+// fsyncs it, renames it over the old file and fsyncs the folder. On an error
+// before the rename the old file is untouched and the temp file is removed;
+// an error syncing the folder (which cannot be opened or synced) means the
+// new file is in place but may not survive a crash.
 func Save(path string, f *File) error {
 	f.Version = Version
 	return WriteAtomic(path, func(w io.Writer) error {
-		if err := json.NewEncoder(w).Encode(f); err != nil {
+		if err := json.NewEncoder(w).Encode(toDisk(f)); err != nil {
 			return fmt.Errorf("encode state: %w", err)
 		}
 		return nil
@@ -261,8 +250,12 @@ func globEscape(pattern string) string {
 	return b.String() + "*"
 }
 
-// syncFile is (*os.File).Sync; tests replace it to simulate a failing disk.
-var syncFile = (*os.File).Sync
+// syncFile is (*os.File).Sync and openDir is os.Open; tests replace them
+// to simulate a failing disk.
+var (
+	syncFile = (*os.File).Sync
+	openDir  = os.Open
+)
 
 // WriteAtomic replaces path with what write produces, through a temp file
 // and rename, streaming rather than building the content in memory.
@@ -295,12 +288,18 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}
-	if d, derr := os.Open(dir); derr == nil {
-		derr = d.Sync()
-		d.Close()
-		if derr != nil {
-			return fmt.Errorf("write state file: sync folder: %w", derr)
-		}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs the folder dir, so that a rename in it survives a crash.
+func syncDir(dir string) error {
+	d, err := openDir(dir)
+	if err != nil {
+		return fmt.Errorf("write state file: sync folder: %w", err)
+	}
+	defer d.Close()
+	if err := syncFile(d); err != nil {
+		return fmt.Errorf("write state file: sync folder: %w", err)
 	}
 	return nil
 }

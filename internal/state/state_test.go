@@ -9,10 +9,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/alert"
-	"github.com/quotawatch/quotawatch/notifiers"
 )
 
 var t0 = time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
@@ -21,10 +22,10 @@ func sample() *File {
 	f := New()
 	a := f.Account("main")
 	a.Snapshot = &Snapshot{UserID: 7, Username: "alice", Quota: 20000000, UsedQuota: 80000000, ObservedAt: t0}
-	*a.Alert(notifiers.KindBalance) = alert.State{Level: notifiers.SeverityWarning, Since: t0, LastNotified: t0,
-		Threshold: alert.Threshold{Quota: 25000000, Severity: notifiers.SeverityWarning, Source: notifiers.SourceConfig}, Told: []string{"hook"}}
+	*a.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t0, LastNotified: t0,
+		Threshold: alert.Threshold{Quota: 25000000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"hook"}}
 	f.Outbox = append(f.Outbox, &Delivery{Notifier: "hook", CreatedAt: t0, Attempts: 2,
-		Event: notifiers.Event{ID: "evt_1", Kind: notifiers.KindBalance, Account: "main", Severity: notifiers.SeverityWarning}})
+		Event: event.Event{ID: "evt_1", Kind: event.KindBalance, Account: "main", Severity: event.SeverityWarning}})
 	return f
 }
 
@@ -38,8 +39,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := got.Accounts["main"]
-	st := a.Alerts[notifiers.KindBalance]
-	if a.Snapshot.Quota != 20000000 || st.Level != notifiers.SeverityWarning || !st.Since.Equal(t0) || st.Told[0] != "hook" {
+	st := a.Alerts[event.KindBalance]
+	if a.Snapshot.Quota != 20000000 || st.Level != event.SeverityWarning || !st.Since.Equal(t0) || st.Told[0] != "hook" {
 		t.Errorf("account state lost: %+v %+v", a.Snapshot, st)
 	}
 	if len(got.Outbox) != 1 || got.Outbox[0].Event.ID != "evt_1" || got.Outbox[0].Attempts != 2 {
@@ -77,6 +78,19 @@ func TestFailedWriteLeavesOldFileIntact(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
 		t.Errorf("temp file not removed: %d entries", len(entries))
+	}
+}
+
+// TestFolderSyncFailureIsAnError: Save promises the folder is synced after
+// the rename; when the folder cannot even be opened, that is an error, not
+// a silent skip.
+func TestFolderSyncFailureIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	openDir = func(string) (*os.File, error) { return nil, errors.New("folder gone") }
+	t.Cleanup(func() { openDir = os.Open })
+	err := Save(path, sample())
+	if err == nil || !strings.Contains(err.Error(), "sync folder: folder gone") {
+		t.Fatalf("Save error = %v, want the folder sync failure", err)
 	}
 }
 
@@ -134,26 +148,36 @@ func TestLockExcludesSecondHolder(t *testing.T) {
 	unlock2()
 }
 
+// TestLockWaitsForRelease: a Lock that finds the lock held waits, and takes
+// it once released. It runs in a synctest bubble, so the waiting Lock has
+// certainly found the lock held (it sleeps between tries) before the holder
+// releases it: a Lock that never waits fails every run.
 func TestLockWaitsForRelease(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
-	unlock, _ := Lock(context.Background(), path, 0)
-	released := make(chan struct{})
-	go func() {
-		<-released
-		unlock()
-	}()
-	done := make(chan error)
-	go func() {
-		u, err := Lock(context.Background(), path, 10*time.Second)
-		if err == nil {
-			u()
+	synctest.Test(t, func(t *testing.T) {
+		unlock, err := Lock(context.Background(), path, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
-		done <- err
-	}()
-	close(released)
-	if err := <-done; err != nil {
-		t.Fatalf("waiting Lock = %v", err)
-	}
+		done := make(chan error, 1)
+		go func() {
+			u, err := Lock(context.Background(), path, 10*time.Second)
+			if err == nil {
+				u()
+			}
+			done <- err
+		}()
+		synctest.Wait() // the second Lock found the lock held and waits to retry
+		select {
+		case err := <-done:
+			t.Fatalf("Lock on a held lock returned %v before the release, want a wait", err)
+		default:
+		}
+		unlock()
+		if err := <-done; err != nil {
+			t.Fatalf("waiting Lock = %v", err)
+		}
+	})
 }
 
 // TestLockAcrossProcesses holds the lock in a child process (this test

@@ -85,46 +85,7 @@ func tag(ev notifiers.Event) string {
 }
 
 // what states the facts of the event in a few words.
-func what(ev notifiers.Event) string {
-	resolved := ev.Status == notifiers.StatusResolved
-	switch ev.Kind {
-	case notifiers.KindRunway:
-		if resolved {
-			return "runway recovered, balance " + ev.Balance()
-		}
-		s := "runway short"
-		if ev.RunwaySeconds != nil {
-			s = "runway " + ev.RunwayText()
-			if ev.SpendUSDPerHour != nil {
-				s += fmt.Sprintf(" at $%.2f/h", *ev.SpendUSDPerHour)
-			}
-		}
-		return s + ", balance " + ev.Balance()
-	case notifiers.KindTest:
-		return oneLine(ev.Summary)
-	case notifiers.KindPoll:
-		if resolved {
-			return "polling works again, balance " + ev.Balance()
-		}
-		if e := oneLine(ev.Error); e != "" {
-			return "polling fails: " + e
-		}
-		return "polling fails"
-	}
-	s := "balance " + ev.Balance()
-	if ev.ThresholdQuota == 0 || ev.NoThreshold {
-		return s
-	}
-	op := "<"
-	if ev.Quota >= ev.ThresholdQuota {
-		op = ">="
-	}
-	name := "threshold"
-	if ev.ThresholdSource == notifiers.SourceAccount {
-		name = "account threshold"
-	}
-	return fmt.Sprintf("%s %s %s %s", s, op, name, ev.Threshold())
-}
+func what(ev notifiers.Event) string { return ev.Describe().State }
 
 // why is the parenthesised severity and reason.
 func why(ev notifiers.Event) string {
@@ -138,6 +99,3 @@ func why(ev notifiers.Event) string {
 	}
 	return ev.Severity.String() + ", " + string(ev.Reason)
 }
-
-// oneLine collapses whitespace, including line breaks, to single spaces.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -19,10 +19,6 @@ import (
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
-func init() {
-	notifiers.Register("email", func() notifiers.Config { return new(Config) })
-}
-
 // Transport security modes, the values of the tls key.
 const (
 	// TLSStartTLS upgrades a plain connection with STARTTLS and refuses a
@@ -48,8 +44,9 @@ type Config struct {
 	// Password is the SMTP password.
 	Password string `yaml:"password"`
 	// PasswordFile names a file holding the password (a UTF-8 BOM and
-	// trailing newlines are ignored). It is read when the notifier is built;
-	// it must be a regular file of at most notifiers.MaxSecretFileSize.
+	// trailing newlines are ignored). It is read when the config is loaded
+	// (CheckFiles) and again when the notifier is built; it must be a
+	// regular file of at most notifiers.MaxSecretFileSize.
 	PasswordFile string `yaml:"password_file"`
 	// From is the sender address, optionally with a display name
 	// ("quotawatch <alerts@example.com>"). Required. Its domain names the
@@ -71,17 +68,21 @@ type Config struct {
 	// Timeout bounds each step of the SMTP conversation; zero means the
 	// program's notifier timeout.
 	Timeout time.Duration `yaml:"timeout"`
-
-	host     string
-	tlsMode  string
-	password string // from password or password_file
-	port     int
-	roots    *x509.CertPool
-	from     *mail.Address
-	to       []string
-	subject  *template.Template
-	body     *template.Template
 }
+
+// settings are the values New builds a notifier from, derived from a Config
+// without touching the file system.
+type settings struct {
+	host    string
+	tlsMode string
+	port    int
+	from    *mail.Address
+	to      []string
+	subject *template.Template
+	body    *template.Template
+}
+
+var _ notifiers.FileChecker = (*Config)(nil)
 
 // ResolvePaths makes relative password_file and ca_file paths relative to
 // the config file's folder dir.
@@ -94,41 +95,95 @@ func (c *Config) ResolvePaths(dir string) {
 }
 
 // Validate checks the configuration and reports the first problem as an
-// error that starts with the key concerned. It does not touch the network,
-// but it reads ca_file, so a missing or malformed bundle is a configuration
-// error rather than a failed alert.
+// error that starts with the key concerned. It changes nothing, touches
+// neither the network nor the file system: CheckFiles reads password_file
+// and ca_file.
 func (c *Config) Validate() error {
+	_, err := c.settings()
+	return err
+}
+
+// CheckFiles reads password_file and ca_file, so that a missing, empty or
+// malformed file is a configuration error naming its key rather than a
+// failed alert. The loader calls it after Validate; New reads the files
+// again.
+func (c *Config) CheckFiles() error {
+	_, _, err := c.readFiles()
+	return err
+}
+
+// settings derives what New needs from the Config, or reports the first
+// problem.
+func (c *Config) settings() (settings, error) {
+	var s settings
+	var err error
+	if s.host, err = c.checkHost(); err != nil {
+		return s, err
+	}
+	if s.tlsMode, s.port, err = c.checkTransport(); err != nil {
+		return s, err
+	}
+	if err := c.checkAuth(s.host, s.tlsMode); err != nil {
+		return s, err
+	}
+	if s.from, s.to, err = c.checkAddresses(); err != nil {
+		return s, err
+	}
+	if c.CAFile != "" && s.tlsMode == TLSNone {
+		return s, fmt.Errorf("ca_file: not used with tls: none")
+	}
+	if s.subject, err = parseOptional("subject", c.Subject); err != nil {
+		return s, err
+	}
+	if s.body, err = parseOptional("template", c.Template); err != nil {
+		return s, err
+	}
+	if c.Timeout < 0 {
+		return s, fmt.Errorf("timeout: must not be negative")
+	}
+	return s, nil
+}
+
+// checkHost returns the host without the brackets of an IPv6 literal.
+func (c *Config) checkHost() (string, error) {
 	host := strings.TrimSpace(c.Host)
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1] // an IPv6 literal in URL style
 	}
-	c.host = host
 	switch {
 	case host == "":
-		return fmt.Errorf("host: required")
+		return "", fmt.Errorf("host: required")
 	case strings.Contains(host, "://") || strings.ContainsAny(host, "/ @"):
-		return fmt.Errorf("host: want a host name or IP address, not %q", c.Host)
+		return "", fmt.Errorf("host: want a host name or IP address, not %q", c.Host)
 	}
+	return host, nil
+}
 
-	c.tlsMode = c.TLS
-	if c.tlsMode == "" {
-		c.tlsMode = TLSStartTLS
+// checkTransport returns the TLS mode and the port, with their defaults.
+func (c *Config) checkTransport() (mode string, port int, err error) {
+	mode = c.TLS
+	if mode == "" {
+		mode = TLSStartTLS
 	}
-	c.port = c.Port
-	switch c.tlsMode {
+	switch mode {
 	case TLSStartTLS:
-		c.port = orDefault(c.Port, 587)
+		port = orDefault(c.Port, 587)
 	case TLSImplicit:
-		c.port = orDefault(c.Port, 465)
+		port = orDefault(c.Port, 465)
 	case TLSNone:
-		c.port = orDefault(c.Port, 25)
+		port = orDefault(c.Port, 25)
 	default:
-		return fmt.Errorf("tls: unknown mode %q (want starttls, tls or none)", c.TLS)
+		return "", 0, fmt.Errorf("tls: unknown mode %q (want starttls, tls or none)", c.TLS)
 	}
-	if c.port < 1 || c.port > 65535 {
-		return fmt.Errorf("port: %d is out of range 1-65535", c.Port)
+	if port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("port: %d is out of range 1-65535", c.Port)
 	}
+	return mode, port, nil
+}
 
+// checkAuth checks that a password comes exactly with a username and never
+// travels in clear text to another host.
+func (c *Config) checkAuth(host, tlsMode string) error {
 	if c.Username == "" {
 		switch {
 		case c.Password != "":
@@ -136,75 +191,70 @@ func (c *Config) Validate() error {
 		case c.PasswordFile != "":
 			return fmt.Errorf("password_file: set only together with username")
 		}
-	} else {
-		switch {
-		case c.Password != "" && c.PasswordFile != "":
-			return fmt.Errorf("password: set either password or password_file, not both")
-		case c.Password == "" && c.PasswordFile == "":
-			return fmt.Errorf("password: required with username (or password_file)")
-		}
-		if c.tlsMode == TLSNone && !notifiers.IsLoopback(host) {
-			return fmt.Errorf("tls: none would send the password in clear text to %s; use starttls or tls", host)
-		}
-		c.password = c.Password
-		if c.PasswordFile != "" {
-			b, err := notifiers.ReadFile(c.PasswordFile, notifiers.MaxSecretFileSize)
-			if err != nil {
-				return fmt.Errorf("password_file: %v", err)
-			}
-			c.password = strings.TrimRight(strings.TrimPrefix(string(b), "\ufeff"), "\r\n")
-			if c.password == "" {
-				return fmt.Errorf("password_file: %s is empty", c.PasswordFile)
-			}
-		}
+		return nil
 	}
+	switch {
+	case c.Password != "" && c.PasswordFile != "":
+		return fmt.Errorf("password: set either password or password_file, not both")
+	case c.Password == "" && c.PasswordFile == "":
+		return fmt.Errorf("password: required with username (or password_file)")
+	}
+	if tlsMode == TLSNone && !notifiers.IsLoopback(host) {
+		return fmt.Errorf("tls: none would send the password in clear text to %s; use starttls or tls", host)
+	}
+	return nil
+}
 
+// checkAddresses parses the sender and the recipients.
+func (c *Config) checkAddresses() (*mail.Address, []string, error) {
 	if c.From == "" {
-		return fmt.Errorf("from: required")
+		return nil, nil, fmt.Errorf("from: required")
 	}
 	from, err := mail.ParseAddress(c.From)
 	if err != nil {
-		return fmt.Errorf("from: invalid address %q", c.From)
+		return nil, nil, fmt.Errorf("from: invalid address %q", c.From)
 	}
-	c.from = from
 	if len(c.To) == 0 {
-		return fmt.Errorf("to: at least one recipient required")
+		return nil, nil, fmt.Errorf("to: at least one recipient required")
 	}
-	c.to = c.to[:0]
+	to := make([]string, 0, len(c.To))
 	for i, rcpt := range c.To {
 		a, err := mail.ParseAddress(rcpt)
 		if err != nil {
-			return fmt.Errorf("to[%d]: invalid address %q", i, rcpt)
+			return nil, nil, fmt.Errorf("to[%d]: invalid address %q", i, rcpt)
 		}
-		c.to = append(c.to, a.String())
+		to = append(to, a.String())
 	}
+	return from, to, nil
+}
 
-	c.roots = nil
-	if c.CAFile != "" {
-		if c.tlsMode == TLSNone {
-			return fmt.Errorf("ca_file: not used with tls: none")
+// readFiles returns the password (from password or password_file) and the
+// certificate pool of ca_file (nil for the system pool).
+func (c *Config) readFiles() (password string, roots *x509.CertPool, err error) {
+	if c.Username != "" {
+		password = c.Password
+		if c.PasswordFile != "" {
+			b, err := notifiers.ReadFile(c.PasswordFile, notifiers.MaxSecretFileSize)
+			if err != nil {
+				return "", nil, fmt.Errorf("password_file: %v", err)
+			}
+			password = strings.TrimRight(strings.TrimPrefix(string(b), "\ufeff"), "\r\n")
+			if password == "" {
+				return "", nil, fmt.Errorf("password_file: %s is empty", c.PasswordFile)
+			}
 		}
+	}
+	if c.CAFile != "" {
 		pem, err := notifiers.ReadFile(c.CAFile, notifiers.MaxCAFileSize)
 		if err != nil {
-			return fmt.Errorf("ca_file: %v", err)
+			return "", nil, fmt.Errorf("ca_file: %v", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("ca_file: no PEM certificate found in %s", c.CAFile)
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return "", nil, fmt.Errorf("ca_file: no PEM certificate found in %s", c.CAFile)
 		}
-		c.roots = pool
 	}
-
-	if c.subject, err = parseOptional("subject", c.Subject); err != nil {
-		return err
-	}
-	if c.body, err = parseOptional("template", c.Template); err != nil {
-		return err
-	}
-	if c.Timeout < 0 {
-		return fmt.Errorf("timeout: must not be negative")
-	}
-	return nil
+	return password, roots, nil
 }
 
 func orDefault(v, def int) int {
@@ -221,13 +271,17 @@ func parseOptional(key, text string) (*template.Template, error) {
 	return notifiers.ParseTemplate(key, text)
 }
 
-// New builds the notifier. It runs Validate again, so a Config built in code
-// behaves exactly like a loaded one.
+// New builds the notifier: it validates the Config and reads its files, so
+// a Config built in code behaves exactly like a loaded one.
 func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
-	if err := c.Validate(); err != nil {
+	s, err := c.settings()
+	if err != nil {
 		return nil, err
 	}
-	password := c.password
+	password, roots, err := c.readFiles()
+	if err != nil {
+		return nil, err
+	}
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = o.Timeout
@@ -235,25 +289,24 @@ func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
 	if timeout <= 0 {
 		timeout = notifiers.DefaultTimeout
 	}
-	host := c.host
 	n := &Notifier{
 		name:      o.Name,
-		host:      host,
-		port:      c.port,
-		tlsMode:   c.tlsMode,
+		host:      s.host,
+		port:      s.port,
+		tlsMode:   s.tlsMode,
 		username:  c.Username,
 		password:  password,
-		from:      c.from.String(),
-		domain:    domainOf(c.from.Address),
-		to:        append([]string(nil), c.to...),
-		subject:   c.subject,
-		body:      c.body,
+		from:      s.from.String(),
+		domain:    domainOf(s.from.Address),
+		to:        s.to,
+		subject:   s.subject,
+		body:      s.body,
 		timeout:   timeout,
 		userAgent: o.UserAgent,
 		logger:    o.Logger,
 		tlsConfig: &tls.Config{
-			ServerName: host,
-			RootCAs:    c.roots,
+			ServerName: s.host,
+			RootCAs:    roots,
 			MinVersion: tls.VersionTLS12,
 		},
 	}

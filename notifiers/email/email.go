@@ -22,6 +22,7 @@ import (
 	mail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 
+	"github.com/quotawatch/quotawatch/internal/httpx"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -221,10 +222,7 @@ func (n *Notifier) subjectLine(ev notifiers.Event) (string, error) {
 			s = out
 		}
 	}
-	if r := []rune(s); len(r) > 250 {
-		s = string(r[:249]) + "…"
-	}
-	return s, nil
+	return httpx.Truncate(s, 250), nil
 }
 
 // messageID returns a Message-ID that is unique per notification and
@@ -475,19 +473,17 @@ func tidySendError(s string) string {
 }
 
 // scrub removes the password, and the encodings of it an AUTH exchange
-// uses, from a message built from a library error.
+// uses, from a message built from a library error. A password is hidden
+// however short it is.
 func (n *Notifier) scrub(msg string) string {
 	if n.password == "" {
 		return msg
 	}
 	enc := base64.StdEncoding.EncodeToString
-	for _, s := range []string{
-		enc([]byte("\x00" + n.username + "\x00" + n.password)),
-		enc([]byte(n.username + "\x00" + n.password)),
+	return httpx.NewRedactor("").AddAny(
+		enc([]byte("\x00"+n.username+"\x00"+n.password)),
+		enc([]byte(n.username+"\x00"+n.password)),
 		enc([]byte(n.password)),
 		n.password,
-	} {
-		msg = strings.ReplaceAll(msg, s, "[redacted]")
-	}
-	return msg
+	).Redact(msg)
 }

@@ -829,15 +829,15 @@ func TestValidate(t *testing.T) {
 		{"negative timeout", valid(func(c *Config) { c.Timeout = -time.Second }), "timeout: ", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.cfg.Validate()
+			err := validateAndCheckFiles(&tc.cfg)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("Validate: %v, want nil", err)
 			case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
 				t.Fatalf("Validate: %v, want prefix %q", err, tc.want)
 			}
-			if tc.wantPort != 0 && tc.cfg.port != tc.wantPort {
-				t.Errorf("port %d, want %d", tc.cfg.port, tc.wantPort)
+			if s, _ := tc.cfg.settings(); tc.wantPort != 0 && s.port != tc.wantPort {
+				t.Errorf("port %d, want %d", s.port, tc.wantPort)
 			}
 			if err != nil && strings.Contains(err.Error(), `"p"`) {
 				t.Errorf("error repeats the password: %v", err)
@@ -869,16 +869,6 @@ func TestPasswordFileErrors(t *testing.T) {
 		if _, err := cfg.New(notifiers.Options{}); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("New with password_file %s: %v, want prefix %q", tc.file, err, tc.want)
 		}
-	}
-}
-
-func TestRegistered(t *testing.T) {
-	c, ok := notifiers.Lookup("email")
-	if !ok {
-		t.Fatal("type email is not registered")
-	}
-	if _, ok := c.(*Config); !ok {
-		t.Fatalf("Lookup returned %T", c)
 	}
 }
 
@@ -933,6 +923,31 @@ func TestCriticalPriorityHeaders(t *testing.T) {
 	}
 }
 
+// validateAndCheckFiles checks cfg as the config loader does.
+func validateAndCheckFiles(cfg *Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return cfg.CheckFiles()
+}
+
+// TestValidateIsPure: Validate neither changes the Config nor reads its
+// files; CheckFiles reads them.
+func TestValidateIsPure(t *testing.T) {
+	cfg := Config{Host: "smtp.example.com", Username: "u", PasswordFile: filepath.Join(t.TempDir(), "missing"),
+		From: "q@example.com", To: []string{"Ops <o@example.com>"}, Subject: "{{.Account}}"}
+	before := fmt.Sprintf("%#v", cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate read password_file: %v", err)
+	}
+	if after := fmt.Sprintf("%#v", cfg); after != before {
+		t.Errorf("Validate changed the Config:\n%s\n%s", before, after)
+	}
+	if err := cfg.CheckFiles(); err == nil || !strings.HasPrefix(err.Error(), "password_file: ") {
+		t.Errorf("CheckFiles = %v, want a password_file error", err)
+	}
+}
+
 // TestFilesMustBeSmallRegularFiles: password_file and ca_file are read with
 // notifiers.ReadFile, so a named pipe or /dev/zero is a quick config error.
 func TestFilesMustBeSmallRegularFiles(t *testing.T) {
@@ -958,12 +973,13 @@ func TestFilesMustBeSmallRegularFiles(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Host, cfg.From, cfg.To = "smtp.example.com", "q@example.com", []string{"o@example.com"}
 			done := make(chan error, 1)
-			go func() { done <- cfg.Validate() }()
+			go func() { done <- validateAndCheckFiles(&cfg) }()
 			select {
 			case err := <-done:
 				if tc.want == "" {
-					if err != nil || cfg.password != "s3cret-pass" {
-						t.Errorf("Validate = %v, password %q", err, cfg.password)
+					password, _, _ := cfg.readFiles()
+					if err != nil || password != "s3cret-pass" {
+						t.Errorf("Validate = %v, password %q", err, password)
 					}
 					return
 				}

@@ -15,16 +15,47 @@ import (
 )
 
 // Buffer is a bytes.Buffer safe for one writer and concurrent readers, for
-// capturing a logger's or a process's output while it runs.
+// capturing a logger's or a process's output while it runs. The zero value
+// is ready to use.
 type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed by the next Write; nil when nobody waits
 }
 
 func (l *Buffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
 	return l.b.Write(p)
+}
+
+// WaitFor blocks until the text written so far contains s, and reports
+// whether it did before timeout passed. It wakes on every write instead of
+// polling.
+func (l *Buffer) WaitFor(s string, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		if strings.Contains(l.b.String(), s) {
+			l.mu.Unlock()
+			return true
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 // String returns everything written so far.

@@ -8,10 +8,6 @@ import (
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
-func init() {
-	notifiers.Register("pagerduty", func() notifiers.Config { return new(Config) })
-}
-
 // DefaultURL is the PagerDuty Events API v2 enqueue endpoint.
 const DefaultURL = "https://events.pagerduty.com/v2/enqueue"
 

@@ -6,19 +6,16 @@
 package pagerduty
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/quotawatch/quotawatch/internal/httpx"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -94,27 +91,13 @@ func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 func (n *Notifier) send(ctx context.Context, msg message) error {
 	body, err := json.Marshal(msg)
 	if err != nil {
-		return notifiers.Permanent(fmt.Errorf("encode event: %v", scrubText(err.Error(), n.routingKey)))
+		return notifiers.Permanent(fmt.Errorf("encode event: %v", httpx.NewRedactor("").AddAny(n.routingKey).Redact(err.Error())))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
-	if err != nil {
-		return notifiers.Permanent(errors.New("build request: invalid url"))
-	}
-	req.Header.Set("Content-Type", "application/json")
+	h := http.Header{}
 	if n.userAgent != "" {
-		req.Header.Set("User-Agent", n.userAgent)
+		h.Set("User-Agent", n.userAgent)
 	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return notifiers.RedactedError("enqueue pagerduty event", err)
-	}
-	defer resp.Body.Close()
-	err = notifiers.Scrub(notifiers.CheckStatus(resp), n.routingKey)
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	if err != nil {
-		return fmt.Errorf("enqueue pagerduty event: %w", err)
-	}
-	return nil
+	return notifiers.PostJSON(ctx, n.client, "enqueue pagerduty event", n.url, h, body, n.routingKey)
 }
 
 // message builds the Events API v2 event for ev.
@@ -225,16 +208,5 @@ func summary(ev notifiers.Event) string {
 	if ev.Test() && !strings.Contains(strings.ToUpper(s), "TEST") {
 		s = "[TEST] " + s
 	}
-	if utf8.RuneCountInString(s) <= maxSummary {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:maxSummary-1]) + "…"
-}
-
-func scrubText(s, key string) string {
-	if key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, key, "[redacted]")
+	return httpx.Truncate(s, maxSummary)
 }

@@ -430,16 +430,6 @@ func TestDefaultURL(t *testing.T) {
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	c, ok := notifiers.Lookup("pagerduty")
-	if !ok {
-		t.Fatal("pagerduty is not registered")
-	}
-	if _, ok := c.(*Config); !ok {
-		t.Fatalf("Lookup returned %T", c)
-	}
-}
-
 func TestTestEventAlwaysTriggers(t *testing.T) {
 	f := newFake(t, nil)
 	n := build(t, f.URL)

@@ -20,10 +20,6 @@ import (
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
-func init() {
-	notifiers.Register("slack", func() notifiers.Config { return new(Config) })
-}
-
 // Config is the configuration of a Slack notifier. Exactly one of WebhookURL
 // (incoming-webhook mode) and Token (bot mode) must be set.
 type Config struct {
@@ -47,53 +43,52 @@ type Config struct {
 	// link. {{raw .X}} prints a value unescaped. An output of only white
 	// space falls back to the default text.
 	Template string `yaml:"template"`
-
-	tmpl   *template.Template
-	apiURL string
 }
 
 // Validate checks the configuration without touching the network and
 // reports the first problem as an error that starts with the key concerned.
-// It parses Template and normalises APIURL for New.
+// It changes nothing.
 func (c *Config) Validate() error {
+	_, _, err := c.derive()
+	return err
+}
+
+// derive returns the normalised Web API URL (empty in webhook mode) and the
+// parsed template (nil when none is set), or the first problem.
+func (c *Config) derive() (apiURL string, tmpl *template.Template, err error) {
 	switch {
 	case c.WebhookURL != "" && c.Token != "":
-		return fmt.Errorf("token: set either webhook_url (incoming webhook) or token (bot), not both")
+		return "", nil, fmt.Errorf("token: set either webhook_url (incoming webhook) or token (bot), not both")
 	case c.WebhookURL == "" && c.Token == "":
-		return fmt.Errorf("webhook_url: required (or token and channel for bot mode)")
+		return "", nil, fmt.Errorf("webhook_url: required (or token and channel for bot mode)")
 	}
 	if c.WebhookURL != "" {
 		if err := notifiers.CheckURL("webhook_url", c.WebhookURL); err != nil {
-			return err
+			return "", nil, err
 		}
 		if c.Channel != "" {
-			return fmt.Errorf("channel: only used with token; an incoming webhook posts to its own channel")
+			return "", nil, fmt.Errorf("channel: only used with token; an incoming webhook posts to its own channel")
 		}
 		if c.APIURL != "" {
-			return fmt.Errorf("api_url: only used with token")
+			return "", nil, fmt.Errorf("api_url: only used with token")
 		}
 	} else {
 		if strings.ContainsFunc(c.Token, isSpace) {
-			return fmt.Errorf("token: must not contain whitespace")
+			return "", nil, fmt.Errorf("token: must not contain whitespace")
 		}
 		if strings.TrimSpace(c.Channel) == "" {
-			return fmt.Errorf("channel: required with token")
+			return "", nil, fmt.Errorf("channel: required with token")
 		}
-		api, err := normaliseAPIURL(c.APIURL)
-		if err != nil {
-			return err
+		if apiURL, err = normaliseAPIURL(c.APIURL); err != nil {
+			return "", nil, err
 		}
-		c.apiURL = api
 	}
-	c.tmpl = nil
 	if c.Template != "" {
-		t, err := notifiers.ParseEscapedTemplate("template", c.Template, escape)
-		if err != nil {
-			return err
+		if tmpl, err = notifiers.ParseEscapedTemplate("template", c.Template, escape); err != nil {
+			return "", nil, err
 		}
-		c.tmpl = t
 	}
-	return nil
+	return apiURL, tmpl, nil
 }
 
 // normaliseAPIURL returns the Web API base URL with the trailing slash
@@ -127,18 +122,19 @@ func isSpace(r rune) bool {
 	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
 }
 
-// New builds the notifier. It runs Validate again, so a Config built in code
-// behaves exactly like a loaded one.
+// New builds the notifier. It checks what Validate checks, so a Config
+// built in code behaves exactly like a loaded one.
 func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
-	if err := c.Validate(); err != nil {
+	apiURL, tmpl, err := c.derive()
+	if err != nil {
 		return nil, err
 	}
 	n := &Notifier{
 		webhookURL: c.WebhookURL,
 		token:      c.Token,
 		channel:    strings.TrimSpace(c.Channel),
-		apiURL:     c.apiURL,
-		tmpl:       c.tmpl,
+		apiURL:     apiURL,
+		tmpl:       tmpl,
 		client:     o.HTTPClient(),
 		userAgent:  o.UserAgent,
 		logger:     o.Logger,

@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,10 +13,10 @@ import (
 	"strings"
 	"text/template"
 	"time"
-	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
+	"github.com/quotawatch/quotawatch/internal/httpx"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -52,9 +51,8 @@ func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 	}
 	blocks := buildBlocks(ev, body)
 
-	var rec recording
 	hc := *n.client
-	rt := &recorder{base: n.client.Transport, rec: &rec, userAgent: n.userAgent}
+	rt := &transport{base: n.client.Transport, userAgent: n.userAgent}
 	hc.Transport = rt
 	if n.webhookURL != "" {
 		err = slack.PostWebhookCustomHTTPContext(ctx, n.webhookURL, &hc, &slack.WebhookMessage{
@@ -70,7 +68,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 			slack.MsgOptionDisableLinkUnfurl(),
 		)
 	}
-	if err := n.classify(ctx, err, &rec); err != nil {
+	if err := n.classify(ctx, err, rt.header); err != nil {
 		return err
 	}
 	if n.logger != nil {
@@ -118,11 +116,8 @@ func headline(ev notifiers.Event) string {
 	default:
 		h = severityEmoji(ev.Severity) + " " + strings.ToUpper(ev.Severity.String()) + " — " + account
 	}
-	switch ev.Kind {
-	case notifiers.KindRunway:
-		h += " · runway"
-	case notifiers.KindPoll:
-		h += " · polling fails"
+	if topic := ev.Describe().Topic; topic != "" {
+		h += " · " + topic
 	}
 	return truncate(h, 150)
 }
@@ -223,62 +218,62 @@ var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 func escape(s string) string { return escaper.Replace(s) }
 
-// truncate shortens s to at most n runes, marking the cut with an ellipsis.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
+// truncate is httpx.Truncate, under the short name the message builders use:
+// at most n runes, the cut marked with an ellipsis.
+var truncate = httpx.Truncate
 
-// recording is what the recorder saw of the response, so errors can be
-// classified on the status and Slack's error code even where slack-go
-// discards the body (webhooks) or fails to parse Retry-After.
-type recording struct {
-	status     int
-	retryAfter string
-	code       string
-}
-
-// recorder is the transport of one Notify call. It sets the bot token as a
+// transport is the transport of one Notify call. It sets the bot token as a
 // bearer header (Slack's preferred way; slack-go also sends it in the form)
-// and the user agent, and records non-2xx responses.
-type recorder struct {
+// and the user agent.
+//
+// It answers a non-2xx response itself, with a *statusError, because
+// slack-go's errors lose what the classification needs: it discards the body
+// of a non-200 answer, and with it Slack's error code (an incoming webhook
+// answers "invalid_token" with a 403, "channel_not_found" with a 404); it
+// reads Retry-After only on a 429 and only as seconds (an HTTP date becomes
+// a strconv error without the status); and its StatusCodeError has no
+// Retry-After for a 503. It also remembers the headers of the answer: a
+// retryable error code in a 2xx answer may come with a Retry-After.
+type transport struct {
 	base      http.RoundTripper
-	rec       *recording
 	bearer    string
 	userAgent string
+	header    http.Header // of the last answer; nil when none arrived
 }
 
-func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := r.base
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	req = req.Clone(req.Context())
-	if r.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+r.bearer)
+	if t.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+t.bearer)
 	}
-	if r.userAgent != "" {
-		req.Header.Set("User-Agent", r.userAgent)
+	if t.userAgent != "" {
+		req.Header.Set("User-Agent", t.userAgent)
 	}
 	resp, err := base.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
-	r.rec.status = resp.StatusCode
-	r.rec.retryAfter = resp.Header.Get("Retry-After")
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		head, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		r.rec.code = errorCode(head)
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	t.header = resp.Header
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return resp, nil
 	}
-	return resp, nil
+	defer resp.Body.Close()
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return nil, &statusError{status: resp.StatusCode, code: errorCode(head)}
 }
+
+// statusError is a non-2xx answer: its status and Slack's error code, if
+// the body held one.
+type statusError struct {
+	status int
+	code   string
+}
+
+func (e *statusError) Error() string { return httpx.StatusText(e.status) }
 
 var codeRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
@@ -299,31 +294,28 @@ func errorCode(body []byte) string {
 	return ""
 }
 
-// classify maps the outcome of a post to the Notifier error contract. It
-// builds every message itself: slack-go's errors may embed the webhook URL.
-func (n *Notifier) classify(ctx context.Context, err error, rec *recording) error {
+// classify maps the outcome of a post to the Notifier error contract, given
+// the headers of the answer (nil when none arrived). It builds every message
+// itself: slack-go's errors may embed the webhook URL.
+func (n *Notifier) classify(ctx context.Context, err error, header http.Header) error {
 	if err == nil {
 		return nil
 	}
 	if ctx.Err() != nil {
 		return notifiers.RedactedError("slack: post message", ctx.Err())
 	}
-	switch {
-	case rec.status >= 200 && rec.status <= 299:
-		// slack-go accepts only 200 from a webhook; any 2xx is success.
-		if _, ok := errors.AsType[slack.StatusCodeError](err); ok {
-			return nil
-		}
-	case rec.status != 0:
-		return n.httpError(rec)
+	retryAfter := header.Get("Retry-After")
+	if se, ok := errors.AsType[*statusError](err); ok {
+		return n.httpError(se, retryAfter)
 	}
-	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
-		return notifiers.RetryAfter(errors.New("slack: rate limited"), rl.RetryAfter)
+	if se, ok := errors.AsType[slack.StatusCodeError](err); ok && se.Code >= 200 && se.Code <= 299 {
+		// slack-go accepts only 200 from a webhook; any 2xx is success.
+		return nil
 	}
 	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok {
-		return n.codeError(se.Err, rec)
+		return n.codeError(se.Err, 0, retryAfter)
 	}
-	if rec.status == 0 {
+	if header == nil {
 		return errors.New(n.scrub(notifiers.RedactedError("slack: post message", err).Error()))
 	}
 	if _, ok := errors.AsType[*json.SyntaxError](err); ok {
@@ -335,48 +327,39 @@ func (n *Notifier) classify(ctx context.Context, err error, rec *recording) erro
 	return errors.New(n.scrub(notifiers.RedactedError("slack: read response", err).Error()))
 }
 
-// httpError describes a non-2xx response.
-func (n *Notifier) httpError(rec *recording) error {
-	status := httpStatus(rec.status)
-	delay, hasDelay := notifiers.ParseRetryAfter(rec.retryAfter, time.Now())
+// httpError describes a non-2xx answer.
+func (n *Notifier) httpError(se *statusError, retryAfter string) error {
+	status := httpx.StatusText(se.status)
+	delay, hasDelay := httpx.ParseRetryAfter(retryAfter, time.Now())
 	switch {
-	case rec.status == http.StatusTooManyRequests:
+	case se.status == http.StatusTooManyRequests:
 		err := errors.New("slack: rate limited (" + status + ")")
 		if hasDelay {
 			return notifiers.RetryAfter(err, delay)
 		}
 		return err
-	case rec.status >= 500 || rec.status == http.StatusRequestTimeout:
+	case httpx.Retryable(se.status), se.status == http.StatusRequestTimeout:
 		msg := "slack: server error (" + status + ")"
-		if rec.code != "" {
-			msg = "slack: " + rec.code + " (" + status + ")"
+		if se.code != "" {
+			msg = "slack: " + se.code + " (" + status + ")"
 		}
 		if hasDelay {
 			return notifiers.RetryAfter(errors.New(msg), delay)
 		}
 		return errors.New(msg)
-	case rec.status >= 300 && rec.status <= 399:
+	case se.status >= 300 && se.status <= 399:
 		return notifiers.Permanent(fmt.Errorf("slack: %s; redirects are not followed (check %s)", status, n.urlKey()))
 	}
-	switch rec.code {
+	switch se.code {
 	case "":
 	case "ok":
 		// Slack's word for success, under an error status: the status is
 		// the answer, the body only what came with it.
-		return notifiers.Permanent(fmt.Errorf("slack: %s, with the body %q (check %s)", status, rec.code, n.urlKey()))
+		return notifiers.Permanent(fmt.Errorf("slack: %s, with the body %q (check %s)", status, se.code, n.urlKey()))
 	default:
-		return n.codeError(rec.code, rec)
+		return n.codeError(se.code, se.status, retryAfter)
 	}
 	return notifiers.Permanent(fmt.Errorf("slack: %s (check %s)", status, n.urlKey()))
-}
-
-// httpStatus describes a status code: "HTTP 400 Bad Request".
-func httpStatus(code int) string {
-	s := fmt.Sprintf("HTTP %d", code)
-	if t := http.StatusText(code); t != "" {
-		s += " " + t
-	}
-	return s
 }
 
 func (n *Notifier) urlKey() string {
@@ -398,23 +381,24 @@ var retryableCodes = map[string]bool{
 	"team_added_to_org":   true,
 }
 
-// codeError maps a Slack error code to an error with a hint at the key to
-// fix. Unknown codes are permanent: Slack reports transient trouble with
-// the codes listed in retryableCodes or an HTTP status.
-func (n *Notifier) codeError(code string, rec *recording) error {
+// codeError maps a Slack error code, from an answer with status (0 for
+// one slack-go accepted), to an error with a hint at the key to fix.
+// Unknown codes are permanent: Slack reports transient trouble with the
+// codes listed in retryableCodes or an HTTP status.
+func (n *Notifier) codeError(code string, status int, retryAfter string) error {
 	if !codeRE.MatchString(code) {
 		code = "unknown_error"
 	}
 	if retryableCodes[code] {
 		err := errors.New("slack: " + code)
-		if d, ok := notifiers.ParseRetryAfter(rec.retryAfter, time.Now()); ok {
+		if d, ok := httpx.ParseRetryAfter(retryAfter, time.Now()); ok {
 			return notifiers.RetryAfter(err, d)
 		}
 		return err
 	}
 	var notes []string
-	if rec.status != 0 && (rec.status < 200 || rec.status > 299) {
-		notes = append(notes, httpStatus(rec.status))
+	if status != 0 {
+		notes = append(notes, httpx.StatusText(status))
 	}
 	if h := n.hint(code); h != "" {
 		notes = append(notes, h)
@@ -455,21 +439,9 @@ func (n *Notifier) hint(code string) string {
 // scrub removes the credentials from a message built from a library error,
 // as a last line of defence behind notifiers.RedactedError.
 func (n *Notifier) scrub(msg string) string {
-	var secrets []string
-	if n.token != "" {
-		secrets = append(secrets, n.token)
+	r := httpx.NewRedactor("").AddAny(n.token, n.webhookURL)
+	if u, err := url.Parse(n.webhookURL); err == nil && n.webhookURL != "" && len(u.Path) > 1 {
+		r.AddAny(u.Path, u.EscapedPath(), u.RawQuery)
 	}
-	if n.webhookURL != "" {
-		secrets = append(secrets, n.webhookURL)
-		if u, err := url.Parse(n.webhookURL); err == nil && len(u.Path) > 1 {
-			secrets = append(secrets, u.Path, u.EscapedPath())
-			if u.RawQuery != "" {
-				secrets = append(secrets, u.RawQuery)
-			}
-		}
-	}
-	for _, s := range secrets {
-		msg = strings.ReplaceAll(msg, s, "[redacted]")
-	}
-	return msg
+	return r.Redact(msg)
 }

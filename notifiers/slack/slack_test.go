@@ -571,18 +571,12 @@ func TestAPIURLDefault(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.apiURL != "https://slack.com/api/" {
-		t.Errorf("default api_url %q", c.apiURL)
+	n, err := c.New(notifiers.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestRegistered(t *testing.T) {
-	c, ok := notifiers.Lookup("slack")
-	if !ok {
-		t.Fatal("type slack is not registered")
-	}
-	if _, ok := c.(*Config); !ok {
-		t.Fatalf("Lookup returned %T", c)
+	if got := n.(*Notifier).apiURL; got != "https://slack.com/api/" {
+		t.Errorf("default api_url %q", got)
 	}
 }
 

@@ -11,12 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quotawatch/quotawatch/internal/httpx"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
-
-func init() {
-	notifiers.Register("webhook", func() notifiers.Config { return new(Config) })
-}
 
 // Config is the webhook notifier's section of the config file.
 type Config struct {
@@ -167,7 +164,7 @@ func checkHeaders(headers map[string]string) error {
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		if !validHeaderName(k) {
+		if !httpx.ValidHeaderName(k) {
 			return fmt.Errorf("headers: %q is not a valid header name", k)
 		}
 		switch lk := strings.ToLower(k); {
@@ -180,22 +177,6 @@ func checkHeaders(headers map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
-		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // secretsOf lists the strings that must never reach an error message: the

@@ -10,7 +10,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -18,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -51,33 +49,18 @@ func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 	if err != nil {
 		return notifiers.Permanent(fmt.Errorf("encode payload: %w", err))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
-	if err != nil {
-		// The error would quote the URL.
-		return notifiers.Permanent(errors.New("build request: invalid url"))
-	}
-	req.Header = n.headers.Clone()
+	h := n.headers
 	if len(n.key) > 0 {
 		if ev.ID == "" {
 			return notifiers.Permanent(errors.New("sign payload: event has no id"))
 		}
 		ts := n.now().Unix()
-		req.Header.Set("webhook-id", ev.ID)
-		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-		req.Header.Set("webhook-signature", sign(n.key, ev.ID, ts, body))
+		h = h.Clone()
+		h.Set("webhook-id", ev.ID)
+		h.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+		h.Set("webhook-signature", sign(n.key, ev.ID, ts, body))
 	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return notifiers.RedactedError("post webhook", err)
-	}
-	defer resp.Body.Close()
-	err = notifiers.Scrub(notifiers.CheckStatus(resp), n.secrets...)
-	// Drain a little so the connection can be reused.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	if err != nil {
-		return fmt.Errorf("post webhook: %w", err)
-	}
-	return nil
+	return notifiers.PostJSON(ctx, n.client, "post webhook", n.url, h, body, n.secrets...)
 }
 
 // sign returns the Standard Webhooks v1 signature of body.

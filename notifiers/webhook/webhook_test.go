@@ -497,16 +497,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	c, ok := notifiers.Lookup("webhook")
-	if !ok {
-		t.Fatal("webhook is not registered")
-	}
-	if _, ok := c.(*Config); !ok {
-		t.Fatalf("Lookup returned %T", c)
-	}
-}
-
 // officialKey derives the key as the default constructors of the official
 // Standard Webhooks libraries do (Go's NewWebhook, Python's and JavaScript's
 // Webhook): strip an optional whsec_ prefix, then base64-decode the rest

@@ -1,4 +1,4 @@
-package notifiers
+package event
 
 import (
 	"fmt"

@@ -1,0 +1,136 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/quotawatch/quotawatch/event"
+	"github.com/quotawatch/quotawatch/internal/alert"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden.json from what Save writes")
+
+// representative is a state with every field of the schema set: two
+// accounts (one never polled successfully and paused by a Retry-After),
+// every alert kind, runway samples, an owed delivery of a poll alert with
+// an unknown balance and one of a runway alert.
+func representative() *File {
+	t1, t2 := t0.Add(-2*time.Hour), t0.Add(-time.Hour)
+	secs, perHour := 5400.0, 2.5
+	f := New()
+	main := f.Account("main")
+	main.Snapshot = &Snapshot{UserID: 7, Username: "alice", Quota: 20_000_000, UsedQuota: 80_000_000,
+		RemindThreshold: 1_000_000, QuotaPerUSD: 500_000, ObservedAt: t0}
+	main.LastSuccess = t0
+	main.Samples = []alert.Sample{{At: t1, Used: 79_000_000}, {At: t2, Used: 79_500_000}, {At: t0, Used: 80_000_000}}
+	*main.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t1, LastNotified: t2,
+		Threshold: alert.Threshold{Quota: 25_000_000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"chat", "hook"}}
+	*main.Alert(event.KindRunway) = alert.State{Level: event.SeverityCritical, Since: t2, LastNotified: t2, Told: []string{"pager"}}
+	down := f.Account("down")
+	down.PollFailures, down.LastError, down.NextPoll = 3, "HTTP 429 Too Many Requests: slow down", t0.Add(30*time.Minute)
+	*down.Alert(event.KindPoll) = alert.State{Level: event.SeverityCritical, Since: t1, LastNotified: t1, Told: []string{"pager"}}
+	f.Outbox = []*Delivery{
+		{Notifier: "pager", CreatedAt: t1, Attempts: 3, NextAttempt: t0.Add(time.Minute), LastError: "HTTP 503",
+			Event: event.Event{Version: event.PayloadVersion, ID: "evt_down", Kind: event.KindPoll, Status: event.StatusFiring,
+				Reason: event.ReasonNew, Severity: event.SeverityCritical, Account: "down", QuotaPerUSD: 500_000,
+				Summary: "down: 3 consecutive polls failed: HTTP 429", ObservedAt: t1, BalanceUnknown: true, NoThreshold: true, Error: "HTTP 429"}},
+		{Notifier: "pager", CreatedAt: t2,
+			Event: event.Event{Version: event.PayloadVersion, ID: "evt_runway", Kind: event.KindRunway, Status: event.StatusFiring,
+				Reason: event.ReasonEscalated, Severity: event.SeverityCritical, Account: "main", User: event.User{ID: 7, Username: "alice"},
+				BalanceUSD: 40, Quota: 20_000_000, UsedUSD: 160, UsedQuota: 80_000_000, QuotaPerUSD: 500_000,
+				Summary: "main: at the current spend of $2.50/h the balance $40.00 lasts about 1h30m", ObservedAt: t2,
+				BalanceObservedAt: &t1, RunwaySeconds: &secs, SpendUSDPerHour: &perHour, NoThreshold: true}},
+	}
+	return f
+}
+
+// TestSaveWritesTheGoldenFile pins the exact bytes of the state file:
+// changing them needs a new Version, or a field that older builds can do
+// without, and go test -update.
+func TestSaveWritesTheGoldenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := Save(path, representative()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "golden.json")
+	if *update {
+		var indented bytes.Buffer
+		json.Indent(&indented, got, "", "  ")
+		if err := os.WriteFile(golden, indented.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, want); err != nil {
+		t.Fatal(err)
+	}
+	compact.WriteByte('\n')
+	if !bytes.Equal(got, compact.Bytes()) {
+		t.Errorf("Save wrote\n%s\nwant (testdata/golden.json)\n%s", got, compact.Bytes())
+	}
+}
+
+// TestTodaysFilesStillLoad loads the golden file and a file in the shape
+// the first build wrote (no next_poll, no quota_per_usd anywhere), both
+// version 1.
+func TestTodaysFilesStillLoad(t *testing.T) {
+	t.Run("golden", func(t *testing.T) {
+		got := loadTestdata(t, "golden.json")
+		if want := representative(); !reflect.DeepEqual(got, want) {
+			t.Errorf("Load(golden.json) =\n%#v\nwant\n%#v", got, want)
+		}
+	})
+	t.Run("first version", func(t *testing.T) {
+		got := loadTestdata(t, "v1-first.json")
+		a := got.Accounts["main"]
+		if a == nil || a.Snapshot == nil || a.Snapshot.Quota != 20_000_000 || a.Snapshot.QuotaPerUSD != 0 || !a.NextPoll.IsZero() {
+			t.Fatalf("account main = %+v", a)
+		}
+		st := a.Alerts[event.KindBalance]
+		wantTh := alert.Threshold{Quota: 25_000_000, Severity: event.SeverityWarning, Source: event.SourceConfig}
+		if st == nil || st.Level != event.SeverityWarning || !st.Since.Equal(t0) || st.Threshold != wantTh || !reflect.DeepEqual(st.Told, []string{"hook"}) {
+			t.Errorf("balance alert = %+v", st)
+		}
+		if len(a.Samples) != 2 || a.Samples[1] != (alert.Sample{At: t0, Used: 80_000_000}) {
+			t.Errorf("samples = %+v", a.Samples)
+		}
+		if len(got.Outbox) != 1 {
+			t.Fatalf("outbox = %+v", got.Outbox)
+		}
+		d := got.Outbox[0]
+		if d.Notifier != "hook" || d.Attempts != 1 || d.Event.ID != "evt_1" || d.Event.Quota != 20_000_000 || d.Event.Unit() != event.QuotaPerUSD {
+			t.Errorf("delivery = %+v", d)
+		}
+	})
+}
+
+func loadTestdata(t *testing.T, name string) *File {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
