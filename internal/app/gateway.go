@@ -407,5 +407,5 @@ func statusPath(base string) string {
 	if err != nil {
 		return "/api/status"
 	}
-	return u.JoinPath("api", "status").EscapedPath()
+	return "/" + strings.TrimLeft(u.JoinPath("api", "status").EscapedPath(), "/")
 }

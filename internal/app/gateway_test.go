@@ -415,6 +415,12 @@ notifiers: [{ name: chat, type: console }]
 	if got["r2"].PerUSD != 1_000_000 || got["r2"].Source != UnitFromGateway {
 		t.Errorf("r2 (trailing slash) unit = %+v", got["r2"])
 	}
+	// At the root, the path is /api/status.
+	up.fails[gwB] = &aihubmix.Error{Kind: aihubmix.ErrStatus, Status: 500}
+	got = (&Units{}).Resolve(context.Background(), up, nil, cfg.Accounts, time.Now(), slog.New(slog.DiscardHandler), nil)
+	if u := got["r1"]; u.Source != UnitDefault || !strings.HasPrefix(u.Problem, "GET /api/status: ") {
+		t.Errorf("r1 problem = %q, want GET /api/status", u.Problem)
+	}
 }
 
 // Test429WithoutRetryAfterBacksOffTheGateway: after a 429 without
