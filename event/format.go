@@ -31,7 +31,7 @@ func (e Event) ReasonText() string {
 // ThresholdText is the threshold as $50.00, noting when it is the account's
 // own quota_remind_threshold, or "none".
 func (e Event) ThresholdText() string {
-	if e.ThresholdQuota == 0 && e.ThresholdSource == "" {
+	if e.NoThreshold || e.ThresholdQuota == 0 && e.ThresholdSource == "" {
 		return "none"
 	}
 	if e.ThresholdSource == SourceAccount {

@@ -208,8 +208,8 @@ func TestKeysErrors(t *testing.T) {
 		line       string
 	}{
 		{"refused", `{"success":false,"message":"无权进行此操作，access token 无效"}`, 200, ErrGateway, "gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效"},
-		{"not a list", `{"success":true,"data":"sk-leaked"}`, 200, ErrMalformed, "malformed response: data is not a key list"},
-		{"html", `<html>` + token + `</html>`, 200, ErrMalformed, "malformed response: invalid JSON"},
+		{"not a list", `{"success":true,"data":"sk-leaked"}`, 200, ErrMalformed, "malformed response (HTTP 200): data is not a key list"},
+		{"html", `<html>` + token + `</html>`, 200, ErrMalformed, "malformed response (HTTP 200): invalid JSON"},
 		{"404", `{"message":"not found"}`, 404, ErrStatus, "HTTP 404 Not Found: not found"},
 		{"echoes a key", `{"message":"bad key sk-abcdefgh12345678 or 0123456789abcdefABCDEF0123456789abcdefAB"}`, 500, ErrStatus, "HTTP 500 Internal Server Error: bad key [REDACTED] or [REDACTED]"},
 	}

@@ -52,7 +52,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, pe
 
 	thresholds := balanceThresholds(acct, snap, perUSD)
 	level, th := alert.BalanceLevel(snap.Quota, thresholds, as.Level(notifiers.KindBalance), int64(acct.Hysteresis))
-	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, perUSD, nil)
+	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, perUSD, resolvedAt(thresholds))
 	c.Metrics.alertLevel(acct.Name, level)
 
 	level = notifiers.SeverityNone
@@ -136,6 +136,26 @@ func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, 
 	return next
 }
 
+// resolvedAt makes a balance alert's resolution name the threshold now in
+// force for its severity, not the one the alert fired at: the account's own
+// threshold, a configured one or the unit may have changed since. When that
+// severity has no threshold any more, the resolution has none and says so.
+func resolvedAt(thresholds []alert.Threshold) func(*notifiers.Event) {
+	return func(ev *notifiers.Event) {
+		if ev.Status != notifiers.StatusResolved {
+			return
+		}
+		t, ok := alert.InForce(thresholds, ev.Severity)
+		if !ok {
+			ev.NoThreshold = true
+			ev.ThresholdQuota, ev.ThresholdUSD, ev.ThresholdSource = 0, 0, ""
+			return
+		}
+		ev.ThresholdQuota, ev.ThresholdSource = t.Quota, t.Source
+		ev.ThresholdUSD = notifiers.USDAt(t.Quota, ev.Unit())
+	}
+}
+
 // event builds the notification for a transition from the account's last
 // snapshot; fill adds kind-specific fields before the summary is written.
 // Money is in the unit the snapshot was read with (perUSD when none): for a
@@ -155,6 +175,8 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 		QuotaPerUSD:     perUSD,
 		ObservedAt:      at.UTC(),
 		BalanceUnknown:  true,
+		// Poll and runway alerts have no threshold: none in the payload.
+		NoThreshold: kind == notifiers.KindPoll || kind == notifiers.KindRunway,
 	}
 	if s := as.Snapshot; s != nil {
 		if s.QuotaPerUSD > 0 {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sort"
 	"strconv"
@@ -54,7 +55,9 @@ type KeyListing struct {
 // ListKeys lists the keys of the accounts at the given indexes, at most
 // concurrency at once, every page paced per gateway host by gw; a gateway
 // that answered 429 without Retry-After earlier in the cycle is left alone
-// (the result is nil), and one that does so now is marked busy.
+// (the result is nil), and one that does so now is marked busy. When
+// gateway_rate has no slot for a page within the account's timeout, the
+// listing stops and its result is nil too: it is tried again next cycle.
 func ListKeys(ctx context.Context, l KeyLister, accts []config.Account, due []int, concurrency int, now func() time.Time, gw *Gateways) []*KeyListing {
 	out := make([]*KeyListing, len(accts))
 	next := make(chan int)
@@ -68,11 +71,21 @@ func ListKeys(ctx context.Context, l KeyLister, accts []config.Account, due []in
 					continue
 				}
 				start := time.Now()
+				noSlot := false
 				list, err := l.Keys(ctx, aihubmix.Request{
 					BaseURL: a.BaseURL, Token: a.Token.Reveal(), Headers: a.Headers, Timeout: a.Timeout,
-				}, func(ctx context.Context) error { return gw.Wait(ctx, host) })
+				}, func(ctx context.Context) error {
+					err := gw.Wait(ctx, host, a.Timeout)
+					noSlot = errors.Is(err, ErrNoSlot)
+					return err
+				})
 				if noRetryAfter(err) {
 					gw.rateLimited(host)
+				}
+				if noSlot {
+					// gateway_rate has no slot for the next page in time:
+					// not a failure; the list is read again next cycle.
+					continue
 				}
 				out[i] = &KeyListing{List: list, Err: err, At: now(), Took: time.Since(start)}
 			}

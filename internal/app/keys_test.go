@@ -19,6 +19,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
+	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
@@ -30,12 +31,18 @@ type keyPoller struct {
 	keys  []aihubmix.Key
 	err   error
 	lists int
+	pages int // paced waits per listing
 }
 
-func (p *keyPoller) Keys(_ context.Context, _ aihubmix.Request, wait func(context.Context) error) (aihubmix.KeyList, error) {
+func (p *keyPoller) Keys(ctx context.Context, _ aihubmix.Request, wait func(context.Context) error) (aihubmix.KeyList, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lists++
+	for range max(p.pages, 1) {
+		if err := wait(ctx); err != nil {
+			return aihubmix.KeyList{}, &aihubmix.Error{Kind: aihubmix.ErrTransport, Message: "canceled"}
+		}
+	}
 	if p.err != nil {
 		return aihubmix.KeyList{Requests: 1}, p.err
 	}
@@ -531,5 +538,41 @@ func TestKeys500ListingCost(t *testing.T) {
 	}
 	if ks := h.state().Accounts["main"].Keys; len(ks.Firing) != 1 {
 		t.Errorf("state remembers %d keys, want the 1 firing", len(ks.Firing))
+	}
+}
+
+// TestKeysWithoutARateSlot: when gateway_rate has no slot for the next page
+// within the timeout, the listing is dropped without a failure and tried
+// again next cycle.
+func TestKeysWithoutARateSlot(t *testing.T) {
+	h := newKeyHarness(t, keysConfig)
+	h.kp.set(limited(1, "svc", 4))
+	h.kp.pages = 3
+	gw := &Gateways{Rate: config.Rate{N: 2, Per: time.Hour}, Now: func() time.Time { return h.now }}
+	run := func(advance time.Duration) Report {
+		h.now = h.now.Add(advance)
+		c := h.cycle()
+		c.Poller, c.Gateways = h.kp, gw
+		rep, err := c.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	// The poll takes one slot, the first page the other; the second page has
+	// none within the 10s timeout.
+	if err := run(0).Err(); err != nil {
+		t.Errorf("a listing without a rate slot failed the cycle: %v", err)
+	}
+	if got := h.take(); got != "" {
+		t.Errorf("alerts from an unfinished listing: %q", got)
+	}
+	if ks := h.state().Accounts["main"].Keys; ks == nil || !ks.ListedAt().IsZero() || !ks.FailedAt.IsZero() {
+		t.Errorf("keys state %+v", ks)
+	}
+	h.kp.pages = 1
+	run(time.Hour) // the bucket has refilled
+	if got := h.take(); got != "key_quota:new:warning:svc" {
+		t.Errorf("next cycle: %q", got)
 	}
 }

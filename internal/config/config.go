@@ -622,6 +622,9 @@ func (ra *rawAccount) token(path, dir string) (Secret, error) {
 	default:
 		return "", fmt.Errorf("%s.token: required (or token_file)", path)
 	}
+	if f := strings.Fields(token.Reveal()); len(f) == 2 && strings.EqualFold(f[0], "Bearer") {
+		return "", fmt.Errorf("%s: drop the 'Bearer ' prefix; quotawatch sends the token as the gateway expects", tokenKey)
+	}
 	if strings.ContainsAny(token.Reveal(), " \r\n\t") {
 		return "", fmt.Errorf("%s: must not contain white space", tokenKey)
 	}

@@ -380,6 +380,25 @@ func TestTwoLineTokenFileNamesTokenFile(t *testing.T) {
 	}
 }
 
+// TestBearerPrefixInToken: a token pasted with its "Bearer " prefix gets
+// told what to do, not just "must not contain white space"; the token is
+// never echoed.
+func TestBearerPrefixInToken(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key"), []byte("Bearer qw-secret-token-77\n"), 0o600)
+	for src, key := range map[string]string{
+		"accounts: [{name: a, token: \"Bearer qw-secret-token-77\"}]\n":  "accounts[0].token",
+		"accounts: [{name: a, token: \"bearer  qw-secret-token-77\"}]\n": "accounts[0].token",
+		"accounts: [{name: a, token_file: key}]\n":                       "accounts[0].token_file",
+	} {
+		_, err := Parse([]byte(src), dir, all.Types(), goodEnv)
+		want := key + ": drop the 'Bearer ' prefix; quotawatch sends the token as the gateway expects"
+		if err == nil || err.Error() != want || strings.Contains(err.Error(), "qw-secret") {
+			t.Errorf("%s: error = %v\nwant %s", src, err, want)
+		}
+	}
+}
+
 func TestShortTokenIsRefused(t *testing.T) {
 	_, err := Parse([]byte("accounts: [{name: a, token: sk-1234}]\n"), t.TempDir(), all.Types(), goodEnv)
 	if err == nil || err.Error() != "accounts[0].token: 7 characters is too short for an access token (at least 8)" {

@@ -45,13 +45,13 @@ func representative() *File {
 		{Notifier: "pager", CreatedAt: t1, Attempts: 3, NextAttempt: t0.Add(time.Minute), LastError: "HTTP 503",
 			Event: event.Event{Version: event.PayloadVersion, ID: "evt_down", Kind: event.KindPoll, Status: event.StatusFiring,
 				Reason: event.ReasonNew, Severity: event.SeverityCritical, Account: "down", QuotaPerUSD: 500_000,
-				Summary: "down: 3 consecutive polls failed: HTTP 429", ObservedAt: t1, BalanceUnknown: true, Error: "HTTP 429"}},
+				Summary: "down: 3 consecutive polls failed: HTTP 429", ObservedAt: t1, BalanceUnknown: true, NoThreshold: true, Error: "HTTP 429"}},
 		{Notifier: "pager", CreatedAt: t2,
 			Event: event.Event{Version: event.PayloadVersion, ID: "evt_runway", Kind: event.KindRunway, Status: event.StatusFiring,
 				Reason: event.ReasonEscalated, Severity: event.SeverityCritical, Account: "main", User: event.User{ID: 7, Username: "alice"},
 				BalanceUSD: 40, Quota: 20_000_000, UsedUSD: 160, UsedQuota: 80_000_000, QuotaPerUSD: 500_000,
 				Summary: "main: at the current spend of $2.50/h the balance $40.00 lasts about 1h30m", ObservedAt: t2,
-				BalanceObservedAt: &t1, RunwaySeconds: &secs, SpendUSDPerHour: &perHour}},
+				BalanceObservedAt: &t1, RunwaySeconds: &secs, SpendUSDPerHour: &perHour, NoThreshold: true}},
 	}
 	return f
 }

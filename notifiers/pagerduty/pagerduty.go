@@ -58,8 +58,8 @@ type details struct {
 	Kind            notifiers.Kind            `json:"kind"`
 	Status          notifiers.Status          `json:"status"`
 	Reason          notifiers.Reason          `json:"reason"`
-	BalanceUSD      *float64                  `json:"balance_usd,omitempty"` // absent when never known
-	ThresholdUSD    float64                   `json:"threshold_usd"`
+	BalanceUSD      *float64                  `json:"balance_usd,omitempty"`   // absent when never known
+	ThresholdUSD    *float64                  `json:"threshold_usd,omitempty"` // absent when no threshold applies
 	UsedUSD         *float64                  `json:"used_usd,omitempty"`
 	QuotaPerUSD     int64                     `json:"quota_per_usd"`
 	ThresholdSource notifiers.ThresholdSource `json:"threshold_source,omitempty"`
@@ -135,7 +135,7 @@ func (n *Notifier) message(ev notifiers.Event) message {
 				Status:          ev.Status,
 				Reason:          ev.Reason,
 				BalanceUSD:      known(ev, ev.Quota),
-				ThresholdUSD:    notifiers.USDAt(ev.ThresholdQuota, ev.Unit()),
+				ThresholdUSD:    threshold(ev),
 				UsedUSD:         known(ev, ev.UsedQuota),
 				QuotaPerUSD:     ev.Unit(),
 				ThresholdSource: ev.ThresholdSource,
@@ -148,6 +148,15 @@ func (n *Notifier) message(ev notifiers.Event) message {
 			},
 		},
 	}
+}
+
+// threshold is the event's threshold in USD, or nil when none applies.
+func threshold(ev notifiers.Event) *float64 {
+	if ev.NoThreshold {
+		return nil
+	}
+	v := notifiers.USDAt(ev.ThresholdQuota, ev.Unit())
+	return &v
 }
 
 // known is quota in USD at the event's unit, or nil when the event's
