@@ -360,10 +360,12 @@ func (c *Cycle) stepKey(st *state.File, acct config.Account, as *state.Account, 
 	return next.Firing()
 }
 
-// fillKey adds the key's facts to an event. An exhausted key's threshold
-// (one quota unit) is no amount anyone set: the event carries none.
+// fillKey adds the key's facts to an event. A key_expiry alert has no
+// threshold, and an exhausted key's (one quota unit) is no amount anyone
+// set: such events carry none (no threshold fields in the payload).
 func fillKey(ev *event.Event, k *state.Key) {
-	if ev.ThresholdQuota == alert.KeyExhausted.Quota {
+	if ev.Kind == event.KindKeyExpiry || ev.ThresholdQuota == alert.KeyExhausted.Quota {
+		ev.NoThreshold = true
 		ev.ThresholdQuota, ev.ThresholdUSD, ev.ThresholdSource = 0, 0, ""
 	}
 	ev.Key = &event.KeyRef{ID: k.ID, Name: k.Name, Status: k.Status}

@@ -576,3 +576,21 @@ func TestKeysWithoutARateSlot(t *testing.T) {
 		t.Errorf("next cycle: %q", got)
 	}
 }
+
+// TestKeyPayloadsWithoutThreshold: key_expiry alerts and exhausted keys
+// carry no threshold fields (never a $0.00 threshold).
+func TestKeyPayloadsWithoutThreshold(t *testing.T) {
+	h := newKeyHarness(t, keysConfig)
+	h.kp.set(limited(1, "dry", 0), aihubmix.Key{ID: 2, Name: "soon", Status: aihubmix.KeyEnabled, Unlimited: true, ExpiresAt: h.now.Add(time.Hour).Unix()})
+	h.run(0)
+	got := h.nots["chat"].got
+	if len(got) != 2 {
+		t.Fatalf("got %q", h.take())
+	}
+	for _, ev := range got {
+		b, _ := json.Marshal(ev)
+		if strings.Contains(string(b), `"threshold_`) {
+			t.Errorf("%s payload has a threshold: %s", ev.KeyName(), b)
+		}
+	}
+}
