@@ -567,7 +567,7 @@ func TestKeysWithoutARateSlot(t *testing.T) {
 	if got := h.take(); got != "" {
 		t.Errorf("alerts from an unfinished listing: %q", got)
 	}
-	if ks := h.state().Accounts["main"].Keys; ks == nil || !ks.ListedAt().IsZero() || !ks.FailedAt.IsZero() {
+	if ks := h.state().Accounts["main"].Keys; ks != nil && (!ks.ListedAt().IsZero() || !ks.FailedAt.IsZero()) {
 		t.Errorf("keys state %+v", ks)
 	}
 	h.kp.pages = 1

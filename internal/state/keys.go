@@ -103,12 +103,16 @@ func (k *Keys) Subjects() map[string]bool {
 	return out
 }
 
-// keysToDisk is k in the file's schema (schema.go).
-func keysToDisk(k *Keys) *diskKeys {
+// keysToDisk is k in the file's schema (schema.go): the listing time, and
+// the rest only when there is any.
+func keysToDisk(k *Keys) (int64, *diskKeys) {
 	if k == nil {
-		return nil
+		return 0, nil
 	}
-	d := &diskKeys{Listed: k.Listed, FailedAt: k.FailedAt, LastError: k.LastError}
+	if k.FailedAt.IsZero() && k.LastError == "" && len(k.Alerts) == 0 && len(k.Firing) == 0 {
+		return k.Listed, nil
+	}
+	d := &diskKeys{FailedAt: k.FailedAt, LastError: k.LastError}
 	if len(k.Alerts) > 0 {
 		d.Alerts = make(map[event.Kind]map[string]*diskAlertState, len(k.Alerts))
 		for kind, m := range k.Alerts {
@@ -130,15 +134,19 @@ func keysToDisk(k *Keys) *diskKeys {
 			}
 		}
 	}
-	return d
+	return k.Listed, d
 }
 
-// keysFromDisk is the in-memory form of d.
-func keysFromDisk(d *diskKeys) *Keys {
+// keysFromDisk is the in-memory form of the listing time and d; nil when
+// there is neither.
+func keysFromDisk(listed int64, d *diskKeys) *Keys {
 	if d == nil {
-		return nil
+		if listed == 0 {
+			return nil
+		}
+		return &Keys{Listed: listed}
 	}
-	k := &Keys{Listed: d.Listed, FailedAt: d.FailedAt, LastError: d.LastError}
+	k := &Keys{Listed: listed, FailedAt: d.FailedAt, LastError: d.LastError}
 	for kind, m := range d.Alerts {
 		for id, s := range m {
 			if s != nil {

@@ -31,13 +31,15 @@ type diskAccount struct {
 	NextPoll     time.Time                      `json:"next_poll,omitzero"`
 	Samples      []diskSample                   `json:"samples,omitempty"`
 	Alerts       map[event.Kind]*diskAlertState `json:"alerts,omitempty"`
-	Keys         *diskKeys                      `json:"keys,omitempty"`
+	// KeysListed is Keys.Listed, flat: it is the one key field of most
+	// accounts, read and written every cycle.
+	KeysListed int64     `json:"keys_listed_unix_ms,omitempty"`
+	Keys       *diskKeys `json:"keys,omitempty"`
 }
 
 // diskKeys is what is remembered of an account's API keys (Keys); added
 // after the first version, optional.
 type diskKeys struct {
-	Listed    int64                                     `json:"listed_unix_ms,omitempty"`
 	FailedAt  time.Time                                 `json:"failed_at,omitzero"`
 	LastError string                                    `json:"last_error,omitempty"`
 	Alerts    map[event.Kind]map[string]*diskAlertState `json:"alerts,omitempty"`
@@ -102,7 +104,7 @@ func toDisk(f *File) *diskFile {
 				da.Alerts[kind] = alertToDisk(s)
 			}
 		}
-		da.Keys = keysToDisk(a.Keys)
+		da.KeysListed, da.Keys = keysToDisk(a.Keys)
 		d.Accounts[name] = da
 	}
 	return d
@@ -136,7 +138,7 @@ func fromDisk(d *diskFile) *File {
 				a.Alerts[kind] = &st
 			}
 		}
-		a.Keys = keysFromDisk(da.Keys)
+		a.Keys = keysFromDisk(da.KeysListed, da.Keys)
 		f.Accounts[name] = a
 	}
 	f.Outbox = d.Outbox[:0]

@@ -40,6 +40,7 @@ func representative() *File {
 	main.Keys.SetAlert(event.KindKeyExpiry, "42", alert.State{Level: event.SeverityWarning, Since: t2, LastNotified: t2, Told: []string{"chat"}})
 	down := f.Account("down")
 	down.PollFailures, down.LastError, down.NextPoll = 3, "HTTP 429 Too Many Requests: slow down", t0.Add(30*time.Minute)
+	down.Keys = &Keys{Listed: t1.UnixMilli()} // listed, nothing firing: only the time is kept
 	*down.Alert(event.KindPoll) = alert.State{Level: event.SeverityCritical, Since: t1, LastNotified: t1, Told: []string{"pager"}}
 	f.Outbox = []*Delivery{
 		{Notifier: "pager", CreatedAt: t1, Attempts: 3, NextAttempt: t0.Add(time.Minute), LastError: "HTTP 503",
