@@ -161,6 +161,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 			c.evaluate(st, acct, res, c.unit(unitOf[acct.Name]), &rep)
 		}
 	}
+	c.keys(ctx, st, gw, results, unitOf, &rep)
 	rep.Queued = len(st.Outbox) - owed
 	rep.Queued += c.prune(st, &rep)
 	// Record what is owed before sending anything: a crash from here on

@@ -68,6 +68,9 @@ type Account struct {
 	Samples []alert.Sample
 	// Alerts is the state of each alert kind.
 	Alerts map[event.Kind]*alert.State
+	// Keys is what is remembered of the account's API keys (keys.go); nil
+	// when they were never listed.
+	Keys *Keys
 }
 
 // Snapshot is the non-secret part of one upstream observation.
