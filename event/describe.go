@@ -49,6 +49,8 @@ func (e Event) Situation() Situation {
 	switch {
 	case e.Test():
 		return SituationTest
+	case e.Key != nil:
+		return e.keySituation()
 	case e.Kind == KindPoll && resolved:
 		return SituationPollRecovered
 	case e.Kind == KindPoll:
@@ -106,6 +108,13 @@ func (e Event) Describe() Description {
 	case KindPoll:
 		d.Topic = "polling fails"
 	}
+	if e.Status == StatusResolved && !e.Test() {
+		d.Tag = "[RESOLVED " + sev + "]"
+	}
+	if e.Key != nil && !e.Test() {
+		e.describeKey(&d)
+		return d
+	}
 	balance := e.Balance()
 	switch d.Situation {
 	case SituationDigest, SituationBudgetReached, SituationBudgetOver, SituationRateHigh, SituationRateNormal:
@@ -141,7 +150,15 @@ func (e Event) Describe() Description {
 		switch d.Situation {
 		case SituationBalanceRecovered:
 			d.Tag = "[RESOLVED " + sev + "]"
-			d.Headline = "balance " + balance + " back above " + e.Threshold()
+			switch {
+			case e.NoThreshold:
+				d.Headline = "balance " + balance + " no longer below a " + e.Severity.String() + " threshold"
+			case e.Quota < e.ThresholdQuota:
+				// A resolution for a notifier the alert is no longer routed to.
+				d.Headline = "balance " + balance + " still below " + e.Threshold() + ", no longer routed here"
+			default:
+				d.Headline = "balance " + balance + " back above " + e.Threshold()
+			}
 		case SituationInBand:
 			d.Headline = "balance " + balance + " not yet clear of " + e.Threshold()
 		default:
@@ -157,7 +174,7 @@ func (e Event) Describe() Description {
 // balance alone without a threshold.
 func (e Event) balanceState() string {
 	s := "balance " + e.Balance()
-	if e.ThresholdQuota == 0 {
+	if e.ThresholdQuota == 0 || e.NoThreshold {
 		return s
 	}
 	op := "<"
@@ -193,6 +210,9 @@ func (e Event) SummaryText(pollFailures int) string {
 	if e.ThresholdSource == SourceAccount {
 		source = " (the account's own reminder threshold)"
 	}
+	if e.Key != nil && !e.Test() {
+		return e.keySummary()
+	}
 	switch e.Situation() {
 	case SituationDigest, SituationBudgetReached, SituationBudgetOver, SituationRateHigh, SituationRateNormal:
 		return e.spendSummary()
@@ -214,6 +234,15 @@ func (e Event) SummaryText(pollFailures int) string {
 		}
 		return fmt.Sprintf("%s: balance %s runs out soon", e.Account, balance)
 	case SituationBalanceRecovered:
+		switch {
+		case e.NoThreshold:
+			// The thresholds changed: the severity has none any more.
+			return fmt.Sprintf("%s: balance %s is no longer below any %s threshold (the thresholds changed)", e.Account, balance, e.Severity)
+		case e.Quota < e.ThresholdQuota:
+			// Told to a notifier the account's alerts are no longer routed to.
+			return fmt.Sprintf("%s: balance %s is still below the %s threshold %s%s; this notifier no longer gets the account's alerts",
+				e.Account, balance, e.Severity, e.Threshold(), source)
+		}
 		return fmt.Sprintf("%s: balance %s is back above the %s threshold %s%s", e.Account, balance, e.Severity, e.Threshold(), source)
 	case SituationInBand:
 		return fmt.Sprintf("%s: balance %s is above the %s threshold %s%s but not yet clear of it (hysteresis)",

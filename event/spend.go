@@ -78,10 +78,6 @@ type DigestSpent struct {
 // Digest reports whether the event is a digest.
 func (e Event) Digest() bool { return e.Kind == KindDigest }
 
-// Subject tells apart the alerts of one account and kind: the period of a
-// budget alert, "" for every other kind.
-func (e Event) Subject() string { return e.Period }
-
 // location is the event's time zone, UTC when unknown.
 func (e Event) location() *time.Location {
 	if e.Timezone != "" {

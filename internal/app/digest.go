@@ -58,7 +58,7 @@ func (c *Cycle) digestEvent(st *state.File, last *state.DigestState, fire, now t
 	ev := notifiers.Event{
 		Version: notifiers.PayloadVersion, ID: NewEventID(), Kind: notifiers.KindDigest,
 		Status: notifiers.StatusFiring, Reason: notifiers.ReasonDigest, Severity: notifiers.SeverityInfo,
-		ObservedAt: now.UTC(), BalanceUnknown: true,
+		ObservedAt: now.UTC(), BalanceUnknown: true, NoThreshold: true,
 	}
 	ev.PeriodStart = ptrTo(last.Last.UTC())
 	ev.Accounts = []notifiers.DigestAccount{}

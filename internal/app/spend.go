@@ -181,7 +181,8 @@ func SpentNow(as *state.Account, acct config.Account, now time.Time) map[alert.P
 }
 
 // firingAlerts lists the account's firing alerts as "kind:severity", with
-// budgets as "budget/day:warning", sorted.
+// budgets as "budget/day:warning" and API keys as "key_quota/<name>:info",
+// sorted.
 func firingAlerts(as *state.Account) []string {
 	var out []string
 	for kind, a := range as.Alerts {
@@ -193,6 +194,19 @@ func firingAlerts(as *state.Account) []string {
 		for p, a := range as.Spend.Budgets {
 			if a != nil && a.Firing() {
 				out = append(out, string(notifiers.KindBudget)+"/"+string(p)+":"+a.Level.String())
+			}
+		}
+	}
+	if as.Keys != nil {
+		for kind, byKey := range as.Keys.Alerts {
+			for id, a := range byKey {
+				if a != nil && a.Firing() {
+					name := id
+					if k := as.Keys.Firing[id]; k != nil && k.Name != "" {
+						name = k.Name
+					}
+					out = append(out, string(kind)+"/"+name+":"+a.Level.String())
+				}
 			}
 		}
 	}

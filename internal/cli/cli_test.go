@@ -447,7 +447,7 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 		t.Fatalf("demo: exit %d: %s", r.code, r.stderr)
 	}
 	for _, want := range []string{"(warning, new)", "(warning, repeat)", "(critical, escalated)", "(warning, deescalated)", "RESOLVED", "nothing changed",
-		"spending $40.00/h over the last 1h since 17:00 UTC, above $25.00/h (critical, new)", "spending back to $0.00/h"} {
+		"spending $40.00/h over the last 1h since 21:30 UTC, above $25.00/h (critical, new)", "spending back to $0.00/h"} {
 		if strings.Count(r.stdout, want) < 1 {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}

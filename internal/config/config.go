@@ -144,6 +144,8 @@ type Account struct {
 	PollFailureAlertAfter int
 	// Spend is nil when the budget and spend-rate alerts are off.
 	Spend *Spend
+	// Keys is nil when the API-key alerts are off.
+	Keys *Keys
 }
 
 // QuotaPerUSDAuto is Account.QuotaPerUSD for quota_per_usd: auto.
@@ -244,6 +246,7 @@ type rawOverrides struct {
 	PollFailureAlertAfter *int           `yaml:"poll_failure_alert_after"`
 	QuotaPerUSD           *quotaPerUSD   `yaml:"quota_per_usd"`
 	Spend                 *rawSpend      `yaml:"spend"`
+	Keys                  *rawKeys       `yaml:"keys"`
 }
 
 // quotaPerUSD is auto (0) or a positive integer.
@@ -552,6 +555,9 @@ func (o *rawOverrides) check(path string) error {
 	if _, err := resolveSpend(o.Spend, path+".spend"); err != nil {
 		return err
 	}
+	if _, err := resolveKeys(o.Keys, path+".keys"); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -600,6 +606,7 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 	}
 	a.Runway = ra.runway(defs)
 	a.Spend = ra.spend(path, defs)
+	a.Keys, _ = resolveKeys(pick2(ra.Overrides.Keys, defs.Keys), path+".keys") // checked by rawOverrides.check
 	if a.Notifiers, err = ra.notifiers(path, all, known); err != nil {
 		return a, err
 	}
@@ -627,6 +634,9 @@ func (ra *rawAccount) token(path, dir string) (Secret, error) {
 		token = Secret(strings.TrimSpace(ra.Token))
 	default:
 		return "", fmt.Errorf("%s.token: required (or token_file)", path)
+	}
+	if f := strings.Fields(token.Reveal()); len(f) == 2 && strings.EqualFold(f[0], "Bearer") {
+		return "", fmt.Errorf("%s: drop the 'Bearer ' prefix; quotawatch sends the token as the gateway expects", tokenKey)
 	}
 	if strings.ContainsAny(token.Reveal(), " \r\n\t") {
 		return "", fmt.Errorf("%s: must not contain white space", tokenKey)

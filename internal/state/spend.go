@@ -108,7 +108,8 @@ func spendFromDisk(d *diskSpend) *Spend {
 		s.Budgets = map[alert.Period]*alert.State{}
 		for p, a := range d.Budgets {
 			if a != nil {
-				s.Budgets[p] = alertFromDisk(a)
+				st := alertFromDisk(a)
+				s.Budgets[p] = &st
 			}
 		}
 	}
@@ -151,27 +152,16 @@ func samplesFromDisk(ds []diskSample) []alert.Sample {
 	return out
 }
 
-func alertToDisk(s *alert.State) *diskAlertState {
-	return &diskAlertState{
-		Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
-		Threshold: diskThreshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
-	}
-}
-
-func alertFromDisk(s *diskAlertState) *alert.State {
-	return &alert.State{
-		Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
-		Threshold: alert.Threshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
-	}
-}
-
 // SubjectAlert returns the state of the alert of kind about subject (a
-// budget's period), or nil.
+// budget's period, an API key's id), or nil.
 func (a *Account) SubjectAlert(kind event.Kind, subject string) *alert.State {
-	if kind == event.KindBudget && a.Spend != nil {
+	if kind == event.KindBudget {
+		if a.Spend == nil {
+			return nil
+		}
 		return a.Spend.Budgets[alert.Period(subject)]
 	}
-	return nil
+	return a.Keys.Alert(kind, subject)
 }
 
 // Peek reads the state file for display (balance) without the side effects

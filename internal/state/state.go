@@ -73,6 +73,9 @@ type Account struct {
 	// Spend is what the budget and spend-rate alerts remember (spend.go);
 	// nil when the account has no spend section.
 	Spend *Spend
+	// Keys is what is remembered of the account's API keys (keys.go); nil
+	// when they were never listed.
+	Keys *Keys
 }
 
 // Snapshot is the non-secret part of one upstream observation.
