@@ -497,7 +497,8 @@ func TestNoSecretLeaks(t *testing.T) {
 	extra := fmt.Sprintf(`  - { name: slack-hook, type: slack, webhook_url: "%s/services/T0/B0/CANARY-SLACK-WEBHOOK" }
   - { name: slack-bot, type: slack, token: "xoxb-CANARY-SLACK-TOKEN", channel: "#alerts", api_url: "%s/api/" }
   - { name: pager, type: pagerduty, routing_key: "CANARY-PD-ROUTING-KEY", url: "%s/v2/enqueue" }
-defaults: { poll_failure_alert_after: 1 }
+defaults: { poll_failure_alert_after: 1, spend: { budgets: [{ period: day, usd: 1 }], rate: { above: { usd_per_hour: 1 } } } }
+digest: { every: "* * * * *" }
 `, peer.URL, peer.URL, peer.URL)
 	cfgPath := writeConfig(t, standardConfig(up, hook)+extra)
 	var all strings.Builder
