@@ -18,38 +18,35 @@ import (
 // outbox under the state lock — makes it once per period across restarts
 // and overlapping runs. The first cycle with a digest configured only
 // records the schedule's last fire time: the first digest covers a whole
-// period. It returns how many notifications it queued.
-func (c *Cycle) digest(st *state.File, now time.Time) int {
+// period.
+func (c *Cycle) digest(st *state.File, now time.Time) {
 	d := c.Config.Digest
 	if d == nil {
 		st.Digest = nil
-		return 0
+		return
 	}
 	fire := LastFire(d.Cron, now)
 	if fire.IsZero() {
-		return 0
+		return
 	}
 	if st.Digest == nil {
 		st.Digest = &state.DigestState{Last: fire, Used: usedByAccount(st)}
 		c.logger().Info("digest scheduled; the first one goes out at the next scheduled time",
 			"every", d.Every, "next", d.Cron.Next(now).UTC().Format(time.RFC3339))
-		return 0
+		return
 	}
 	if !fire.After(st.Digest.Last) {
-		return 0
+		return
 	}
 	ev := c.digestEvent(st, st.Digest, fire, now)
-	queued := 0
 	for _, name := range d.Notifiers {
 		if !c.configured(name) {
 			continue
 		}
 		st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: ev, CreatedAt: now})
-		queued++
 		c.logger().Info("digest", "notifier", name, "id", ev.ID, "period_start", st.Digest.Last.UTC().Format(time.RFC3339))
 	}
 	st.Digest = &state.DigestState{Last: fire, Used: usedByAccount(st)}
-	return queued
 }
 
 // digestEvent summarises every configured account from the state after

@@ -39,9 +39,9 @@ func (c *Cycle) spend(st *state.File, acct config.Account, as *state.Account, us
 				prev = *ps
 			}
 			next := alert.TrackPeriod(prev, p, sp.Location, at, used)
-			if !prev.Start.IsZero() && next.Start.Equal(prev.Start) && next.DecreasedAt.Equal(at) {
-				c.logger().Warn("used_quota went down (gateway reset or refund): the period's spend counts the growth before and after",
-					"account", acct.Name, "period", p, "from", prev.Last, "to", used)
+			if p == alert.PeriodDay && !prev.Start.IsZero() && next.Start.Equal(prev.Start) && next.DecreasedAt.Equal(at) {
+				c.logger().Warn("used_quota went down (gateway reset or refund): the day's and month's spend count the growth before and after",
+					"account", acct.Name, "from", prev.Last, "to", used)
 			}
 			ss.Periods[p] = &next
 			c.Metrics.spent(acct.Name, string(p), notifiers.USDAt(next.Spent(), perUSD))
@@ -74,7 +74,7 @@ func (c *Cycle) spend(st *state.File, acct config.Account, as *state.Account, us
 	}
 	since := ss.RateSince
 	fill := func(ev *notifiers.Event) {
-		ev.Timezone, ev.Window = sp.Timezone, shortDuration(r.Window)
+		ev.Timezone, ev.Window = sp.Timezone, notifiers.HumanDuration(r.Window)
 		ev.AboveUSDPerHour = ptrTo(notifiers.USDAt(r.Above.At(ev.Unit()), ev.Unit()))
 		if known {
 			ev.SpendUSDPerHour = ptrTo(notifiers.USDAt(int64(rate), ev.Unit()))
@@ -215,18 +215,6 @@ func firingAlerts(as *state.Account) []string {
 }
 
 func ptrTo[T any](v T) *T { return &v }
-
-// shortDuration prints 1h rather than 1h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
 
 // BalanceSpend is what `balance` shows of an account's spend: per period
 // the figure from the state's baseline to the fresh poll; a period without

@@ -113,18 +113,9 @@ func (s *Spend) String() string {
 		parts = append(parts, fmt.Sprintf("%s when a %s's spend reaches %s", b.Severity, b.Period, b.Amount))
 	}
 	if r := s.Rate; r != nil {
-		parts = append(parts, fmt.Sprintf("%s when spend over %s is above %s/h", r.Severity, shortDur(r.Window), r.Above))
+		parts = append(parts, fmt.Sprintf("%s when spend over %s is above %s/h", r.Severity, event.HumanDuration(r.Window), r.Above))
 	}
 	return strings.Join(parts, ", ") + " (days and months in " + s.Timezone + ")"
-}
-
-func shortDur(d time.Duration) string {
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // Digest is the top-level periodic summary (SPEC §9).
@@ -242,11 +233,11 @@ func resolveSpend(r *rawSpend, path string) (*Spend, error) {
 			return nil, err
 		}
 		rate := &SpendRate{Above: above, Window: deref(rr.Window, DefaultSpendRateWindow)}
-		if rate.Window <= 0 {
-			return nil, fmt.Errorf("%s.window: must be positive", rp)
+		if rate.Window < time.Minute {
+			return nil, fmt.Errorf("%s.window: at least 1m", rp)
 		}
 		if rate.Window > MaxSpendRateWindow {
-			return nil, fmt.Errorf("%s.window: at most %s", rp, shortDur(MaxSpendRateWindow))
+			return nil, fmt.Errorf("%s.window: at most %s", rp, event.HumanDuration(MaxSpendRateWindow))
 		}
 		if rate.Severity, err = severityOr(rp, rr.Severity, DefaultRateSeverity); err != nil {
 			return nil, err

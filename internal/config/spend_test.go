@@ -36,7 +36,7 @@ var badSpendConfigs = map[string]string{
 	"bad-spend-timezone.yaml":     `accounts[0].spend.timezone: unknown time zone "Mars/Olympus_Mons" (want an IANA name such as Europe/Berlin, or UTC)`,
 	"bad-spend-rate-above.yaml":   "accounts[0].spend.rate.above.usd: unknown key",
 	"bad-spend-rate-missing.yaml": "accounts[0].spend.rate.above: required ({usd_per_hour: N} or {quota_per_hour: N})",
-	"bad-spend-rate-window.yaml":  "accounts[0].spend.rate.window: must be positive",
+	"bad-spend-rate-window.yaml":  "accounts[0].spend.rate.window: at least 1m",
 	"bad-spend-empty.yaml":        "accounts[0].spend: set budgets, rate or both",
 	"bad-spend-severity.yaml":     `accounts[0].spend.rate.severity: unknown severity "panic" (want info, warning or critical)`,
 	"bad-spend-zero.yaml":         "accounts[0].spend.budgets[0].usd: must be positive",
