@@ -214,7 +214,7 @@ var benchStateShapes = []struct {
 	samples int
 }{
 	{"alerts", 0},
-	{"runway-cap", 2 * alert.MaxSamples}, // the most runway samples an account keeps
+	{"runway-cap", 2 * alert.MaxSamples},         // the most runway samples an account keeps
 	{"runway-spend-cap", 2*alert.MaxSamples + 1}, // and the most spend samples and baselines
 }
 
