@@ -352,3 +352,47 @@ func TestSpentMetric(t *testing.T) {
 		t.Errorf("quotawatch_spent_usd = %v, want day and month at 60", got)
 	}
 }
+
+// TestBudgetRolloverOnDSTDays: a day budget that fired resolves with the
+// first poll after the Berlin midnight — also on the 23-hour and 25-hour
+// days of a DST change — and not with one just before it.
+func TestBudgetRolloverOnDSTDays(t *testing.T) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	for _, tc := range []struct {
+		name string
+		day  time.Time // the day the budget fires, Berlin
+	}{
+		{"ordinary day", time.Date(2026, 11, 24, 0, 0, 0, 0, berlin)},
+		{"spring forward (23h)", time.Date(2026, 3, 29, 0, 0, 0, 0, berlin)},
+		{"fall back (25h)", time.Date(2026, 10, 25, 0, 0, 0, 0, berlin)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, budgetConfig)
+			h.poller.set("main", 10_000)
+			next := time.Date(tc.day.Year(), tc.day.Month(), tc.day.Day()+1, 0, 0, 0, 0, berlin)
+			for _, p := range []struct {
+				at   time.Time
+				used int64
+				want string
+			}{
+				{tc.day.Add(time.Minute), 0, ""},
+				{tc.day.Add(6 * time.Hour), 350, "budget:new:warning"},
+				{next.Add(-10 * time.Minute), 400, "budget:new:warning"},
+				{next.Add(10 * time.Minute), 410, "budget:new:warning budget:resolved:warning"},
+			} {
+				h.now = p.at
+				h.poller.setUsed("main", p.used)
+				h.run(0)
+				if got := h.nots["chat"].reasons(); got != p.want {
+					t.Fatalf("at %s: %q, want %q", p.at.In(berlin).Format("Jan 2 15:04 MST"), got, p.want)
+				}
+			}
+			if d := next.Sub(tc.day); tc.name != "ordinary day" && d == 24*time.Hour {
+				t.Errorf("test data: %s is not a DST change day", tc.day.Format("Jan 2"))
+			}
+			if d := h.state().Accounts["main"].Spend.Periods[alert.PeriodDay]; !d.Start.Equal(next) || d.Partial() {
+				t.Errorf("new day's period: start %s partial %v", d.Start, d.Partial())
+			}
+		})
+	}
+}
