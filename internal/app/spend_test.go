@@ -2,15 +2,18 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"github.com/quotawatch/quotawatch/internal/alert"
+	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -394,5 +397,48 @@ func TestBudgetRolloverOnDSTDays(t *testing.T) {
 				t.Errorf("new day's period: start %s partial %v", d.Start, d.Partial())
 			}
 		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRunSendsTheDigestOncePerPeriod: in run, cycles every 10 minutes send
+// an hourly digest once an hour, the first after a whole period.
+func TestRunSendsTheDigestOncePerPeriod(t *testing.T) {
+	h := newHarness(t, strings.Replace(baseConfig, "lock_timeout: 100ms",
+		"schedule: \"@every 10m\"\ndigest: { every: \"0 * * * *\", notifiers: [hook] }", 1))
+	h.poller.set("main", 80)
+	out := &lockedBuffer{}
+	synctest.Test(t, func(t *testing.T) {
+		svc := &Service{Logger: slog.New(slog.DiscardHandler), Stdout: out, Poller: h.poller,
+			Load: func() (*config.Config, error) { return h.cfg, nil }}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- svc.Run(ctx, h.cfg, nil) }()
+		time.Sleep(3*time.Hour + time.Minute)
+		synctest.Wait()
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n := strings.Count(out.String(), " DIGEST "); n != 3 {
+		t.Errorf("%d digests in 3h of hourly digests, want 3:\n%s", n, out.String())
 	}
 }
