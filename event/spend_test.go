@@ -75,3 +75,29 @@ func TestBudgetAndRateWording(t *testing.T) {
 		t.Error("a budget alert's subject is its period; a rate alert has none")
 	}
 }
+
+// TestSpendFieldsSurviveTheOutbox: an owed budget alert or digest is read
+// back from the state file's outbox with every field, so a retry sends the
+// same payload.
+func TestSpendFieldsSurviveTheOutbox(t *testing.T) {
+	spent, since := int64(150_000_000), time.Date(2026, 11, 24, 8, 30, 0, 0, time.UTC)
+	b := Event{Version: PayloadVersion, ID: "evt_b", Kind: KindBudget, Status: StatusFiring, Severity: SeverityWarning,
+		Account: "main", ThresholdQuota: spent, Spend: Spend{Period: "day", Timezone: "Europe/Berlin", SpentQuota: &spent,
+			SpentSince: &since, Partial: true, UsedDecreasedAt: &since}}
+	d := sampleDigest()
+	d.NoThreshold = true
+	for _, ev := range []Event{b, d} {
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Event
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := json.Marshal(back)
+		if string(again) != string(raw) {
+			t.Errorf("round trip changed the payload:\n%s\n%s", raw, again)
+		}
+	}
+}
