@@ -20,6 +20,7 @@ func (c *Cycle) spend(st *state.File, acct config.Account, as *state.Account, us
 		if as.Spend != nil {
 			c.stepBudgets(st, acct, as, nil, at, perUSD)
 			as.Spend = nil
+			c.Metrics.forgetSpent(acct.Name)
 		}
 		c.step(st, acct, as, notifiers.KindSpendRate, notifiers.SeverityNone, alert.Threshold{}, at, perUSD, nil)
 		return
