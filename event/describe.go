@@ -31,6 +31,16 @@ const (
 	SituationInBand
 	// SituationBalanceRecovered: the balance is back above the threshold.
 	SituationBalanceRecovered
+	// SituationBudgetReached: the period's spend reached a budget.
+	SituationBudgetReached
+	// SituationBudgetOver: the period with the budget alert ended.
+	SituationBudgetOver
+	// SituationRateHigh: spending is faster than the spend-rate limit.
+	SituationRateHigh
+	// SituationRateNormal: spending slowed down again.
+	SituationRateNormal
+	// SituationDigest: the periodic summary of every account.
+	SituationDigest
 )
 
 // Situation classifies the event.
@@ -49,6 +59,16 @@ func (e Event) Situation() Situation {
 		return SituationRunwayRecovered
 	case e.Kind == KindRunway:
 		return SituationRunwayShort
+	case e.Kind == KindDigest:
+		return SituationDigest
+	case e.Kind == KindBudget && resolved:
+		return SituationBudgetOver
+	case e.Kind == KindBudget:
+		return SituationBudgetReached
+	case e.Kind == KindSpendRate && resolved:
+		return SituationRateNormal
+	case e.Kind == KindSpendRate:
+		return SituationRateHigh
 	case resolved:
 		return SituationBalanceRecovered
 	case e.Quota >= e.ThresholdQuota:
@@ -97,6 +117,8 @@ func (e Event) Describe() Description {
 	}
 	balance := e.Balance()
 	switch d.Situation {
+	case SituationDigest, SituationBudgetReached, SituationBudgetOver, SituationRateHigh, SituationRateNormal:
+		e.spendDescribe(&d)
 	case SituationTest:
 		d.Tag = "[TEST " + sev + "]"
 		d.Headline = "test notification from quotawatch"
@@ -172,6 +194,9 @@ func (e Event) balanceState() string {
 // "[TEST INFO] main: test notification from quotawatch".
 func (e Event) Title() string {
 	d := e.Describe()
+	if e.Account == "" {
+		return d.Tag + " " + d.Headline
+	}
 	return d.Tag + " " + e.Account + ": " + d.Headline
 }
 
@@ -189,6 +214,8 @@ func (e Event) SummaryText(pollFailures int) string {
 		return e.keySummary()
 	}
 	switch e.Situation() {
+	case SituationDigest, SituationBudgetReached, SituationBudgetOver, SituationRateHigh, SituationRateNormal:
+		return e.spendSummary()
 	case SituationTest:
 		return fmt.Sprintf("TEST from quotawatch for %s: if you can read this, the notifier works. No action needed.", e.Account)
 	case SituationPollRecovered:

@@ -156,6 +156,11 @@ type Event struct {
 	// Error is set on poll alerts: the status and the gateway's message.
 	Error string `json:"error,omitempty"`
 
+	// Spend holds the fields of budget and spend-rate alerts (spend.go).
+	Spend
+	// Accounts is a digest's summary, one entry per account.
+	Accounts []DigestAccount `json:"accounts,omitempty"`
+
 	// Key, RemainingUSD/RemainingQuota and ExpiresAt are set on API-key
 	// alerts (key_quota, key_expiry; see keys.go).
 	Key            *KeyRef    `json:"key,omitempty"`

@@ -22,6 +22,8 @@ func (e Event) ReasonText() string {
 		return "resolved"
 	case ReasonTest:
 		return "test"
+	case ReasonDigest:
+		return "scheduled digest"
 	case "":
 		return "-"
 	}
@@ -91,6 +93,9 @@ func (e Event) Facts() []Fact {
 	fs := []Fact{{"Account", account}}
 	if e.Key != nil {
 		return append(fs, e.keyFacts()...)
+	}
+	if e.Kind == KindBudget || e.Kind == KindSpendRate || e.Kind == KindDigest {
+		return append(fs, e.spendFacts()...)
 	}
 	if e.Kind != KindPoll && e.Kind != KindTest {
 		fs = append(fs, Fact{"Balance", e.Balance()}, Fact{"Threshold", e.ThresholdText()}, Fact{"Used", e.Used()})

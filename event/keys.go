@@ -77,10 +77,11 @@ func (e Event) keySituation() Situation {
 }
 
 // Subject is what tells apart the alerts of one account and kind: the key
-// id of an API-key alert, "" for every other kind.
+// id of an API-key alert, the period of a budget alert, "" for every
+// other kind.
 func (e Event) Subject() string {
 	if e.Key == nil {
-		return ""
+		return e.Period // a budget alert's period (spend.go), or ""
 	}
 	return strconv.FormatInt(e.Key.ID, 10)
 }

@@ -162,6 +162,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		}
 	}
 	c.keys(ctx, st, gw, results, unitOf, &rep)
+	c.digest(st, now)
 	rep.Queued = len(st.Outbox) - owed
 	rep.Queued += c.prune(st, &rep)
 	// Record what is owed before sending anything: a crash from here on

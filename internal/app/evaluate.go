@@ -79,6 +79,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, pe
 		as.Samples = nil
 	}
 	c.step(st, acct, as, notifiers.KindRunway, level, alert.Threshold{}, res.At, perUSD, fill)
+	c.spend(st, acct, as, snap.UsedQuota, res.At, perUSD)
 }
 
 // step advances one alert and queues its notification, routed per notifier.
@@ -97,7 +98,7 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 
 // advance steps the alert whose previous state is prev, queues its
 // notifications and returns its next state: for step, and for the alerts
-// of one subject (an API key) that live outside as.Alerts.
+// of one subject (an API key, a budget's period) that live outside as.Alerts.
 func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, kind notifiers.Kind, prev alert.State, level notifiers.Severity, th alert.Threshold, at time.Time, perUSD int64, fill func(*notifiers.Event)) alert.State {
 	next, tr := alert.Step(prev, level, th, at, acct.RepeatInterval)
 	if tr != nil {
@@ -176,7 +177,7 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 		ObservedAt:      at.UTC(),
 		BalanceUnknown:  true,
 		// Poll and runway alerts have no threshold: none in the payload.
-		NoThreshold: kind == notifiers.KindPoll || kind == notifiers.KindRunway,
+		NoThreshold: kind == notifiers.KindPoll || kind == notifiers.KindRunway || kind == notifiers.KindSpendRate,
 	}
 	if s := as.Snapshot; s != nil {
 		if s.QuotaPerUSD > 0 {
@@ -274,6 +275,7 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 				"account", name, "kind", kind, "severity", a.Level, "notifiers", strings.Join(a.Told, ","), "id", ev.ID)
 		}
 		queued += c.pruneKeys(st, name, as, now)
+		queued += c.pruneSpend(name, st, as, now)
 		delete(st.Accounts, name)
 	}
 
@@ -322,7 +324,7 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 		if as := st.Accounts[k.account]; as != nil {
 			a := as.Alerts[notifiers.Kind(k.kind)]
 			if k.subject != "" {
-				a = as.Keys.Alert(notifiers.Kind(k.kind), k.subject)
+				a = as.SubjectAlert(notifiers.Kind(k.kind), k.subject)
 			}
 			if a != nil {
 				a.Told = slices.DeleteFunc(a.Told, func(n string) bool { return n == k.notifier })

@@ -34,6 +34,7 @@ type Metrics struct {
 	notifyLatency *prometheus.HistogramVec
 	owed          *prometheus.GaugeVec
 	keys          *keyMetrics
+	spentUSD      *prometheus.GaugeVec
 }
 
 // NewMetrics registers quotawatch's metrics on reg.
@@ -68,6 +69,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"notifier"}),
 	}
 	m.keys = newKeyMetrics(f)
+	m.spentUSD = newSpentMetric(f)
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "quotawatch_build_info", Help: "Build information; the value is 1.",
 		ConstLabels: prometheus.Labels{"version": version.Version, "commit": version.Commit},
@@ -95,6 +97,7 @@ func (m *Metrics) Prepare(notifierNames, accounts []string) {
 				v.DeleteLabelValues(a)
 			}
 			m.forgetKeys(a)
+			m.spentUSD.DeletePartialMatch(prometheus.Labels{"account": a})
 		}
 	}
 	for n := range m.notifiers {

@@ -118,7 +118,11 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		if a.Keys != nil {
 			fmt.Fprintf(w, "    API keys:    %s\n", a.Keys)
 		}
+		validateSpend(w, cfg, a, interval)
 		fmt.Fprintf(w, "    notifiers:   %s\n", orNone(strings.Join(a.Notifiers, ", ")))
+	}
+	if d := cfg.Digest; d != nil {
+		fmt.Fprintf(w, "\ndigest:     %s (next %s) to %s\n", d.Every, d.Cron.Next(time.Now()).UTC().Format(time.RFC3339), orNone(strings.Join(d.Notifiers, ", ")))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "\nnotifiers (%d):\n", len(cfg.Notifiers))
@@ -277,6 +281,8 @@ type balanceRow struct {
 	// why they could not be listed.
 	Keys      []keyRow `json:"keys,omitempty"`
 	KeysError string   `json:"keys_error,omitempty"`
+	// Spend is set for an account with budgets (spend.go).
+	Spend *spendRow `json:"spend,omitempty"`
 }
 
 // newBalanceRow is the output row of b, account a's balance.
@@ -330,9 +336,11 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	balances := app.Balances(ctx, cfg, poller, e.logger)
 
 	rows := make([]balanceRow, len(balances))
+	spend := app.SpendOf(cfg, balances, time.Now())
 	failed := 0
 	for i, b := range balances {
 		rows[i] = newBalanceRow(b, cfg.Accounts[i])
+		rows[i].Spend = newSpendRow(spend[i], b.Unit.PerUSD)
 		if b.Err != nil {
 			failed++
 			e.logger.Error("poll failed", "account", b.Account, "error", b.Err)
@@ -401,6 +409,7 @@ func writeBalanceTable(w io.Writer, rows []balanceRow) {
 			notifiers.FormatUSDAt(*r.UsedQuota, r.QuotaPerUSD), th, r.Level, unit, own)
 	}
 	tw.Flush()
+	writeSpendTable(w, rows)
 	for _, r := range rows {
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s: error: %s\n", r.Account, r.Error)

@@ -44,6 +44,8 @@ accounts:
     thresholds:
       - { usd: 50, severity: warning }
       - { usd: 10, severity: critical }
+    spend:
+      rate: { above: { usd_per_hour: 25 }, window: 1h, severity: critical }
     keys:
       every: 1h
       remaining_below: { usd: 5, severity: info }
@@ -81,6 +83,22 @@ var demoSteps = []demoStep{
 	{71*time.Hour + 30*time.Minute, 130, 220, "Nobody renewed it: it expires.", nil},
 	{time.Hour, 130, 220, "The expired key is deleted, which ends its alert.",
 		func(k *demoKeys) { k.deployGone = true }},
+	{time.Hour, 1000, 220, "Finance tops it up to $1000.00 for the month: far from any threshold.", nil},
+	{30 * time.Minute, 980, 240, "A leaked key starts burning money; half an hour is too soon to tell.", nil},
+	{30 * time.Minute, 960, 260, "$40 in the last hour, above the $25.00/h limit: the runaway alarm.", nil},
+	{2 * time.Hour, 880, 340, "Two hours on it still burns: told once, not again.", nil},
+	{time.Hour, 880, 340, "The key is revoked and spending stops: the alarm resolves.", nil},
+}
+
+// deployScene is the index of the scene that says the ci-deploy key
+// expires soon; later scenes (the runaway) do not move its expiry.
+func deployScene() int {
+	for i, s := range demoSteps {
+		if strings.HasPrefix(s.say, "The CI deploy key now expires") {
+			return i
+		}
+	}
+	panic("demo: no ci-deploy scene")
 }
 
 // demoKeys are the simulated account's two API keys: checkout-svc, limited
@@ -121,7 +139,7 @@ func runDemo(ctx context.Context, e *env, o any, _ []string) int {
 	clock := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	// ci-deploy expires 71h30m after the scene that says it soon will.
 	at := clock
-	for _, s := range demoSteps[:len(demoSteps)-2] {
+	for _, s := range demoSteps[:deployScene()+1] {
 		at = at.Add(s.advance)
 	}
 	keys := &demoKeys{checkoutCents: 2000, checkoutStatus: 1, deployExpires: at.Add(71*time.Hour + 30*time.Minute).Unix()}
@@ -143,9 +161,10 @@ func runDemo(ctx context.Context, e *env, o any, _ []string) int {
 
 	fmt.Fprintf(w, `quotawatch demo — a simulated AIHubMix account on %s, watched by the same
 check cycle you run in production. Thresholds: warning below $50.00, critical
-below $10.00; reminders every 24h; 5%% hysteresis. Its API keys are listed
-hourly: a notice when a key has less than $5.00 of its own quota left or
-expires within 72h, critical when it runs dry or expires. Time is simulated.
+below $10.00; reminders every 24h; 5%% hysteresis; a runaway alarm when more
+than $25.00/h is spent over an hour. Its API keys are listed hourly: a notice
+when a key has less than $5.00 of its own quota left or expires within 72h,
+critical when it runs dry or expires. Time is simulated.
 
 `, upstream.Addr)
 	for i, s := range demoSteps {
@@ -165,9 +184,10 @@ expires within 72h, critical when it runs dry or expires. Time is simulated.
 		}
 	}
 	fmt.Fprint(w, `That is the whole story: one notification per change, a reminder while it
-lasts, and a resolution at the end — for the balance and for each API key.
-Next: copy config.yaml, set AIHUBMIX_MANAGE_KEY, run "quotawatch validate",
-then "quotawatch check".
+lasts, and a resolution at the end — for the balance and for each API key —
+and a runaway caught hours before the balance, still $880.00, came near a
+threshold. Next: copy config.yaml, set AIHUBMIX_MANAGE_KEY, run "quotawatch
+validate", then "quotawatch check".
 `)
 	return ExitOK
 }

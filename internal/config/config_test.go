@@ -195,8 +195,8 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-keys-scalar.yaml":          `accounts[0].keys: want a mapping (every, remaining_below, expires_within, include, exclude) or off, got "on"`,
 	}
 	files, _ := filepath.Glob("testdata/bad-*.yaml")
-	if len(files) != len(tests) {
-		t.Errorf("%d bad files, %d expectations: every bad file needs its error", len(files), len(tests))
+	if len(files) != len(tests)+len(badSpendConfigs) {
+		t.Errorf("%d bad files, %d expectations: every bad file needs its error", len(files), len(tests)+len(badSpendConfigs))
 	}
 	for file, want := range tests {
 		t.Run(file, func(t *testing.T) {

@@ -21,6 +21,7 @@ type diskFile struct {
 	Version  int                     `json:"version"`
 	Accounts map[string]*diskAccount `json:"accounts"`
 	Outbox   []*Delivery             `json:"outbox"`
+	Digest   *diskDigest             `json:"digest,omitempty"`
 }
 
 type diskAccount struct {
@@ -31,6 +32,7 @@ type diskAccount struct {
 	NextPoll     time.Time                      `json:"next_poll,omitzero"`
 	Samples      []diskSample                   `json:"samples,omitempty"`
 	Alerts       map[event.Kind]*diskAlertState `json:"alerts,omitempty"`
+	Spend        *diskSpend                     `json:"spend,omitempty"`
 	// KeysListed is Keys.Listed, flat: it is the one key field of most
 	// accounts, read and written every cycle.
 	KeysListed int64     `json:"keys_listed_unix_ms,omitempty"`
@@ -80,14 +82,14 @@ type diskThreshold struct {
 // toDisk is f in the file's schema; it shares f's snapshots, deliveries
 // and slices of notifier names, and is only encoded.
 func toDisk(f *File) *diskFile {
-	d := &diskFile{Version: f.Version, Accounts: make(map[string]*diskAccount, len(f.Accounts)), Outbox: f.Outbox}
+	d := &diskFile{Version: f.Version, Accounts: make(map[string]*diskAccount, len(f.Accounts)), Outbox: f.Outbox, Digest: digestToDisk(f.Digest)}
 	for name, a := range f.Accounts {
 		if a == nil {
 			continue
 		}
 		da := &diskAccount{
 			Snapshot: a.Snapshot, LastSuccess: a.LastSuccess, PollFailures: a.PollFailures,
-			LastError: a.LastError, NextPoll: a.NextPoll,
+			LastError: a.LastError, NextPoll: a.NextPoll, Spend: spendToDisk(a.Spend),
 		}
 		if len(a.Samples) > 0 {
 			da.Samples = make([]diskSample, len(a.Samples))
@@ -113,14 +115,14 @@ func toDisk(f *File) *diskFile {
 // fromDisk is the in-memory state of d; accounts, alerts and deliveries
 // that are null in the file are left out.
 func fromDisk(d *diskFile) *File {
-	f := &File{Version: d.Version, Accounts: make(map[string]*Account, len(d.Accounts))}
+	f := &File{Version: d.Version, Accounts: make(map[string]*Account, len(d.Accounts)), Digest: digestFromDisk(d.Digest)}
 	for name, da := range d.Accounts {
 		if da == nil {
 			continue
 		}
 		a := &Account{
 			Snapshot: da.Snapshot, LastSuccess: da.LastSuccess, PollFailures: da.PollFailures,
-			LastError: da.LastError, NextPoll: da.NextPoll,
+			LastError: da.LastError, NextPoll: da.NextPoll, Spend: spendFromDisk(da.Spend),
 		}
 		if len(da.Samples) > 0 {
 			a.Samples = make([]alert.Sample, len(da.Samples))

@@ -32,6 +32,18 @@ func representative() *File {
 	*main.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t1, LastNotified: t2,
 		Threshold: alert.Threshold{Quota: 25_000_000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"chat", "hook"}}
 	*main.Alert(event.KindRunway) = alert.State{Level: event.SeverityCritical, Since: t2, LastNotified: t2, Told: []string{"pager"}}
+	day := alert.Period.Start(alert.PeriodDay, t0, time.UTC)
+	main.Spend = &Spend{
+		Periods: map[alert.Period]*alert.PeriodSpend{
+			alert.PeriodDay:   {Start: day, BaseAt: day.Add(time.Minute), Base: 70_000_000, Carried: 1_000_000, Last: 80_000_000, DecreasedAt: t1},
+			alert.PeriodMonth: {Start: alert.PeriodMonth.Start(t0, time.UTC), BaseAt: t1, Base: 60_000_000, Last: 80_000_000},
+		},
+		Samples:   []alert.Sample{{At: t1, Used: 79_000_000}, {At: t0, Used: 80_000_000}},
+		RateSince: t2,
+		Budgets:   map[alert.Period]*alert.State{alert.PeriodDay: {Level: event.SeverityWarning, Since: t2, LastNotified: t2, Told: []string{"chat"}}},
+	}
+	*main.Alert(event.KindSpendRate) = alert.State{Level: event.SeverityCritical, Since: t2, LastNotified: t2, Told: []string{"pager"}}
+	f.Digest = &DigestState{Last: t1, Used: map[string]int64{"main": 79_000_000}}
 	main.Keys = &Keys{Listed: t2.UnixMilli(), FailedAt: t0, LastError: "HTTP 502 Bad Gateway",
 		Firing: map[string]*Key{"42": {ID: 42, Name: "svc", Status: "enabled", Remain: 1_000_000, Used: 9_000_000,
 			ExpiresAt: t0.Add(48 * time.Hour).Unix(), QuotaPerUSD: 500_000}}}

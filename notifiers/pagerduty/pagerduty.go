@@ -78,6 +78,9 @@ type details struct {
 // 2xx (202 Accepted) is success; 429 and 5xx are retryable; 400 and other
 // statuses are permanent. Errors never contain the routing key.
 func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
+	if ev.Digest() {
+		return nil // a digest is no incident: PagerDuty skips it (docs/payloads.md)
+	}
 	msg := n.message(ev)
 	if err := n.send(ctx, msg); err != nil {
 		return err
@@ -180,7 +183,7 @@ func known(ev notifiers.Event, quota int64) *float64 {
 func dedupKey(ev notifiers.Event) string {
 	key := "quotawatch/" + ev.Account + "/" + string(ev.Kind)
 	if s := ev.Subject(); s != "" {
-		key += "/" + s // one incident per API key
+		key += "/" + s // one incident per API key, or per budget period
 	}
 	if ev.Test() {
 		key = "quotawatch/" + ev.Account + "/test/" + ev.ID
