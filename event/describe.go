@@ -31,6 +31,16 @@ const (
 	SituationInBand
 	// SituationBalanceRecovered: the balance is back above the threshold.
 	SituationBalanceRecovered
+	// SituationBudgetReached: the period's spend reached a budget.
+	SituationBudgetReached
+	// SituationBudgetOver: the period with the budget alert ended.
+	SituationBudgetOver
+	// SituationRateHigh: spending is faster than the spend-rate limit.
+	SituationRateHigh
+	// SituationRateNormal: spending slowed down again.
+	SituationRateNormal
+	// SituationDigest: the periodic summary of every account.
+	SituationDigest
 )
 
 // Situation classifies the event.
@@ -39,6 +49,8 @@ func (e Event) Situation() Situation {
 	switch {
 	case e.Test():
 		return SituationTest
+	case e.Key != nil:
+		return e.keySituation()
 	case e.Kind == KindPoll && resolved:
 		return SituationPollRecovered
 	case e.Kind == KindPoll:
@@ -47,6 +59,16 @@ func (e Event) Situation() Situation {
 		return SituationRunwayRecovered
 	case e.Kind == KindRunway:
 		return SituationRunwayShort
+	case e.Kind == KindDigest:
+		return SituationDigest
+	case e.Kind == KindBudget && resolved:
+		return SituationBudgetOver
+	case e.Kind == KindBudget:
+		return SituationBudgetReached
+	case e.Kind == KindSpendRate && resolved:
+		return SituationRateNormal
+	case e.Kind == KindSpendRate:
+		return SituationRateHigh
 	case resolved:
 		return SituationBalanceRecovered
 	case e.Quota >= e.ThresholdQuota:
@@ -86,8 +108,17 @@ func (e Event) Describe() Description {
 	case KindPoll:
 		d.Topic = "polling fails"
 	}
+	if e.Status == StatusResolved && !e.Test() {
+		d.Tag = "[RESOLVED " + sev + "]"
+	}
+	if e.Key != nil && !e.Test() {
+		e.describeKey(&d)
+		return d
+	}
 	balance := e.Balance()
 	switch d.Situation {
+	case SituationDigest, SituationBudgetReached, SituationBudgetOver, SituationRateHigh, SituationRateNormal:
+		e.spendDescribe(&d)
 	case SituationTest:
 		d.Tag = "[TEST " + sev + "]"
 		d.Headline = "test notification from quotawatch"
@@ -119,7 +150,15 @@ func (e Event) Describe() Description {
 		switch d.Situation {
 		case SituationBalanceRecovered:
 			d.Tag = "[RESOLVED " + sev + "]"
-			d.Headline = "balance " + balance + " back above " + e.Threshold()
+			switch {
+			case e.NoThreshold:
+				d.Headline = "balance " + balance + " no longer below a " + e.Severity.String() + " threshold"
+			case e.Quota < e.ThresholdQuota:
+				// A resolution for a notifier the alert is no longer routed to.
+				d.Headline = "balance " + balance + " still below " + e.Threshold() + ", no longer routed here"
+			default:
+				d.Headline = "balance " + balance + " back above " + e.Threshold()
+			}
 		case SituationInBand:
 			d.Headline = "balance " + balance + " not yet clear of " + e.Threshold()
 		default:
@@ -135,7 +174,7 @@ func (e Event) Describe() Description {
 // balance alone without a threshold.
 func (e Event) balanceState() string {
 	s := "balance " + e.Balance()
-	if e.ThresholdQuota == 0 {
+	if e.ThresholdQuota == 0 || e.NoThreshold {
 		return s
 	}
 	op := "<"
@@ -155,6 +194,9 @@ func (e Event) balanceState() string {
 // "[TEST INFO] main: test notification from quotawatch".
 func (e Event) Title() string {
 	d := e.Describe()
+	if e.Account == "" {
+		return d.Tag + " " + d.Headline
+	}
 	return d.Tag + " " + e.Account + ": " + d.Headline
 }
 
@@ -168,7 +210,12 @@ func (e Event) SummaryText(pollFailures int) string {
 	if e.ThresholdSource == SourceAccount {
 		source = " (the account's own reminder threshold)"
 	}
+	if e.Key != nil && !e.Test() {
+		return e.keySummary()
+	}
 	switch e.Situation() {
+	case SituationDigest, SituationBudgetReached, SituationBudgetOver, SituationRateHigh, SituationRateNormal:
+		return e.spendSummary()
 	case SituationTest:
 		return fmt.Sprintf("TEST from quotawatch for %s: if you can read this, the notifier works. No action needed.", e.Account)
 	case SituationPollRecovered:
@@ -187,6 +234,15 @@ func (e Event) SummaryText(pollFailures int) string {
 		}
 		return fmt.Sprintf("%s: balance %s runs out soon", e.Account, balance)
 	case SituationBalanceRecovered:
+		switch {
+		case e.NoThreshold:
+			// The thresholds changed: the severity has none any more.
+			return fmt.Sprintf("%s: balance %s is no longer below any %s threshold (the thresholds changed)", e.Account, balance, e.Severity)
+		case e.Quota < e.ThresholdQuota:
+			// Told to a notifier the account's alerts are no longer routed to.
+			return fmt.Sprintf("%s: balance %s is still below the %s threshold %s%s; this notifier no longer gets the account's alerts",
+				e.Account, balance, e.Severity, e.Threshold(), source)
+		}
 		return fmt.Sprintf("%s: balance %s is back above the %s threshold %s%s", e.Account, balance, e.Severity, e.Threshold(), source)
 	case SituationInBand:
 		return fmt.Sprintf("%s: balance %s is above the %s threshold %s%s but not yet clear of it (hysteresis)",

@@ -140,6 +140,12 @@ type Event struct {
 	// zeros that read like an empty account), and Balance and Used say
 	// "unknown".
 	BalanceUnknown bool `json:"-"`
+	// NoThreshold is set when no threshold applies: poll and runway alerts,
+	// and the resolution of a balance alert whose severity has no threshold
+	// any more (the thresholds changed). The payload then has no
+	// threshold_usd and threshold_quota (never zeros that read like a $0
+	// threshold), and Threshold says "none".
+	NoThreshold bool `json:"-"`
 	// BalanceObservedAt is when the balance of a poll alert was observed,
 	// which is earlier than ObservedAt.
 	BalanceObservedAt *time.Time `json:"balance_observed_at,omitempty"`
@@ -149,27 +155,57 @@ type Event struct {
 	SpendUSDPerHour *float64 `json:"spend_usd_per_hour,omitempty"`
 	// Error is set on poll alerts: the status and the gateway's message.
 	Error string `json:"error,omitempty"`
+
+	// Spend holds the fields of budget and spend-rate alerts (spend.go).
+	Spend
+	// Accounts is a digest's summary, one entry per account.
+	Accounts []DigestAccount `json:"accounts,omitempty"`
+
+	// Key, RemainingUSD/RemainingQuota and ExpiresAt are set on API-key
+	// alerts (key_quota, key_expiry; see keys.go).
+	Key            *KeyRef    `json:"key,omitempty"`
+	RemainingUSD   *float64   `json:"remaining_usd,omitempty"`
+	RemainingQuota *int64     `json:"remaining_quota,omitempty"`
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 }
 
-// MarshalJSON writes the payload of SPEC §5, leaving out the balance and
-// used fields when the balance is unknown.
+// MarshalJSON writes the payload of SPEC §5, leaving out the balance,
+// used and user fields when the balance is unknown, and the threshold
+// fields when no threshold applies. An event with both known is written
+// exactly as the struct says.
 func (e Event) MarshalJSON() ([]byte, error) {
 	type fields Event
+	if !e.BalanceUnknown && !e.NoThreshold {
+		w := struct {
+			fields
+			BalanceUSD *float64 `json:"balance_usd,omitempty"`
+			Quota      *int64   `json:"quota,omitempty"`
+			UsedUSD    *float64 `json:"used_usd,omitempty"`
+			UsedQuota  *int64   `json:"used_quota,omitempty"`
+		}{fields(e), &e.BalanceUSD, &e.Quota, &e.UsedUSD, &e.UsedQuota}
+		return json.Marshal(w)
+	}
 	w := struct {
 		fields
-		BalanceUSD *float64 `json:"balance_usd,omitempty"`
-		Quota      *int64   `json:"quota,omitempty"`
-		UsedUSD    *float64 `json:"used_usd,omitempty"`
-		UsedQuota  *int64   `json:"used_quota,omitempty"`
+		User           *User    `json:"user,omitempty"`
+		BalanceUSD     *float64 `json:"balance_usd,omitempty"`
+		Quota          *int64   `json:"quota,omitempty"`
+		UsedUSD        *float64 `json:"used_usd,omitempty"`
+		UsedQuota      *int64   `json:"used_quota,omitempty"`
+		ThresholdUSD   *float64 `json:"threshold_usd,omitempty"`
+		ThresholdQuota *int64   `json:"threshold_quota,omitempty"`
 	}{fields: fields(e)}
 	if !e.BalanceUnknown {
-		w.BalanceUSD, w.Quota, w.UsedUSD, w.UsedQuota = &e.BalanceUSD, &e.Quota, &e.UsedUSD, &e.UsedQuota
+		w.User, w.BalanceUSD, w.Quota, w.UsedUSD, w.UsedQuota = &e.User, &e.BalanceUSD, &e.Quota, &e.UsedUSD, &e.UsedQuota
+	}
+	if !e.NoThreshold {
+		w.ThresholdUSD, w.ThresholdQuota = &e.ThresholdUSD, &e.ThresholdQuota
 	}
 	return json.Marshal(w)
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote: an event without quota has
-// an unknown balance.
+// an unknown balance, one without threshold_quota no threshold.
 func (e *Event) UnmarshalJSON(b []byte) error {
 	type fields Event
 	var f fields
@@ -177,11 +213,13 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	var probe struct {
-		Quota json.RawMessage `json:"quota"`
+		Quota          json.RawMessage `json:"quota"`
+		ThresholdQuota json.RawMessage `json:"threshold_quota"`
 	}
 	_ = json.Unmarshal(b, &probe)
 	*e = Event(f)
 	e.BalanceUnknown = probe.Quota == nil
+	e.NoThreshold = probe.ThresholdQuota == nil
 	return nil
 }
 
@@ -200,7 +238,8 @@ func (e Event) Firing() bool { return e.Status == StatusFiring }
 func (e Event) Test() bool { return e.Kind == KindTest || e.Reason == ReasonTest }
 
 // Balance, Used and Threshold format the money fields as $40.00, in the
-// event's unit; Balance and Used are "unknown" when no poll ever succeeded.
+// event's unit; Balance and Used are "unknown" when no poll ever succeeded,
+// Threshold is "none" when no threshold applies (NoThreshold).
 func (e Event) Balance() string {
 	if e.BalanceUnknown {
 		return "unknown"
@@ -215,4 +254,9 @@ func (e Event) Used() string {
 	return FormatUSDAt(e.UsedQuota, e.Unit())
 }
 
-func (e Event) Threshold() string { return FormatUSDAt(e.ThresholdQuota, e.Unit()) }
+func (e Event) Threshold() string {
+	if e.NoThreshold {
+		return "none"
+	}
+	return FormatUSDAt(e.ThresholdQuota, e.Unit())
+}

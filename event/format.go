@@ -22,6 +22,8 @@ func (e Event) ReasonText() string {
 		return "resolved"
 	case ReasonTest:
 		return "test"
+	case ReasonDigest:
+		return "scheduled digest"
 	case "":
 		return "-"
 	}
@@ -31,7 +33,7 @@ func (e Event) ReasonText() string {
 // ThresholdText is the threshold as $50.00, noting when it is the account's
 // own quota_remind_threshold, or "none".
 func (e Event) ThresholdText() string {
-	if e.ThresholdQuota == 0 && e.ThresholdSource == "" {
+	if e.NoThreshold || e.ThresholdQuota == 0 && e.ThresholdSource == "" {
 		return "none"
 	}
 	if e.ThresholdSource == SourceAccount {
@@ -89,6 +91,12 @@ func (e Event) Facts() []Fact {
 		account = "-"
 	}
 	fs := []Fact{{"Account", account}}
+	if e.Key != nil {
+		return append(fs, e.keyFacts()...)
+	}
+	if e.Kind == KindBudget || e.Kind == KindSpendRate || e.Kind == KindDigest {
+		return append(fs, e.spendFacts()...)
+	}
 	if e.Kind != KindPoll && e.Kind != KindTest {
 		fs = append(fs, Fact{"Balance", e.Balance()}, Fact{"Threshold", e.ThresholdText()}, Fact{"Used", e.Used()})
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // spend.timezone works in images without /usr/share/zoneinfo (distroless)
 
 	"github.com/quotawatch/quotawatch/internal/cli"
 )

@@ -148,21 +148,30 @@ func (c *Client) do(ctx context.Context, u string, r Request, interpret func(int
 	if d := deadline.Sub(start); d < budget { // the caller's deadline is earlier
 		budget = d.Round(time.Millisecond)
 	}
+	// A timeout names where the request went, as transport errors do.
+	where := "gateway"
+	if pu, err := url.Parse(u); err == nil {
+		where = hostPort(pu)
+	}
+	timedOut := func(e *Error) *Error {
+		if e.Kind == ErrTimeout {
+			e.Message = where + ": timed out after " + budget.String()
+		}
+		return e
+	}
 
 	for attempt := 1; ; attempt++ {
 		e := c.attempt(ctx, u, r, interpret)
 		if e == nil {
 			return nil
 		}
-		if e.Kind == ErrTimeout {
-			e.Message = "timed out after " + budget.String()
-		}
+		timedOut(e)
 		wait, retry := retryWait(e)
 		if !retry || attempt > 1 || time.Until(deadline) < wait+minAttempt {
 			return finish(e, r)
 		}
 		if err := c.sleepFunc()(ctx, wait); err != nil {
-			return finish(contextError(err, budget), r)
+			return finish(timedOut(contextError(err, budget)), r)
 		}
 	}
 }
@@ -259,7 +268,10 @@ func hostPort(u *url.URL) string {
 
 // QuotaPerUnit reads the gateway's quota units per USD: data.quota_per_unit
 // of GET {base_url}/api/status, which needs no auth (r.Token is not sent).
-// It fails with an *Error when the answer lacks a positive integer there.
+// one-api and new-api keep it as a float (e.g. 1000000.5): any positive
+// finite number is accepted and rounded to the nearest whole unit. It fails
+// with an *Error when the answer lacks a number there that rounds to at
+// least 1.
 func (c *Client) QuotaPerUnit(ctx context.Context, r Request) (int64, error) {
 	u, err := endpointURL(r.BaseURL, "api", "status")
 	if err != nil {
@@ -275,20 +287,20 @@ func (c *Client) QuotaPerUnit(ctx context.Context, r Request) (int64, error) {
 			Success flag `json:"success"`
 			Message text `json:"message"`
 			Data    struct {
-				QuotaPerUnit number `json:"quota_per_unit"`
+				QuotaPerUnit decimal `json:"quota_per_unit"`
 			} `json:"data"`
 		}
-		if json.Unmarshal(trimBody(body), &env) != nil {
-			return &Error{Kind: ErrMalformed, Status: status, Message: "invalid JSON"}
+		if b := trimBody(body); len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &env) != nil {
+			return &Error{Kind: ErrMalformed, Status: status, Message: withContentType("invalid JSON", header)}
 		}
 		if env.Success.set && !env.Success.v {
 			return &Error{Kind: ErrGateway, Status: status, Message: string(env.Message)}
 		}
-		q := env.Data.QuotaPerUnit
-		if !q.set || q.v <= 0 {
-			return &Error{Kind: ErrMalformed, Status: status, Message: "no positive integer data.quota_per_unit"}
+		q, ok := env.Data.QuotaPerUnit.units()
+		if !ok {
+			return &Error{Kind: ErrMalformed, Status: status, Message: "no positive data.quota_per_unit"}
 		}
-		per = q.v
+		per = q
 		return nil
 	})
 	return per, err
@@ -307,13 +319,20 @@ func interpret(status int, header http.Header, body []byte) (Snapshot, *Error) {
 	if e != nil {
 		e.Status = status
 		if e.Message == "invalid JSON" {
-			if ct := header.Get("Content-Type"); ct != "" && !strings.Contains(ct, "json") {
-				e.Message += " (Content-Type " + ct + ")"
-			}
+			e.Message = withContentType(e.Message, header)
 		}
 		return Snapshot{}, e
 	}
 	return snap, nil
+}
+
+// withContentType adds the answer's Content-Type to msg when it is not
+// JSON (a web app's HTML page): it tells a wrong base_url at a glance.
+func withContentType(msg string, header http.Header) string {
+	if ct := header.Get("Content-Type"); ct != "" && !strings.Contains(ct, "json") {
+		return msg + " (Content-Type " + ct + ")"
+	}
+	return msg
 }
 
 // statusError describes a non-2xx answer. From a JSON body it takes only the
@@ -399,7 +418,8 @@ func hint(e *Error, r Request) string {
 		// A gateway answers a wrong path with a 404 (relay routes) or with
 		// its web app's HTML page (200): either way, not the API.
 		wrongPath := strings.HasSuffix(p, "/v1") || strings.HasSuffix(p, "/api")
-		if wrongPath && e.Kind != ErrTransport && e.Kind != ErrTimeout || e.Status == http.StatusNotFound && p != "" {
+		notAPI := e.Kind == ErrMalformed && (strings.HasPrefix(e.Message, "invalid JSON") || e.Message == "expected a JSON object")
+		if p != "" && (wrongPath && e.Kind != ErrTransport && e.Kind != ErrTimeout || e.Status == http.StatusNotFound || notAPI) {
 			return "base_url must be the gateway's root, such as " + u.Scheme + "://" + u.Host + " (without " + p + ")"
 		}
 	}
@@ -407,13 +427,32 @@ func hint(e *Error, r Request) string {
 	if !auth {
 		return ""
 	}
-	if strings.Contains(e.Message, "New-Api-User") {
+	msg := strings.ToLower(e.Message)
+	switch {
+	case strings.Contains(msg, "new-api-user") && hasHeader(r.Headers, "New-Api-User"):
+		// Sent, and refused: e.g. "New-Api-User 与登录用户不匹配" (does not
+		// match the logged-in user).
+		return "New-Api-User must be the id of the user who owns the token"
+	case strings.Contains(msg, "new-api-user"):
 		return "new-api needs the header New-Api-User: <your user id> (set it under headers)"
-	}
-	if strings.HasPrefix(r.Token, "sk-") {
+	case strings.HasPrefix(r.Token, "sk-"):
 		return "the token looks like an API key (sk-...); use the account's system access token"
+	case strings.Contains(msg, "access token") && (strings.Contains(msg, "无效") || strings.Contains(msg, "invalid")):
+		// "无权进行此操作，access token 无效": wrong, or revoked by making a
+		// new one (a user has one system access token at a time).
+		return "the access token is wrong or was revoked; make a new system access token in the gateway's personal settings"
 	}
 	return ""
+}
+
+// hasHeader reports whether h sets the header name, in any case.
+func hasHeader(h map[string]string, name string) bool {
+	for k := range h {
+		if strings.EqualFold(strings.TrimSpace(k), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // retryWait reports whether e may be retried and after how long.
@@ -554,19 +593,14 @@ func decode(body []byte) (Snapshot, *Error) {
 	case !d.Quota.set:
 		return malformed("missing data.quota")
 	}
-	for _, n := range []*number{&d.UsedQuota, &d.RemindThreshold} {
-		if n.bad {
-			n.v = 0
-		}
+	if d.UsedQuota.bad {
+		d.UsedQuota.v = 0
 	}
-	threshold, field := d.RemindThreshold.v, ""
-	switch {
-	case threshold > 0:
-		field = FieldRemindThreshold
-	case d.Setting.threshold > 0:
+	threshold, field := int64(0), ""
+	if t, ok := d.RemindThreshold.units(); ok {
+		threshold, field = t, FieldRemindThreshold
+	} else if d.Setting.threshold > 0 {
 		threshold, field = d.Setting.threshold, FieldWarningThreshold
-	default:
-		threshold = 0
 	}
 	return Snapshot{
 		ID:              d.ID.v,
@@ -596,11 +630,11 @@ type envelope struct {
 // (password, access_token, verification_code, email, third-party ids) must
 // never be added here.
 type user struct {
-	ID              number `json:"id"`
-	Username        text   `json:"username"`
-	Quota           number `json:"quota"`
-	UsedQuota       number `json:"used_quota"`
-	RemindThreshold number `json:"quota_remind_threshold"`
+	ID              number  `json:"id"`
+	Username        text    `json:"username"`
+	Quota           number  `json:"quota"`
+	UsedQuota       number  `json:"used_quota"`
+	RemindThreshold decimal `json:"quota_remind_threshold"` // may be fractional: rounded
 	// Setting is new-api's settings string: only its threshold is kept.
 	Setting setting `json:"setting"`
 }
@@ -630,12 +664,13 @@ func (s *setting) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var v struct {
-		Threshold number `json:"quota_warning_threshold"`
+		// new-api keeps it as a float (60000000.5): rounded to a whole unit.
+		Threshold decimal `json:"quota_warning_threshold"`
 	}
-	if json.Unmarshal(inner, &v) != nil || !v.Threshold.set || v.Threshold.v <= 0 {
+	if json.Unmarshal(inner, &v) != nil {
 		return nil
 	}
-	s.threshold = v.Threshold.v
+	s.threshold, _ = v.Threshold.units()
 	return nil
 }
 
@@ -737,4 +772,51 @@ func parseInt(s string) (int64, bool) {
 		return 0, false
 	}
 	return int64(f), true
+}
+
+// decimal is a number field that may be fractional: a JSON number or a
+// string holding one. set is false when the field was absent, null or "";
+// bad is true when it held anything else, or a number that is not finite.
+type decimal struct {
+	v        float64
+	set, bad bool
+}
+
+// UnmarshalJSON never fails; it records a bad value in n.bad.
+func (n *decimal) UnmarshalJSON(b []byte) error {
+	*n = decimal{}
+	s := string(b)
+	if b[0] == '"' {
+		if json.Unmarshal(b, &s) != nil {
+			n.bad = true
+			return nil
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil
+		}
+	} else if s == "null" {
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		n.bad = true
+		return nil
+	}
+	n.v, n.set = f, true
+	return nil
+}
+
+// units rounds a positive amount to the nearest whole quota unit (half away
+// from zero); ok is false when there is none, or it rounds to less than 1 or
+// beyond an int64.
+func (n decimal) units() (int64, bool) {
+	if !n.set || n.bad || !(n.v > 0) {
+		return 0, false
+	}
+	r := math.Round(n.v)
+	if r < 1 || r >= 1<<63 {
+		return 0, false
+	}
+	return int64(r), true
 }

@@ -236,28 +236,28 @@ func TestSelf(t *testing.T) {
 			name:     "malformed JSON",
 			handle:   respond(200, `{"data":{"quota":1`),
 			wantErr:  &Error{Kind: ErrMalformed, Status: 200, Message: "invalid JSON"},
-			wantText: "malformed response: invalid JSON",
+			wantText: "malformed response (HTTP 200): invalid JSON",
 			wantHits: 1,
 		},
 		{
 			name:     "HTML instead of JSON",
 			handle:   respond(200, "<html>login</html>", "Content-Type", "text/html; charset=utf-8"),
 			wantErr:  &Error{Kind: ErrMalformed, Status: 200, Message: "invalid JSON (Content-Type text/html; charset=utf-8)"},
-			wantText: "malformed response: invalid JSON (Content-Type text/html; charset=utf-8)",
+			wantText: "malformed response (HTTP 200): invalid JSON (Content-Type text/html; charset=utf-8)",
 			wantHits: 1,
 		},
 		{
 			name:     "missing quota",
 			handle:   respond(200, `{"data":{"id":1},"success":true}`),
 			wantErr:  &Error{Kind: ErrMalformed, Status: 200, Message: "missing data.quota"},
-			wantText: "malformed response: missing data.quota",
+			wantText: "malformed response (HTTP 200): missing data.quota",
 			wantHits: 1,
 		},
 		{
 			name:     "oversize body",
 			handle:   respond(200, `{"data":{"quota":1,"pad":"`+strings.Repeat("x", maxBody)+`"}}`),
 			wantErr:  &Error{Kind: ErrMalformed, Status: 200, Message: "response larger than 1 MiB"},
-			wantText: "malformed response: response larger than 1 MiB",
+			wantText: "malformed response (HTTP 200): response larger than 1 MiB",
 			wantHits: 1,
 		},
 	}
@@ -364,7 +364,9 @@ func TestSelfTimeout(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Self took %v with a 100ms timeout", d)
 	}
-	checkResult(t, Snapshot{}, err, Snapshot{}, &Error{Kind: ErrTimeout, Message: "timed out after 100ms"}, "timed out after 100ms")
+	// The timeout names host and port, as transport errors do.
+	where := strings.TrimPrefix(up.URL, "http://") + ": timed out after 100ms"
+	checkResult(t, Snapshot{}, err, Snapshot{}, &Error{Kind: ErrTimeout, Message: where}, where)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("errors.Is(%v, context.DeadlineExceeded) = false", err)
 	}

@@ -97,7 +97,11 @@ func (e *Error) text() string {
 		s := "gateway refused the request (HTTP " + strconv.Itoa(e.Status) + ", success=false)"
 		return withMessage(s, e.Message)
 	case ErrMalformed:
-		return withMessage("malformed response", e.Message)
+		s := "malformed response"
+		if e.Status != 0 {
+			s += " (HTTP " + strconv.Itoa(e.Status) + ")"
+		}
+		return withMessage(s, e.Message)
 	case ErrTimeout, ErrTransport:
 		if e.Message == "" {
 			return e.Kind.String() + " error"

@@ -43,7 +43,7 @@ func TestRecordedGateways(t *testing.T) {
 		{server: newAPI, file: "user-self-gzip-asked.http", headers: map[string]string{"New-Api-User": "2", "Accept-Encoding": "gzip"},
 			want: want{quota: alice, threshold: 30_000_000, field: FieldWarningThreshold}},
 		{server: newAPI, file: "user-self-wrong-token.http", headers: map[string]string{"New-Api-User": "2"},
-			want: want{kind: ErrGateway, line: "gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效 (request id 20261125195421534702705U3DWSacn)"}},
+			want: want{kind: ErrGateway, line: "gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效 (request id 20261125195421534702705U3DWSacn); hint: the access token is wrong or was revoked; make a new system access token in the gateway's personal settings"}},
 		{server: newAPI, file: "user-self-wrong-token.http", headers: map[string]string{"New-Api-User": "2"}, token: "sk-abcdefghijklmnop",
 			want: want{kind: ErrGateway, line: "gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效 (request id 20261125195421534702705U3DWSacn); hint: the token looks like an API key (sk-...); use the account's system access token"}},
 		{server: newAPI, file: "user-self-no-auth.http",
@@ -55,13 +55,13 @@ func TestRecordedGateways(t *testing.T) {
 		{server: newAPI, file: "user-self-disabled.http",
 			want: want{kind: ErrGateway, line: "gateway refused the request (HTTP 200, success=false): 用户已被封禁 (request id 20261125195423357965385WtIG4zsv)"}},
 		{server: newAPI, file: "token-list.http",
-			want: want{kind: ErrMalformed, line: "malformed response: missing data.quota (request id 20261125195422524065423hsuLhXor)"}},
+			want: want{kind: ErrMalformed, line: "malformed response (HTTP 200): missing data.quota (request id 20261125195422524065423hsuLhXor)"}},
 
 		{server: oneAPI, file: "user-self.http", want: want{quota: alice}},
 		{server: oneAPI, file: "user-self-bearer.http", want: want{quota: alice}},
 		{server: oneAPI, file: "user-self-gzip-asked.http", headers: map[string]string{"Accept-Encoding": "gzip"}, want: want{quota: alice}},
 		{server: oneAPI, file: "user-self-wrong-token.http",
-			want: want{kind: ErrGateway, line: "gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效 (request id 2026112519542870193160425252887)"}},
+			want: want{kind: ErrGateway, line: "gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效 (request id 2026112519542870193160425252887); hint: the access token is wrong or was revoked; make a new system access token in the gateway's personal settings"}},
 		{server: oneAPI, file: "user-self-no-auth.http",
 			want: want{kind: ErrAuth, line: "HTTP 401 Unauthorized: 无权进行此操作，未登录且未提供 access token (request id 2026112519542884991454762700156)"}},
 		{server: oneAPI, file: "user-self-under-v1.http", suffix: "/v1/",
@@ -69,7 +69,7 @@ func TestRecordedGateways(t *testing.T) {
 		{server: oneAPI, file: "user-self-disabled.http",
 			want: want{kind: ErrGateway, line: "gateway refused the request (HTTP 200, success=false): 用户已被封禁 (request id 2026112519543041990473505426248)"}},
 		{server: oneAPI, file: "token-list.http",
-			want: want{kind: ErrMalformed, line: "malformed response: data is not an object (request id 2026112519542957838813418004776)"}},
+			want: want{kind: ErrMalformed, line: "malformed response (HTTP 200): data is not an object (request id 2026112519542957838813418004776)"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.server+"/"+tc.file+tc.suffix+tc.token, func(t *testing.T) {
@@ -145,9 +145,12 @@ func TestQuotaPerUnitErrors(t *testing.T) {
 		status     int
 		want       string
 	}{
-		{"missing field", `{"data":{},"success":true}`, 200, "malformed response: no positive integer data.quota_per_unit"},
-		{"zero", `{"data":{"quota_per_unit":0},"success":true}`, 200, "malformed response: no positive integer data.quota_per_unit"},
-		{"html", `<html>x</html>`, 200, "malformed response: invalid JSON"},
+		{"missing field", `{"data":{},"success":true}`, 200, "malformed response (HTTP 200): no positive data.quota_per_unit"},
+		{"zero", `{"data":{"quota_per_unit":0},"success":true}`, 200, "malformed response (HTTP 200): no positive data.quota_per_unit"},
+		{"html", `<html>x</html>`, 200, "malformed response (HTTP 200): invalid JSON"},
+		{"negative", `{"data":{"quota_per_unit":-5},"success":true}`, 200, "malformed response (HTTP 200): no positive data.quota_per_unit"},
+		{"rounds to zero", `{"data":{"quota_per_unit":0.4},"success":true}`, 200, "malformed response (HTTP 200): no positive data.quota_per_unit"},
+		{"not finite", `{"data":{"quota_per_unit":"Infinity"},"success":true}`, 200, "malformed response (HTTP 200): no positive data.quota_per_unit"},
 		{"404", `{"error":{"message":"Invalid URL (GET /api/status)"}}`, 404, "HTTP 404 Not Found: Invalid URL (GET /api/status)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,7 +168,7 @@ func TestQuotaPerUnitErrors(t *testing.T) {
 func TestBaseURLUnderAPIHint(t *testing.T) {
 	srv := newUpstreamAny(t, respond(200, "<!doctype html><html>New API</html>", "Content-Type", "text/html; charset=utf-8"))
 	_, err := (&Client{}).Self(context.Background(), Request{BaseURL: srv.URL + "/api", Token: "qw-token-123456"})
-	want := "malformed response: invalid JSON (Content-Type text/html; charset=utf-8); hint: base_url must be the gateway's root, such as " + srv.URL + " (without /api)"
+	want := "malformed response (HTTP 200): invalid JSON (Content-Type text/html; charset=utf-8); hint: base_url must be the gateway's root, such as " + srv.URL + " (without /api)"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant %s", err, want)
 	}
@@ -259,3 +262,104 @@ func errText(err error) string {
 }
 
 func fmtSnap(s Snapshot) string { return fmt.Sprintf("%#v", s) }
+
+// TestFractionalQuotaPerUnit: one-api and new-api store QuotaPerUnit as a
+// float and publish e.g. 1000000.5; it is rounded to the nearest unit, not
+// refused (which fell back to 500000 and got the dollars wrong).
+func TestFractionalQuotaPerUnit(t *testing.T) {
+	for body, want := range map[string]int64{
+		`{"data":{"quota_per_unit":1000000.5},"success":true}`:   1_000_001,
+		`{"data":{"quota_per_unit":1000000.4},"success":true}`:   1_000_000,
+		`{"data":{"quota_per_unit":"750000.25"},"success":true}`: 750_000,
+		`{"data":{"quota_per_unit":5e5},"success":true}`:         500_000,
+		`{"data":{"quota_per_unit":0.5},"success":true}`:         1,
+	} {
+		srv := newUpstreamAny(t, respond(200, body, "Content-Type", "application/json"))
+		got, err := (&Client{}).QuotaPerUnit(context.Background(), Request{BaseURL: srv.URL})
+		if err != nil || got != want {
+			t.Errorf("%s: QuotaPerUnit = %d, %v; want %d", body, got, err, want)
+		}
+	}
+}
+
+// TestFractionalAccountThreshold: new-api keeps quota_warning_threshold as a
+// float inside setting (60000000.5); AIHubMix's quota_remind_threshold may be
+// one too. Both are rounded to the nearest quota unit, and nothing else of
+// setting is kept.
+func TestFractionalAccountThreshold(t *testing.T) {
+	setting, _ := jsonString(`{"quota_warning_threshold":60000000.5,"notification_email":"canary-mail@example.org","webhook_secret":"whsec_canary_secret"}`)
+	for _, tc := range []struct {
+		name, data, field string
+		want              int64
+	}{
+		{"new-api setting", `"setting":` + setting, FieldWarningThreshold, 60_000_001},
+		{"new-api setting .4", `"setting":"{\"quota_warning_threshold\":60000000.4}"`, FieldWarningThreshold, 60_000_000},
+		{"aihubmix float", `"quota_remind_threshold":25000000.7`, FieldRemindThreshold, 25_000_001},
+		{"aihubmix string float", `"quota_remind_threshold":"25000000.2"`, FieldRemindThreshold, 25_000_000},
+		{"rounds to zero", `"quota_remind_threshold":0.2`, "", 0},
+		{"negative", `"setting":"{\"quota_warning_threshold\":-3.5}"`, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newUpstreamAny(t, respond(200, `{"success":true,"data":{"quota":100,`+tc.data+`}}`))
+			snap, err := (&Client{}).Self(context.Background(), Request{BaseURL: srv.URL, Token: "qw-token-123456"})
+			if err != nil || snap.RemindThreshold != tc.want || snap.ThresholdField != tc.field {
+				t.Errorf("Self = %d from %q, %v; want %d from %q", snap.RemindThreshold, snap.ThresholdField, err, tc.want, tc.field)
+			}
+			if s := fmtSnap(snap); strings.Contains(s, "canary") {
+				t.Errorf("snapshot keeps more of setting than the threshold: %s", s)
+			}
+		})
+	}
+}
+
+// TestBaseURLWithOtherPath: a base_url with some other path gets the web
+// app's HTML page; the error names the HTTP status and hints at the root,
+// for /api/user/self and /api/status alike.
+func TestBaseURLWithOtherPath(t *testing.T) {
+	srv := newUpstreamAny(t, respond(200, "<!doctype html><html>New API</html>", "Content-Type", "text/html; charset=utf-8"))
+	hint := "; hint: base_url must be the gateway's root, such as " + srv.URL + " (without /console)"
+	_, err := (&Client{}).Self(context.Background(), Request{BaseURL: srv.URL + "/console", Token: "qw-token-123456"})
+	if want := "malformed response (HTTP 200): invalid JSON (Content-Type text/html; charset=utf-8)" + hint; err == nil || err.Error() != want {
+		t.Errorf("Self error = %v\nwant %s", err, want)
+	}
+	_, err = (&Client{}).QuotaPerUnit(context.Background(), Request{BaseURL: srv.URL + "/console/"})
+	if want := "malformed response (HTTP 200): invalid JSON (Content-Type text/html; charset=utf-8)" + hint; err == nil || err.Error() != want {
+		t.Errorf("QuotaPerUnit error = %v\nwant %s", err, want)
+	}
+	// At the root, HTML is not blamed on the path.
+	_, err = (&Client{}).Self(context.Background(), Request{BaseURL: srv.URL, Token: "qw-token-123456"})
+	if err == nil || strings.Contains(err.Error(), "hint") {
+		t.Errorf("Self at the root: error = %v, want no hint", err)
+	}
+}
+
+// TestNewAPIUserMismatchHint: New-Api-User is set but is not the id of the
+// token's owner; the hint says so rather than asking for the header.
+func TestNewAPIUserMismatchHint(t *testing.T) {
+	for _, status := range []int{200, 401} {
+		srv := newUpstreamAny(t, respond(status, `{"success":false,"message":"无权进行此操作，New-Api-User 与登录用户不匹配"}`))
+		_, err := (&Client{}).Self(context.Background(), Request{BaseURL: srv.URL, Token: "qw-token-123456", Headers: map[string]string{"new-api-user": "3"}})
+		if want := "hint: New-Api-User must be the id of the user who owns the token"; err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("HTTP %d: error = %v, want %q", status, err, want)
+		}
+	}
+}
+
+// TestRevokedTokenHint: a wrong or revoked access token gets a hint, on
+// one-api and new-api (success=false) and on a 401.
+func TestRevokedTokenHint(t *testing.T) {
+	const want = "; hint: the access token is wrong or was revoked; make a new system access token in the gateway's personal settings"
+	for _, tc := range []struct {
+		status int
+		body   string
+	}{
+		{200, `{"success":false,"message":"无权进行此操作，access token 无效"}`},
+		{401, `{"success":false,"message":"invalid access token"}`},
+	} {
+		srv := newUpstreamAny(t, respond(tc.status, tc.body))
+		_, err := (&Client{}).Self(context.Background(), Request{BaseURL: srv.URL, Token: "qw-token-123456"})
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("%s: error = %v, want the revoked-token hint", tc.body, err)
+		}
+	}
+}

@@ -131,6 +131,19 @@ func BalanceLevel(quota int64, thresholds []Threshold, prev event.Severity, hyst
 	return best.Severity, best
 }
 
+// InForce returns the threshold of severity sev among thresholds: the one
+// whose clearing ends that level (the highest, a configured one before the
+// account's own), as BalanceLevel picks it. ok is false when sev has none,
+// e.g. after the thresholds changed.
+func InForce(thresholds []Threshold, sev event.Severity) (t Threshold, ok bool) {
+	for _, c := range thresholds {
+		if c.Severity == sev && (!ok || better(c, t)) {
+			t, ok = c, true
+		}
+	}
+	return t, ok
+}
+
 func better(a, b Threshold) bool {
 	if a.Severity != b.Severity {
 		return a.Severity > b.Severity

@@ -253,3 +253,20 @@ func TestClearLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestInForce picks the threshold of a severity as BalanceLevel would, or
+// none when the severity has none.
+func TestInForce(t *testing.T) {
+	ths := []Threshold{
+		{Quota: 100, Severity: event.SeverityWarning},
+		{Quota: 300, Severity: event.SeverityWarning, Source: event.SourceAccount},
+		{Quota: 300, Severity: event.SeverityWarning, Source: event.SourceConfig},
+		{Quota: 50, Severity: event.SeverityCritical},
+	}
+	if got, ok := InForce(ths, event.SeverityWarning); !ok || got.Quota != 300 || got.Source != event.SourceConfig {
+		t.Errorf("warning: %+v, %v", got, ok)
+	}
+	if got, ok := InForce(ths, event.SeverityInfo); ok {
+		t.Errorf("info: %+v, want none", got)
+	}
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -49,6 +50,9 @@ func Balances(ctx context.Context, cfg *config.Config, poller Poller, log *slog.
 		b := Balance{Account: a.Name, Unit: units[a.Name], Err: res.Err}
 		if res.GatewayBusy {
 			b.Err = ErrGatewayBusy
+		}
+		if res.NoSlot {
+			b.Err = fmt.Errorf("not polled: gateway_rate %s has no request slot within the timeout", cfg.GatewayRate)
 		}
 		if b.Err == nil {
 			b.Snapshot = res.Snapshot

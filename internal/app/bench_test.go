@@ -193,6 +193,18 @@ func benchState(n, samples int) *state.File {
 		for j := range samples {
 			a.Samples = append(a.Samples, alert.Sample{At: now.Add(time.Duration(j-samples) * 5 * time.Minute), Used: 80_000_000 + int64(j)*1000})
 		}
+		if samples > 2*alert.MaxSamples {
+			// Spend too: the most rate samples, and both period baselines.
+			day, month := alert.PeriodDay.Start(now, time.UTC), alert.PeriodMonth.Start(now, time.UTC)
+			a.Samples = a.Samples[:2*alert.MaxSamples]
+			a.Spend = &state.Spend{Periods: map[alert.Period]*alert.PeriodSpend{
+				alert.PeriodDay:   {Start: day, BaseAt: day, Base: 70_000_000, Last: 80_000_000},
+				alert.PeriodMonth: {Start: month, BaseAt: month, Base: 10_000_000, Last: 80_000_000},
+			}}
+			for j := range alert.MaxSpendSamples {
+				a.Spend.Samples = append(a.Spend.Samples, alert.Sample{At: now.Add(time.Duration(j-alert.MaxSpendSamples) * time.Minute), Used: 80_000_000 + int64(j)*1000})
+			}
+		}
 	}
 	return f
 }
@@ -202,7 +214,8 @@ var benchStateShapes = []struct {
 	samples int
 }{
 	{"alerts", 0},
-	{"runway-cap", 2 * alert.MaxSamples}, // the most runway samples an account keeps
+	{"runway-cap", 2 * alert.MaxSamples},         // the most runway samples an account keeps
+	{"runway-spend-cap", 2*alert.MaxSamples + 1}, // and the most spend samples and baselines
 }
 
 func BenchmarkStateSave1000(b *testing.B) {

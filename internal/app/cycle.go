@@ -62,8 +62,9 @@ type Report struct {
 	// StateProblem is set when the state file was unreadable and replaced.
 	StateProblem error
 	// Deferred lists accounts not polled because the gateway's Retry-After
-	// had not passed, or because their gateway answered 429 without
-	// Retry-After earlier in the cycle; that is not a failure.
+	// had not passed, because their gateway answered 429 without
+	// Retry-After earlier in the cycle, or because gateway_rate had no
+	// request slot within the poll's timeout; that is not a failure.
 	Deferred []string
 	// Interrupted lists accounts whose poll was cut short by shutdown.
 	Interrupted []string
@@ -156,7 +157,11 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		case res.GatewayBusy:
 			rep.Deferred = append(rep.Deferred, acct.Name)
 			c.logger().Warn("poll deferred to the next cycle: the gateway answered 429 (rate limited) to an earlier request",
-				"account", acct.Name, "gateway", hostOnly(acct.BaseURL))
+				"account", acct.Name, "gateway", gatewayName(acct.BaseURL))
+		case res.NoSlot:
+			rep.Deferred = append(rep.Deferred, acct.Name)
+			c.logger().Warn("poll deferred to the next cycle: gateway_rate has no request slot within the poll's timeout",
+				"account", acct.Name, "gateway", gatewayName(acct.BaseURL), "gateway_rate", cfg.GatewayRate.String())
 		case res.Deferred:
 			next := st.Accounts[acct.Name].NextPoll
 			rep.Deferred = append(rep.Deferred, acct.Name)
@@ -166,6 +171,8 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 			c.evaluate(st, acct, res, c.unit(unitOf[acct.Name]), &rep)
 		}
 	}
+	c.keys(ctx, st, gw, results, unitOf, &rep)
+	c.digest(st, now)
 	rep.Queued = len(st.Outbox) - owed
 	rep.Queued += c.prune(st, &rep)
 	// Record what is owed before sending anything: a crash from here on

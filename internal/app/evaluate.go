@@ -52,7 +52,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, pe
 
 	thresholds := balanceThresholds(acct, snap, perUSD)
 	level, th := alert.BalanceLevel(snap.Quota, thresholds, as.Level(notifiers.KindBalance), int64(acct.Hysteresis))
-	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, perUSD, nil)
+	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, perUSD, resolvedAt(thresholds))
 	c.Metrics.alertLevel(acct.Name, level)
 
 	level = notifiers.SeverityNone
@@ -79,6 +79,7 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, pe
 		as.Samples = nil
 	}
 	c.step(st, acct, as, notifiers.KindRunway, level, alert.Threshold{}, res.At, perUSD, fill)
+	c.spend(st, acct, as, snap.UsedQuota, res.At, perUSD)
 }
 
 // step advances one alert and queues its notification, routed per notifier.
@@ -87,6 +88,18 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 	if p, ok := as.Alerts[kind]; ok {
 		prev = *p
 	}
+	next := c.advance(st, acct, as, kind, prev, level, th, at, perUSD, fill)
+	if !next.Firing() {
+		delete(as.Alerts, kind)
+		return
+	}
+	*as.Alert(kind) = next
+}
+
+// advance steps the alert whose previous state is prev, queues its
+// notifications and returns its next state: for step, and for the alerts
+// of one subject (an API key, a budget's period) that live outside as.Alerts.
+func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, kind notifiers.Kind, prev alert.State, level notifiers.Severity, th alert.Threshold, at time.Time, perUSD int64, fill func(*notifiers.Event)) alert.State {
 	next, tr := alert.Step(prev, level, th, at, acct.RepeatInterval)
 	if tr != nil {
 		ev := c.event(acct, as, kind, *tr, at, perUSD, fill)
@@ -101,8 +114,8 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: tr.Severity, Threshold: tr.Threshold}, at, perUSD, fill)
 			}
 			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at})
-			c.logger().Info("alert", "account", acct.Name, "notifier", r.Notifier, "kind", kind,
-				"reason", e.Reason, "severity", e.Severity, "id", e.ID)
+			c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", r.Notifier, "kind", kind,
+				"reason", e.Reason, "severity", e.Severity, "id", e.ID)...)
 		}
 	} else if next.Firing() {
 		// No transition, but the notifiers that should know may have grown
@@ -116,16 +129,32 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 			for _, name := range untold {
 				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: e, CreatedAt: at})
 				next.Told = append(next.Told, name)
-				c.logger().Info("alert", "account", acct.Name, "notifier", name, "kind", kind,
-					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)
+				c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", name, "kind", kind,
+					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)...)
 			}
 		}
 	}
-	if !next.Firing() {
-		delete(as.Alerts, kind)
-		return
+	return next
+}
+
+// resolvedAt makes a balance alert's resolution name the threshold now in
+// force for its severity, not the one the alert fired at: the account's own
+// threshold, a configured one or the unit may have changed since. When that
+// severity has no threshold any more, the resolution has none and says so.
+func resolvedAt(thresholds []alert.Threshold) func(*notifiers.Event) {
+	return func(ev *notifiers.Event) {
+		if ev.Status != notifiers.StatusResolved {
+			return
+		}
+		t, ok := alert.InForce(thresholds, ev.Severity)
+		if !ok {
+			ev.NoThreshold = true
+			ev.ThresholdQuota, ev.ThresholdUSD, ev.ThresholdSource = 0, 0, ""
+			return
+		}
+		ev.ThresholdQuota, ev.ThresholdSource = t.Quota, t.Source
+		ev.ThresholdUSD = notifiers.USDAt(t.Quota, ev.Unit())
 	}
-	*as.Alert(kind) = next
 }
 
 // event builds the notification for a transition from the account's last
@@ -147,6 +176,8 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 		QuotaPerUSD:     perUSD,
 		ObservedAt:      at.UTC(),
 		BalanceUnknown:  true,
+		// Poll and runway alerts have no threshold: none in the payload.
+		NoThreshold: kind == notifiers.KindPoll || kind == notifiers.KindRunway || kind == notifiers.KindSpendRate,
 	}
 	if s := as.Snapshot; s != nil {
 		if s.QuotaPerUSD > 0 {
@@ -243,17 +274,19 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			c.logger().Warn("account removed from the config while its alert fires; resolving it",
 				"account", name, "kind", kind, "severity", a.Level, "notifiers", strings.Join(a.Told, ","), "id", ev.ID)
 		}
+		queued += c.pruneKeys(st, name, as, now)
+		queued += c.pruneSpend(name, st, as, now)
 		delete(st.Accounts, name)
 	}
 
 	// A notifier whose new is dropped was never told of that alert: the
 	// rest of that alert's events to it (up to a later new) go too, so it
 	// never hears a resolution, or a repeat, of an alert it did not hear of.
-	type key struct{ notifier, account, kind string }
+	type key struct{ notifier, account, kind, subject string }
 	untold := map[key]bool{}
 	kept := st.Outbox[:0]
 	for _, d := range st.Outbox {
-		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind)}
+		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind), d.Event.Subject()}
 		if d.CreatedAt.After(now) {
 			d.CreatedAt = now // the clock was stepped back
 		}
@@ -289,7 +322,11 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 	// fires it is told afresh next cycle.
 	for k := range untold {
 		if as := st.Accounts[k.account]; as != nil {
-			if a := as.Alerts[notifiers.Kind(k.kind)]; a != nil {
+			a := as.Alerts[notifiers.Kind(k.kind)]
+			if k.subject != "" {
+				a = as.SubjectAlert(notifiers.Kind(k.kind), k.subject)
+			}
+			if a != nil {
 				a.Told = slices.DeleteFunc(a.Told, func(n string) bool { return n == k.notifier })
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -19,23 +20,45 @@ import (
 // for the cycle in progress, which gateways answered 429 without
 // Retry-After: a gateway's limit is per client IP across all of /api, so
 // every account on it shares it, and the rest of the cycle leaves it alone.
-// A nil *Gateways neither paces nor remembers. Safe for concurrent use.
+// After a 429 on /api/status, a gateway's polls go one at a time until one
+// succeeds (then all at once again) or one meets the limit (then the rest
+// are deferred). A nil *Gateways neither paces nor remembers. Safe for
+// concurrent use.
 type Gateways struct {
-	// Interval is the least time between two requests to one host; 0 is
-	// no pacing.
-	Interval time.Duration
+	// Rate is a token bucket per host: it holds Rate.N requests (a burst
+	// of N at once, which is what a gateway limiting per window allows) and
+	// refills at N per Rate.Per. The zero Rate is no pacing.
+	Rate config.Rate
 	// Now and Sleep are the clock; nil is the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 
-	mu   sync.Mutex
-	next map[string]time.Time
-	busy map[string]bool
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	busy    map[string]bool
+	serial  map[string]*serial
 }
+
+// bucket is one host's tokens at a time; tokens below 0 are slots already
+// promised to waiting requests.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// serial lets one poll at a time through to a host until calm is closed.
+type serial struct {
+	sem  chan struct{}
+	calm chan struct{}
+}
+
+// ErrNoSlot is Wait's answer when the host's next request slot comes later
+// than the caller can wait: the request is deferred, not sent late.
+var ErrNoSlot = errors.New("no request slot of gateway_rate within the timeout")
 
 // NewGateways returns Gateways pacing at cfg's gateway_rate.
 func NewGateways(cfg *config.Config) *Gateways {
-	return &Gateways{Interval: cfg.GatewayRate.Interval()}
+	return &Gateways{Rate: cfg.GatewayRate}
 }
 
 // Host is the key a base_url is paced under: its host and port.
@@ -47,13 +70,18 @@ func Host(baseURL string) string {
 	return strings.ToLower(u.Host)
 }
 
-// beginCycle forgets which gateways were busy in the last cycle.
+// beginCycle forgets which gateways were busy, or polled one at a time, in
+// the last cycle.
 func (g *Gateways) beginCycle() {
 	if g == nil {
 		return
 	}
 	g.mu.Lock()
 	g.busy = nil
+	for _, s := range g.serial {
+		close(s.calm)
+	}
+	g.serial = nil
 	g.mu.Unlock()
 }
 
@@ -80,32 +108,104 @@ func (g *Gateways) rateLimited(host string) {
 	g.mu.Unlock()
 }
 
-// Wait takes the next request slot of host, waiting until it comes.
-func (g *Gateways) Wait(ctx context.Context, host string) error {
-	if g == nil || g.Interval <= 0 {
+// statusLimited notes that host answered 429 to /api/status: its polls go
+// one at a time, so that the first meets the limit and fails visibly while
+// the rest wait to see, instead of all of them meeting it at once.
+func (g *Gateways) statusLimited(host string) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	if g.serial == nil {
+		g.serial = map[string]*serial{}
+	}
+	if g.serial[host] == nil {
+		g.serial[host] = &serial{sem: make(chan struct{}, 1), calm: make(chan struct{})}
+	}
+	g.mu.Unlock()
+}
+
+// calmed ends one-at-a-time polling of host: a poll succeeded.
+func (g *Gateways) calmed(host string) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	if s := g.serial[host]; s != nil {
+		close(s.calm)
+		delete(g.serial, host)
+	}
+	g.mu.Unlock()
+}
+
+// enter waits for host's turn while its polls go one at a time, and returns
+// the function that ends the turn.
+func (g *Gateways) enter(ctx context.Context, host string) (func(), error) {
+	noop := func() {}
+	if g == nil {
+		return noop, nil
+	}
+	g.mu.Lock()
+	s := g.serial[host]
+	g.mu.Unlock()
+	if s == nil {
+		return noop, nil
+	}
+	select {
+	case s.sem <- struct{}{}:
+		return func() { <-s.sem }, nil
+	case <-s.calm:
+		return noop, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Wait takes a request slot of host: at once while its bucket holds one,
+// otherwise when the next one comes. When that is more than within from
+// now (or after ctx's deadline), it takes none and returns ErrNoSlot, so
+// that a slow rate defers a request instead of stalling the cycle; within
+// <= 0 is no bound.
+func (g *Gateways) Wait(ctx context.Context, host string, within time.Duration) error {
+	if g == nil || g.Rate.N <= 0 || g.Rate.Per <= 0 {
 		return nil
 	}
 	now := time.Now
 	if g.Now != nil {
 		now = g.Now
 	}
+	n, per := float64(g.Rate.N), float64(g.Rate.Per)
 	g.mu.Lock()
 	t := now()
-	slot := t
-	if n := g.next[host]; n.After(t) {
-		slot = n
+	b := g.buckets[host]
+	if b == nil {
+		b = &bucket{tokens: n, at: t}
+		if g.buckets == nil {
+			g.buckets = map[string]*bucket{}
+		}
+		g.buckets[host] = b
 	}
-	if g.next == nil {
-		g.next = map[string]time.Time{}
+	if d := t.Sub(b.at); d > 0 {
+		b.tokens = min(n, b.tokens+float64(d)*n/per)
 	}
-	g.next[host] = slot.Add(g.Interval)
+	b.at = t
+	var wait time.Duration
+	if b.tokens < 1 {
+		wait = time.Duration(math.Ceil((1 - b.tokens) * per / n))
+		deadline, ok := ctx.Deadline()
+		if within > 0 && wait > within || ok && time.Until(deadline) < wait { // contexts run on the real clock
+			g.mu.Unlock()
+			return ErrNoSlot
+		}
+	}
+	b.tokens--
 	g.mu.Unlock()
-	if d := slot.Sub(t); d > 0 {
+	if wait > 0 {
 		sleep := clock.Sleep
 		if g.Sleep != nil {
 			sleep = g.Sleep
 		}
-		return sleep(ctx, d)
+		return sleep(ctx, wait)
 	}
 	return nil
 }
@@ -176,7 +276,7 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 	known := map[string]bool{} // base_urls with a remembered unit
 	for _, a := range accts {
 		if remembered(a.Name) > 0 {
-			known[a.BaseURL] = true
+			known[GatewayKey(a.BaseURL)] = true
 		}
 	}
 	refresh := u.Refresh
@@ -192,9 +292,10 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 		if a.QuotaPerUSD != config.QuotaPerUSDAuto {
 			continue
 		}
-		e := u.gw[a.BaseURL]
-		if _, ok := todo[a.BaseURL]; !ok && (e == nil || e.per == 0 || now.Sub(e.at) >= refresh) {
-			todo[a.BaseURL] = a
+		base := GatewayKey(a.BaseURL)
+		e := u.gw[base]
+		if _, ok := todo[base]; !ok && (e == nil || e.per == 0 || now.Sub(e.at) >= refresh) {
+			todo[base] = a
 		}
 	}
 	u.mu.Unlock()
@@ -205,18 +306,24 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 			wg.Go(func() {
 				per, problem := int64(0), ""
 				host := Host(base)
-				switch {
-				case gw.Wait(ctx, host) != nil:
+				switch err := gw.Wait(ctx, host, a.Timeout); {
+				case errors.Is(err, ErrNoSlot):
+					problem = "GET " + statusPath(base) + ": not sent: " + err.Error()
+				case err != nil:
 					problem = "canceled"
 				default:
-					var err error
 					per, err = src.QuotaPerUnit(ctx, aihubmix.Request{BaseURL: base, Headers: a.Headers, Timeout: a.Timeout})
 					if err != nil {
 						// A 429 here does not mark the gateway busy: the
 						// first poll then meets the limit itself and fails
 						// visibly, rather than every account being deferred
-						// by a request that polls nothing.
-						problem = "GET /api/status: " + err.Error()
+						// by a request that polls nothing. The polls go
+						// one at a time until one gets through.
+						var e *aihubmix.Error
+						if errors.As(err, &e) && e.Kind == aihubmix.ErrRateLimited {
+							gw.statusLimited(host)
+						}
+						problem = "GET " + statusPath(base) + ": " + err.Error()
 					}
 				}
 				u.mu.Lock()
@@ -228,7 +335,7 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 				}
 				if problem == "" {
 					if e.per != 0 && e.per != per {
-						log.Warn("the gateway's quota_per_unit changed", "gateway", hostOnly(base), "was", e.per, "now", per)
+						log.Warn("the gateway's quota_per_unit changed", "gateway", gatewayName(base), "was", e.per, "now", per)
 					}
 					e.per, e.at, e.problem, e.warned = per, now, "", false
 					return
@@ -237,14 +344,14 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 				if !e.warned {
 					e.warned = true
 					if e.per == 0 && known[base] {
-						log.Debug("cannot read the gateway's quota_per_unit; the unit of the last balance stands", "gateway", hostOnly(base), "error", problem)
+						log.Debug("cannot read the gateway's quota_per_unit; the unit of the last balance stands", "gateway", gatewayName(base), "error", problem)
 						return
 					}
 					fallback := "the default 500000"
 					if e.per != 0 {
 						fallback = "its last answer"
 					}
-					log.Warn("cannot read the gateway's quota_per_unit; using "+fallback+" units per USD", "gateway", hostOnly(base), "error", problem)
+					log.Warn("cannot read the gateway's quota_per_unit; using "+fallback+" units per USD", "gateway", gatewayName(base), "error", problem)
 				}
 			})
 		}
@@ -255,7 +362,7 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, a := range accts {
-		switch e := u.gw[a.BaseURL]; {
+		switch e := u.gw[GatewayKey(a.BaseURL)]; {
 		case a.QuotaPerUSD != config.QuotaPerUSDAuto:
 			out[a.Name] = Unit{PerUSD: a.QuotaPerUSD, Source: UnitFromConfig}
 		case src == nil:
@@ -276,11 +383,29 @@ func (u *Units) Resolve(ctx context.Context, src UnitSource, gw *Gateways, accts
 	return out
 }
 
-// hostOnly names a gateway in logs without any userinfo its URL may carry.
-func hostOnly(base string) string {
-	u, err := url.Parse(base)
+// gatewayName names a gateway in logs: scheme, host, port and path,
+// without any userinfo, query or trailing slash its URL may carry.
+func gatewayName(base string) string {
+	u, err := url.Parse(strings.TrimSpace(base))
 	if err != nil {
 		return "?"
 	}
-	return u.Scheme + "://" + u.Host
+	return u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/")
+}
+
+// GatewayKey is the key a gateway's /api/status answer is kept under: its
+// base_url without surrounding space or trailing slashes, so that
+// https://gw and https://gw/ are one gateway.
+func GatewayKey(base string) string {
+	return strings.TrimRight(strings.TrimSpace(base), "/")
+}
+
+// statusPath is the path of base's /api/status, as an error line shows it:
+// without host, userinfo or query.
+func statusPath(base string) string {
+	u, err := url.Parse(strings.TrimSpace(base))
+	if err != nil {
+		return "/api/status"
+	}
+	return "/" + strings.TrimLeft(u.JoinPath("api", "status").EscapedPath(), "/")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -224,49 +225,201 @@ func TestUnitDefaultWhenNeverKnown(t *testing.T) {
 	}
 }
 
-// TestGatewayPace spaces requests to one host by the rate's interval and
-// leaves other hosts alone; no real waiting.
+// TestGatewayPace is a token bucket per host: a burst of the rate's count
+// at once, then one slot per Per/N; a slot further away than the caller can
+// wait is not taken (ErrNoSlot) and nothing sleeps. No real waiting.
 func TestGatewayPace(t *testing.T) {
 	now := time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	waits := map[string][]time.Duration{}
-	var cur string
-	gw := &Gateways{Interval: time.Second, Now: func() time.Time { return now },
-		Sleep: func(_ context.Context, d time.Duration) error {
-			mu.Lock()
-			waits[cur] = append(waits[cur], d)
-			mu.Unlock()
-			return nil
-		}}
-	for _, host := range []string{"a:1", "a:1", "b:1", "a:1", "b:1"} {
-		cur = host
-		if err := gw.Wait(context.Background(), host); err != nil {
-			t.Fatal(err)
+	var waits []time.Duration
+	gw := &Gateways{Rate: config.Rate{N: 3, Per: time.Hour}, Now: func() time.Time { return now },
+		Sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }}
+	ctx := context.Background()
+	for i := range 3 {
+		if err := gw.Wait(ctx, "a:1", 10*time.Second); err != nil {
+			t.Fatalf("request %d of the burst: %v", i+1, err)
 		}
 	}
-	if fmt.Sprint(waits) != "map[a:1:[1s 2s] b:1:[1s]]" {
-		t.Errorf("waits = %v, want a:1 [1s 2s], b:1 [1s]", waits)
+	if err := gw.Wait(ctx, "b:1", 10*time.Second); err != nil {
+		t.Fatalf("another host: %v", err)
+	}
+	if err := gw.Wait(ctx, "a:1", 10*time.Second); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("4th request within 10s: %v, want ErrNoSlot", err)
+	}
+	if len(waits) != 0 {
+		t.Fatalf("waited %v; the burst and a refused slot wait for nothing", waits)
+	}
+	// A caller that may wait long enough gets the next slot, 20m away.
+	if err := gw.Wait(ctx, "a:1", time.Hour); err != nil || fmt.Sprint(waits) != "[20m0s]" {
+		t.Fatalf("waits = %v, %v; want [20m0s]", waits, err)
+	}
+	// That slot is promised: 40 minutes later one more is free, not two.
+	now = now.Add(40 * time.Minute)
+	if err := gw.Wait(ctx, "a:1", time.Second); err != nil {
+		t.Fatalf("after 40m: %v", err)
+	}
+	if err := gw.Wait(ctx, "a:1", time.Second); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("second after 40m: %v, want ErrNoSlot", err)
+	}
+	// A context ending before the slot comes: no slot either.
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := gw.Wait(dctx, "a:1", time.Hour); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("slot after the context's deadline: %v, want ErrNoSlot", err)
 	}
 	// Off: no waiting at all.
 	off := &Gateways{Sleep: func(context.Context, time.Duration) error { t.Error("waited with pacing off"); return nil }}
-	for range 3 {
-		off.Wait(context.Background(), "a:1")
+	for range 5 {
+		off.Wait(ctx, "a:1", time.Second)
 	}
 }
 
-// TestGatewayPaceInACycle: gateway_rate paces the polls of one cycle.
+// TestGatewayPaceInACycle: gateway_rate 3/h with one account does not
+// stall check (the burst covers /api/status and the poll); with more
+// accounts than the burst, the rest are deferred at once, not after ~20
+// minutes each, and that is not a failure.
 func TestGatewayPaceInACycle(t *testing.T) {
-	h, up := unitHarness(t, "gateway_rate: 30/m\n"+unitConfig)
+	one := `
+state_file: state.json
+lock_timeout: 100ms
+gateway_rate: 3/h
+accounts: [{ name: a1, base_url: "` + gwA + `", token: tok-a1.pad }]
+notifiers: [{ name: chat, type: console }]
+`
+	h, up := unitHarness(t, one)
 	up.setUnit(gwA, 500_000)
-	var waits []time.Duration
-	gw := NewGateways(h.cfg)
-	gw.Now = func() time.Time { return h.now }
-	gw.Sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	h.poller.set("a1", 100)
+	sleep := func(_ context.Context, d time.Duration) error { t.Errorf("waited %v for a slot", d); return nil }
+	rep := h.runWith(up, func(c *Cycle) { c.Gateways = NewGateways(h.cfg); c.Gateways.Sleep = sleep })
+	if rep.Err() != nil || h.poller.calls != 1 || up.statusCalls(gwA) != 1 {
+		t.Errorf("one account: %v, %d polls, %d status calls", rep.Err(), h.poller.calls, up.statusCalls(gwA))
+	}
+
+	many := strings.Replace(one, "accounts: [{ name: a1, base_url: \""+gwA+"\", token: tok-a1.pad }]", `accounts:
+  - { name: a1, base_url: "`+gwA+`", token: tok-a1.pad }
+  - { name: a2, base_url: "`+gwA+`", token: tok-a2.pad }
+  - { name: a3, base_url: "`+gwA+`", token: tok-a3.pad }
+  - { name: a4, base_url: "`+gwA+`", token: tok-a4.pad }`, 1)
+	h, up = unitHarness(t, many)
+	up.setUnit(gwA, 500_000)
+	for _, a := range []string{"a1", "a2", "a3", "a4"} {
+		h.poller.set(a, 100)
+	}
 	h.cfg.Concurrency = 1
-	h.runWith(up, func(c *Cycle) { c.Gateways = gw })
-	// Gateway A: /api/status, then a1 and a2, 2s apart; B: b1 at once.
-	if fmt.Sprint(waits) != "[2s 4s]" {
-		t.Errorf("waits = %v, want [2s 4s]", waits)
+	start := time.Now()
+	rep = h.runWith(up, func(c *Cycle) { c.Gateways = NewGateways(h.cfg); c.Gateways.Sleep = sleep })
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("cycle took %v", time.Since(start))
+	}
+	if h.poller.calls != 2 || strings.Join(rep.Deferred, ",") != "a3,a4" || rep.Err() != nil {
+		t.Errorf("4 accounts at 3/h: %d polls, deferred %v, err %v; want 2 polls (status took the 3rd slot), a3,a4 deferred, no failure",
+			h.poller.calls, rep.Deferred, rep.Err())
+	}
+}
+
+// slowPoller answers a poll after a short delay, so that concurrent polls
+// overlap, and counts the polls in flight at once.
+type slowPoller struct {
+	*unitPoller
+	mu             sync.Mutex
+	inFlight, most int
+}
+
+func (p *slowPoller) Self(ctx context.Context, r aihubmix.Request) (aihubmix.Snapshot, error) {
+	p.mu.Lock()
+	p.inFlight++
+	p.most = max(p.most, p.inFlight)
+	p.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	p.mu.Lock()
+	p.inFlight--
+	p.mu.Unlock()
+	return p.unitPoller.Self(ctx, r)
+}
+
+// Test429OnStatusThenOnePollAtATime: after a 429 on /api/status, the polls
+// of that gateway go one at a time: the first that meets the limit fails
+// visibly and the rest are deferred (one 429, not one per concurrency
+// slot); when the first succeeds, the rest go at full concurrency.
+func Test429OnStatusThenOnePollAtATime(t *testing.T) {
+	yaml := `
+state_file: state.json
+lock_timeout: 100ms
+concurrency: 8
+accounts:
+  - { name: a1, base_url: "` + gwA + `", token: tok-a1.pad }
+  - { name: a2, base_url: "` + gwA + `", token: tok-a2.pad }
+  - { name: a3, base_url: "` + gwA + `", token: tok-a3.pad }
+  - { name: a4, base_url: "` + gwA + `", token: tok-a4.pad }
+  - { name: a5, base_url: "` + gwA + `", token: tok-a5.pad }
+notifiers: [{ name: chat, type: console }]
+`
+	limited := &aihubmix.Error{Kind: aihubmix.ErrRateLimited, Status: 429}
+	h, up := unitHarness(t, yaml)
+	up.fails[gwA] = limited
+	for _, a := range []string{"a1", "a2", "a3", "a4", "a5"} {
+		h.poller.set(a, 100)
+		h.poller.fail(a, limited)
+	}
+	sp := &slowPoller{unitPoller: up}
+	rep := h.runWith(sp, nil)
+	if h.poller.calls != 1 || len(rep.PollErrors) != 1 || len(rep.Deferred) != 4 {
+		t.Errorf("still limited: %d polls, errors %v, deferred %v; want 1 poll failing visibly and 4 deferred",
+			h.poller.calls, rep.PollErrors, rep.Deferred)
+	}
+
+	// The limit has passed by the time the polls start: the first succeeds,
+	// and the others then go at once.
+	h, up = unitHarness(t, yaml)
+	up.fails[gwA] = limited
+	for _, a := range []string{"a1", "a2", "a3", "a4", "a5"} {
+		h.poller.set(a, 100)
+	}
+	sp = &slowPoller{unitPoller: up}
+	rep = h.runWith(sp, nil)
+	if h.poller.calls != 5 || rep.Err() != nil || len(rep.Deferred) != 0 || sp.most < 2 {
+		t.Errorf("limit passed: %d polls, err %v, deferred %v, at most %d at once; want 5 polls, concurrent after the first",
+			h.poller.calls, rep.Err(), rep.Deferred, sp.most)
+	}
+}
+
+// TestStatusFailureNamesTheGatewayWithItsPath: the fallback warning and
+// the problem name the gateway with its path and the full path of
+// /api/status; a trailing slash is the same gateway, asked once.
+func TestStatusFailureNamesTheGatewayWithItsPath(t *testing.T) {
+	yaml := `
+state_file: state.json
+accounts:
+  - { name: c1, base_url: "` + gwA + `/console", token: tok-c1.pad }
+  - { name: c2, base_url: "` + gwA + `/console/", token: tok-c2.pad }
+  - { name: r1, base_url: "` + gwB + `", token: tok-r1.pad }
+  - { name: r2, base_url: "` + gwB + `/", token: tok-r2.pad }
+notifiers: [{ name: chat, type: console }]
+`
+	_, up := unitHarness(t, yaml)
+	up.setUnit(gwB, 1_000_000)
+	cfg, err := config.Parse([]byte(yaml), t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	got := (&Units{}).Resolve(context.Background(), up, nil, cfg.Accounts, time.Now(), slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if u := got["c1"]; !strings.HasPrefix(u.Problem, "GET /console/api/status: ") {
+		t.Errorf("c1 problem = %q, want the full path of /api/status", u.Problem)
+	}
+	if !strings.Contains(logs.String(), "gateway="+gwA+"/console ") || strings.Count(logs.String(), "using the default 500000") != 1 {
+		t.Errorf("fallback warning does not name the gateway with its path once:\n%s", logs.String())
+	}
+	if up.statusCalls(gwA+"/console") != 1 || up.statusCalls(gwB) != 1 || len(up.statusN) != 2 {
+		t.Errorf("status calls = %v, want one per gateway (a trailing slash is the same gateway)", up.statusN)
+	}
+	if got["r2"].PerUSD != 1_000_000 || got["r2"].Source != UnitFromGateway {
+		t.Errorf("r2 (trailing slash) unit = %+v", got["r2"])
+	}
+	// At the root, the path is /api/status.
+	up.fails[gwB] = &aihubmix.Error{Kind: aihubmix.ErrStatus, Status: 500}
+	got = (&Units{}).Resolve(context.Background(), up, nil, cfg.Accounts, time.Now(), slog.New(slog.DiscardHandler), nil)
+	if u := got["r1"]; u.Source != UnitDefault || !strings.HasPrefix(u.Problem, "GET /api/status: ") {
+		t.Errorf("r1 problem = %q, want GET /api/status", u.Problem)
 	}
 }
 

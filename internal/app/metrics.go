@@ -34,6 +34,8 @@ type Metrics struct {
 	notifyLatency *prometheus.HistogramVec
 	owed          *prometheus.GaugeVec
 	skipped       *prometheus.CounterVec
+	keys          *keyMetrics
+	spentUSD      *prometheus.GaugeVec
 }
 
 // NewMetrics registers quotawatch's metrics on reg.
@@ -71,6 +73,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 	}
 	m.skipped.WithLabelValues("locked")
+	m.keys = newKeyMetrics(f)
+	m.spentUSD = newSpentMetric(f)
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "quotawatch_build_info", Help: "Build information; the value is 1.",
 		ConstLabels: prometheus.Labels{"version": version.Version, "commit": version.Commit},
@@ -97,6 +101,8 @@ func (m *Metrics) Prepare(notifierNames, accounts []string) {
 			for _, v := range []interface{ DeleteLabelValues(...string) bool }{m.balance, m.level, m.pollErrors, m.lastSuccess} {
 				v.DeleteLabelValues(a)
 			}
+			m.forgetKeys(a)
+			m.spentUSD.DeletePartialMatch(prometheus.Labels{"account": a})
 		}
 	}
 	for n := range m.notifiers {

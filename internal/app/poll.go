@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -17,9 +18,12 @@ type Poller interface {
 // PollAllPaced polls accounts, at most concurrency at once, each request
 // paced per gateway host by gw, and returns the results in account order.
 // Accounts for which skip (if not nil) is true are not polled; their result
-// is marked Deferred. Once a gateway answers 429 without Retry-After, its accounts not yet
-// polled are not polled this cycle: their result is Deferred with
-// GatewayBusy set.
+// is marked Deferred. Once a gateway answers 429 without Retry-After, its
+// accounts not yet polled are not polled this cycle: their result is
+// Deferred with GatewayBusy set. A poll that gets no request slot of
+// gateway_rate within its timeout is Deferred with NoSlot set. After a 429
+// on the gateway's /api/status, its polls go one at a time until one
+// succeeds.
 func PollAllPaced(ctx context.Context, p Poller, accts []config.Account, concurrency int, now func() time.Time, skip func(config.Account) bool, gw *Gateways) []PollResult {
 	results := make([]PollResult, len(accts))
 	next := make(chan int)
@@ -27,31 +31,7 @@ func PollAllPaced(ctx context.Context, p Poller, accts []config.Account, concurr
 	for range min(max(concurrency, 1), len(accts)) {
 		wg.Go(func() {
 			for i := range next {
-				a := accts[i]
-				if skip != nil && skip(a) {
-					results[i] = PollResult{Deferred: true, At: now()}
-					continue
-				}
-				host := Host(a.BaseURL)
-				if gw.Busy(host) {
-					results[i] = PollResult{Deferred: true, GatewayBusy: true, At: now()}
-					continue
-				}
-				if err := gw.Wait(ctx, host); err != nil {
-					results[i] = PollResult{Err: &aihubmix.Error{Kind: aihubmix.ErrTransport, Message: "canceled"}, At: now()}
-					continue
-				}
-				if gw.Busy(host) { // it became busy while this poll waited for its slot
-					results[i] = PollResult{Deferred: true, GatewayBusy: true, At: now()}
-					continue
-				}
-				snap, err := p.Self(ctx, aihubmix.Request{
-					BaseURL: a.BaseURL, Token: a.Token.Reveal(), Headers: a.Headers, Timeout: a.Timeout,
-				})
-				if noRetryAfter(err) {
-					gw.rateLimited(host)
-				}
-				results[i] = PollResult{Snapshot: snap, Err: err, At: now()}
+				results[i] = pollOne(ctx, p, accts[i], now, skip, gw)
 			}
 		})
 	}
@@ -61,6 +41,44 @@ func PollAllPaced(ctx context.Context, p Poller, accts []config.Account, concurr
 	close(next)
 	wg.Wait()
 	return results
+}
+
+// pollOne polls one account for PollAllPaced.
+func pollOne(ctx context.Context, p Poller, a config.Account, now func() time.Time, skip func(config.Account) bool, gw *Gateways) PollResult {
+	canceled := func() PollResult {
+		return PollResult{Err: &aihubmix.Error{Kind: aihubmix.ErrTransport, Message: "canceled"}, At: now()}
+	}
+	if skip != nil && skip(a) {
+		return PollResult{Deferred: true, At: now()}
+	}
+	host := Host(a.BaseURL)
+	done, err := gw.enter(ctx, host)
+	if err != nil {
+		return canceled()
+	}
+	defer done()
+	if gw.Busy(host) {
+		return PollResult{Deferred: true, GatewayBusy: true, At: now()}
+	}
+	switch err := gw.Wait(ctx, host, a.Timeout); {
+	case errors.Is(err, ErrNoSlot):
+		return PollResult{Deferred: true, NoSlot: true, At: now()}
+	case err != nil:
+		return canceled()
+	}
+	if gw.Busy(host) { // it became busy while this poll waited for its slot
+		return PollResult{Deferred: true, GatewayBusy: true, At: now()}
+	}
+	snap, err := p.Self(ctx, aihubmix.Request{
+		BaseURL: a.BaseURL, Token: a.Token.Reveal(), Headers: a.Headers, Timeout: a.Timeout,
+	})
+	switch {
+	case noRetryAfter(err):
+		gw.rateLimited(host)
+	case err == nil:
+		gw.calmed(host)
+	}
+	return PollResult{Snapshot: snap, Err: err, At: now()}
 }
 
 // PollResult is the outcome of polling one account.
@@ -74,4 +92,7 @@ type PollResult struct {
 	// earlier in this cycle.
 	Deferred    bool
 	GatewayBusy bool
+	// NoSlot (with Deferred) is set when gateway_rate had no request slot
+	// for the poll within its timeout.
+	NoSlot bool
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/pgtest"
 	"github.com/quotawatch/quotawatch/internal/state"
@@ -297,4 +298,36 @@ func gather(t *testing.T, reg *prometheus.Registry) string {
 		expfmt.MetricFamilyToText(&b, mf)
 	}
 	return b.String()
+}
+
+// TestPeekStateReadsTheDatabase: balance's read of the state (for spend
+// against budgets) reads the database when state_database is set, without
+// taking the lock or creating anything.
+func TestPeekStateReadsTheDatabase(t *testing.T) {
+	url := pgtest.URL(t)
+	cfg := &config.Config{StateDatabase: config.Secret(url)}
+	if st := PeekState(context.Background(), cfg); st != nil {
+		t.Errorf("a database without the schema peeks as %+v, want nil", st)
+	}
+	s, _ := pgstore.New(url)
+	if applied, err := s.Migrate(context.Background()); err != nil || len(applied) != pgstore.SchemaVersion() {
+		t.Fatalf("Peek created part of the schema: migrate applied %v, %v", applied, err)
+	}
+	held, err := s.Lock(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := state.New()
+	f.Account("main").Spend = &state.Spend{Periods: map[alert.Period]*alert.PeriodSpend{alert.PeriodDay: {Base: 1, Last: 5}}}
+	if _, err := held.Load(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := held.Save(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close() // a cycle holds the lock: Peek does not wait
+	st := PeekState(context.Background(), cfg)
+	if st == nil || st.Accounts["main"] == nil || st.Accounts["main"].Spend.Periods[alert.PeriodDay].Last != 5 {
+		t.Errorf("PeekState = %+v", st)
+	}
 }

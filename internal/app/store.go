@@ -49,3 +49,21 @@ func shared(s state.Store) bool {
 	_, file := s.(state.FileStore)
 	return !file
 }
+
+// PeekState reads the stored state for display (balance), with no side
+// effect: no lock, no migration, nothing written or moved aside. A state
+// that is missing or cannot be read is nil.
+func PeekState(ctx context.Context, cfg *config.Config) *state.File {
+	if cfg.StateDatabase == "" {
+		return state.Peek(cfg.StateFile)
+	}
+	s, err := pgstore.New(cfg.StateDatabase.Reveal())
+	if err != nil {
+		return nil
+	}
+	f, err := s.Peek(ctx)
+	if err != nil {
+		return nil
+	}
+	return f
+}

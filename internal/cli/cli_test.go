@@ -447,7 +447,8 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 	if r.code != ExitOK {
 		t.Fatalf("demo: exit %d: %s", r.code, r.stderr)
 	}
-	for _, want := range []string{"(warning, new)", "(warning, repeat)", "(critical, escalated)", "(warning, deescalated)", "RESOLVED", "nothing changed"} {
+	for _, want := range []string{"(warning, new)", "(warning, repeat)", "(critical, escalated)", "(warning, deescalated)", "RESOLVED", "nothing changed",
+		"spending $40.00/h over the last 1h since 21:30 UTC, above $25.00/h (critical, new)", "spending back to $0.00/h"} {
 		if strings.Count(r.stdout, want) < 1 {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}
@@ -497,7 +498,8 @@ func TestNoSecretLeaks(t *testing.T) {
 	extra := fmt.Sprintf(`  - { name: slack-hook, type: slack, webhook_url: "%s/services/T0/B0/CANARY-SLACK-WEBHOOK" }
   - { name: slack-bot, type: slack, token: "xoxb-CANARY-SLACK-TOKEN", channel: "#alerts", api_url: "%s/api/" }
   - { name: pager, type: pagerduty, routing_key: "CANARY-PD-ROUTING-KEY", url: "%s/v2/enqueue" }
-defaults: { poll_failure_alert_after: 1 }
+defaults: { poll_failure_alert_after: 1, spend: { budgets: [{ period: day, usd: 1 }], rate: { above: { usd_per_hour: 1 } } } }
+digest: { every: "* * * * *" }
 `, peer.URL, peer.URL, peer.URL)
 	cfgPath := writeConfig(t, standardConfig(up, hook)+extra)
 	var all strings.Builder

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -82,7 +83,11 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		fmt.Fprintf(w, "listen:     %s (run only)\n", cfg.Listen)
 	}
 	if cfg.GatewayRate.N > 0 {
-		fmt.Fprintf(w, "gateway rate: %s per gateway host\n", cfg.GatewayRate)
+		fmt.Fprintf(w, "gateway rate: %s per gateway host (a burst of %d, then one every %s)\n",
+			cfg.GatewayRate, cfg.GatewayRate.N, shortDuration(cfg.GatewayRate.Interval()))
+		for _, warning := range rateWarnings(cfg, interval) {
+			fmt.Fprintf(w, "  warning: %s\n", warning)
+		}
 	}
 	fmt.Fprintf(w, "\naccounts (%d):\n", len(cfg.Accounts))
 	for _, a := range cfg.Accounts {
@@ -119,7 +124,14 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		if a.PollFailureAlertAfter > 0 {
 			fmt.Fprintf(w, "    poll alert:  after %d failed polls in a row\n", a.PollFailureAlertAfter)
 		}
+		if a.Keys != nil {
+			fmt.Fprintf(w, "    API keys:    %s\n", a.Keys)
+		}
+		validateSpend(w, cfg, a, interval)
 		fmt.Fprintf(w, "    notifiers:   %s\n", orNone(strings.Join(a.Notifiers, ", ")))
+	}
+	if d := cfg.Digest; d != nil {
+		fmt.Fprintf(w, "\ndigest:     %s (next %s) to %s\n", d.Every, d.Cron.Next(time.Now()).UTC().Format(time.RFC3339), orNone(strings.Join(d.Notifiers, ", ")))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "\nnotifiers (%d):\n", len(cfg.Notifiers))
@@ -138,6 +150,61 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		}
 	}
 	return ExitOK
+}
+
+// rateWarnings names the gateway hosts whose requests per cycle (one per
+// account, plus one per /api/status read for quota_per_usd: auto) exceed
+// what gateway_rate allows: its burst, or (with an explicit schedule, which
+// run follows) what it refills per schedule interval when that is less. The
+// polls beyond it would be deferred every cycle.
+func rateWarnings(cfg *config.Config, interval time.Duration) []string {
+	type load struct {
+		accounts int
+		status   map[string]bool
+	}
+	var hosts []string
+	loads := map[string]*load{}
+	for _, a := range cfg.Accounts {
+		h := app.Host(a.BaseURL)
+		l := loads[h]
+		if l == nil {
+			l = &load{status: map[string]bool{}}
+			loads[h] = l
+			hosts = append(hosts, h)
+		}
+		l.accounts++
+		if a.QuotaPerUSD == config.QuotaPerUSDAuto {
+			l.status[app.GatewayKey(a.BaseURL)] = true
+		}
+	}
+	r := cfg.GatewayRate
+	allowed, per := float64(r.N), fmt.Sprintf("a burst of %d", r.N)
+	if refill := float64(r.N) * float64(interval) / float64(r.Per); cfg.ScheduleSet && interval > 0 && refill < allowed {
+		allowed = refill
+		per = fmt.Sprintf("%s per schedule interval (%s)", strconv.FormatFloat(refill, 'f', -1, 64), shortDuration(interval))
+	}
+	var out []string
+	for _, h := range hosts {
+		l := loads[h]
+		n := l.accounts + len(l.status)
+		if float64(n) <= allowed {
+			continue
+		}
+		what := fmt.Sprintf("%d account", l.accounts)
+		if l.accounts != 1 {
+			what += "s"
+		}
+		if len(l.status) > 0 {
+			what += " + /api/status"
+		}
+		reqs := fmt.Sprintf("%d requests", n)
+		if n == 1 {
+			reqs = "1 request"
+		}
+		out = append(out, fmt.Sprintf("gateway %s: %s per cycle (%s) exceed gateway_rate %s, which allows %s: the polls beyond it are deferred",
+			h, reqs, what, r, per))
+	}
+	return out
 }
 
 // hostOf shows where an account points without any credential a URL might
@@ -186,11 +253,12 @@ func orNone(s string) string {
 	return s
 }
 
-type balanceOpts struct{ json bool }
+type balanceOpts struct{ json, keys bool }
 
 func balanceFlags(fs *flag.FlagSet) any {
 	o := &balanceOpts{}
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&o.keys, "keys", false, "also list each account's API keys: remaining, used, expiry and level")
 	return o
 }
 
@@ -207,7 +275,8 @@ type balanceRow struct {
 	ThresholdSource notifiers.ThresholdSource `json:"threshold_source,omitempty"`
 	// AccountThreshold says where the account's own threshold came from
 	// (quota_remind_threshold or setting.quota_warning_threshold), "none"
-	// when the gateway sent none, or "off" (account_threshold: off).
+	// when the gateway sent none, "off" (account_threshold: off), or
+	// "unknown" when the poll failed.
 	AccountThreshold      string `json:"account_threshold"`
 	AccountThresholdQuota *int64 `json:"account_threshold_quota,omitempty"`
 	// QuotaPerUSD is the unit of the USD figures; QuotaPerUSDSource is
@@ -217,6 +286,12 @@ type balanceRow struct {
 	QuotaPerUSDProblem string `json:"quota_per_usd_problem,omitempty"`
 	Level              string `json:"level"`
 	Error              string `json:"error,omitempty"`
+	// Keys are the account's API keys (balance --keys); KeysError says
+	// why they could not be listed.
+	Keys      []keyRow `json:"keys,omitempty"`
+	KeysError string   `json:"keys_error,omitempty"`
+	// Spend is set for an account with budgets (spend.go).
+	Spend *spendRow `json:"spend,omitempty"`
 }
 
 // newBalanceRow is the output row of b, account a's balance.
@@ -225,6 +300,12 @@ func newBalanceRow(b app.Balance, a config.Account) balanceRow {
 	row := balanceRow{Account: b.Account, Level: "error", QuotaPerUSD: u.PerUSD, QuotaPerUSDSource: u.Source, QuotaPerUSDProblem: u.Problem}
 	if b.Err != nil {
 		row.Error = b.Err.Error()
+		// Not polled, so whether the gateway sends a threshold is not
+		// known: "unknown", never "" (or "none", which says it sent none).
+		row.AccountThreshold = "unknown"
+		if a.AccountThreshold == notifiers.SeverityNone {
+			row.AccountThreshold = "off"
+		}
 		return row
 	}
 	s := b.Snapshot
@@ -264,13 +345,18 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	balances := app.Balances(ctx, cfg, poller, e.logger)
 
 	rows := make([]balanceRow, len(balances))
+	spend := app.SpendOf(ctx, cfg, balances, time.Now())
 	failed := 0
 	for i, b := range balances {
 		rows[i] = newBalanceRow(b, cfg.Accounts[i])
+		rows[i].Spend = newSpendRow(spend[i], b.Unit.PerUSD)
 		if b.Err != nil {
 			failed++
 			e.logger.Error("poll failed", "account", b.Account, "error", b.Err)
 		}
+	}
+	if opts.keys {
+		failed += listKeys(ctx, e, cfg, poller, balances, rows)
 	}
 
 	if opts.json {
@@ -282,12 +368,18 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 		}
 	} else {
 		writeBalanceTable(e.stdout, rows)
+		if opts.keys {
+			printKeys(e.stdout, rows)
+		}
 	}
 	if failed > 0 {
 		var names []string
 		for _, r := range rows {
 			if r.Error != "" {
 				names = append(names, r.Account+": "+r.Error)
+			}
+			if r.KeysError != "" {
+				names = append(names, r.Account+": list keys: "+r.KeysError)
 			}
 		}
 		e.fail(fmt.Errorf("poll failed: %s", strings.Join(names, "; ")))
@@ -326,6 +418,7 @@ func writeBalanceTable(w io.Writer, rows []balanceRow) {
 			notifiers.FormatUSDAt(*r.UsedQuota, r.QuotaPerUSD), th, r.Level, unit, own)
 	}
 	tw.Flush()
+	writeSpendTable(w, rows)
 	for _, r := range rows {
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s: error: %s\n", r.Account, r.Error)

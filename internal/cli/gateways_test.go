@@ -51,7 +51,7 @@ func TestRecordedGatewaysEndToEnd(t *testing.T) {
 		{server: newAPI, self: "user-self-no-user-header.http", status: "status.http", code: ExitFailure,
 			line: "main: HTTP 401 Unauthorized: 无权进行此操作，未提供 New-Api-User (request id 20261125195421849779851sxSeSSCT); hint: new-api needs the header New-Api-User"},
 		{server: newAPI, self: "user-self-wrong-token.http", status: "status.http", headers: `{ New-Api-User: "2" }`, code: ExitFailure,
-			line: "main: gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效 (request id 20261125195421534702705U3DWSacn)"},
+			line: "main: gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效 (request id 20261125195421534702705U3DWSacn); hint: the access token is wrong or was revoked"},
 		{server: newAPI, self: "user-self-disabled.http", status: "status.http", headers: `{ New-Api-User: "2" }`, code: ExitFailure,
 			line: "main: gateway refused the request (HTTP 200, success=false): 用户已被封禁 (request id 20261125195423357965385WtIG4zsv)"},
 		{server: newAPI, self: "user-self-no-auth.http", status: "status.http", code: ExitFailure,
@@ -68,7 +68,7 @@ func TestRecordedGatewaysEndToEnd(t *testing.T) {
 			want: row{BalanceUSD: 100, ThresholdUSD: 55, ThresholdSource: "config", AccountThreshold: "none",
 				QuotaPerUSD: 500000, QuotaPerUSDSource: "gateway", Level: "ok"}},
 		{server: oneAPI, self: "user-self-wrong-token.http", status: "status.http", code: ExitFailure,
-			line: "main: gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效 (request id 2026112519542870193160425252887)"},
+			line: "main: gateway refused the request (HTTP 200, success=false): 无权进行此操作，access token 无效 (request id 2026112519542870193160425252887); hint: the access token is wrong or was revoked"},
 		{server: oneAPI, self: "user-self-disabled.http", status: "status.http", code: ExitFailure,
 			line: "main: gateway refused the request (HTTP 200, success=false): 用户已被封禁 (request id 2026112519543041990473505426248)"},
 		{server: oneAPI, self: "user-self-no-auth.http", status: "status.http", code: ExitFailure,
@@ -191,5 +191,55 @@ func TestValidateWarnsAboutAPathInBaseURL(t *testing.T) {
 	r := runCLI(t, nil, "validate", "--config", writeConfig(t, "accounts: [{ name: main, base_url: \"https://gw.example.com/v1/\", token: test-token }]\n"))
 	if r.code != ExitOK || !strings.Contains(r.stdout, "warning:     base_url ends in /v1; it must be the gateway's root (https://gw.example.com)") {
 		t.Errorf("exit %d:\n%s", r.code, r.stdout)
+	}
+}
+
+// TestValidateWarnsWhenGatewayRateIsTooLow: validate warns when a gateway's
+// requests per cycle (accounts + /api/status) exceed gateway_rate's burst,
+// or, with a schedule, what it refills per interval.
+func TestValidateWarnsWhenGatewayRateIsTooLow(t *testing.T) {
+	accts := `accounts:
+  - { name: a, base_url: "http://127.0.0.1:13000", token: test-token }
+  - { name: b, base_url: "http://127.0.0.1:13000/", token: test-token }
+  - { name: c, base_url: "http://127.0.0.1:13001", token: test-token, quota_per_usd: 500000 }
+`
+	for _, tc := range []struct{ head, want string }{
+		{"gateway_rate: 2/h\n", "warning: gateway 127.0.0.1:13000: 3 requests per cycle (2 accounts + /api/status) exceed gateway_rate 2/h, which allows a burst of 2: the polls beyond it are deferred"},
+		{"gateway_rate: 3/h\nschedule: \"@every 5m\"\n", "warning: gateway 127.0.0.1:13000: 3 requests per cycle (2 accounts + /api/status) exceed gateway_rate 3/h, which allows 0.25 per schedule interval (5m): the polls beyond it are deferred"},
+		{"gateway_rate: 3/h\n", ""}, // 13001: 1 request, within the burst
+		{"gateway_rate: 60/m\nschedule: \"@every 5m\"\n", ""},
+	} {
+		r := runCLI(t, nil, "validate", "--config", writeConfig(t, tc.head+accts))
+		if r.code != ExitOK || tc.want != "" && !strings.Contains(r.stdout, tc.want) || tc.want == "" && strings.Contains(r.stdout, "warning:") {
+			t.Errorf("%s: exit %d\n%s\nwant %q", tc.head, r.code, r.stdout, tc.want)
+		}
+		// At 3/h, even one poll every 5 minutes is too many; within the
+		// burst (no schedule), one is fine.
+		other := strings.Contains(r.stdout, "warning: gateway 127.0.0.1:13001: 1 request per cycle (1 account) exceed")
+		if want := tc.head == "gateway_rate: 3/h\nschedule: \"@every 5m\"\n"; other != want {
+			t.Errorf("%s: warning for 127.0.0.1:13001 = %v, want %v:\n%s", tc.head, other, want, r.stdout)
+		}
+	}
+}
+
+// TestBalanceErrorRowSaysAccountThresholdUnknown: a row whose poll failed
+// says "unknown" (or "off"), never "".
+func TestBalanceErrorRowSaysAccountThresholdUnknown(t *testing.T) {
+	gw := gatewaytest.NewServer(t, nil)
+	gw.Close()
+	cfg := writeConfig(t, fmt.Sprintf(`state_file: state.json
+accounts:
+  - { name: a, base_url: %q, token: qw-token-1234, quota_per_usd: 500000 }
+  - { name: b, base_url: %q, token: qw-token-1234, quota_per_usd: 500000, account_threshold: "off" }
+`, gw.URL, gw.URL))
+	r := runCLI(t, nil, "balance", "--json", "--config", cfg)
+	var rows []struct {
+		AccountThreshold *string `json:"account_threshold"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 2 || r.code != ExitFailure {
+		t.Fatalf("exit %d, %v\n%s", r.code, err, r.stdout)
+	}
+	if rows[0].AccountThreshold == nil || *rows[0].AccountThreshold != "unknown" || rows[1].AccountThreshold == nil || *rows[1].AccountThreshold != "off" {
+		t.Errorf("account_threshold of error rows = %v, %v; want unknown, off\n%s", *rows[0].AccountThreshold, *rows[1].AccountThreshold, r.stdout)
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/quotawatch/quotawatch/internal/app"
 	"github.com/quotawatch/quotawatch/internal/pgtest"
 	"github.com/quotawatch/quotawatch/internal/state"
+	"github.com/quotawatch/quotawatch/internal/state/pgstore"
 )
 
 // dbConfig is standardConfig with the state in the database that
@@ -125,7 +127,7 @@ func TestCheckOnTheDatabaseWaitsForTheLockThenFails(t *testing.T) {
 	url := pgtest.URL(t)
 	env := withEnv(map[string]string{"QUOTAWATCH_DATABASE_URL": url})
 	cfg := writeConfig(t, dbConfig(up, hook))
-	if r := runCLI(t, env, "state", "migrate", "--config", cfg); r.code != ExitOK || !strings.Contains(r.stdout, "schema version 1") {
+	if r := runCLI(t, env, "state", "migrate", "--config", cfg); r.code != ExitOK || !strings.Contains(r.stdout, fmt.Sprintf("schema version %d", pgstore.SchemaVersion())) {
 		t.Fatalf("state migrate: %+v", r)
 	}
 	c, _ := loadConfigFile(cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok })

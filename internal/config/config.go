@@ -78,6 +78,8 @@ type Config struct {
 	ScheduleSet bool
 	// GatewayRate paces requests to each gateway host; zero is off.
 	GatewayRate Rate
+	// Digest is nil when the periodic summary is off (spend.go).
+	Digest *Digest
 }
 
 // Rate is a number of requests per period; the zero Rate is no limit.
@@ -144,6 +146,10 @@ type Account struct {
 	// PollFailureAlertAfter is the number of consecutive failed polls that
 	// raise a poll alert; 0 is off.
 	PollFailureAlertAfter int
+	// Spend is nil when the budget and spend-rate alerts are off.
+	Spend *Spend
+	// Keys is nil when the API-key alerts are off.
+	Keys *Keys
 }
 
 // QuotaPerUSDAuto is Account.QuotaPerUSD for quota_per_usd: auto.
@@ -234,6 +240,7 @@ type rawConfig struct {
 	Defaults    rawOverrides   `yaml:"defaults"`
 	Accounts    []rawAccount   `yaml:"accounts"`
 	Notifiers   []rawNotifier  `yaml:"notifiers"`
+	Digest      *rawDigest     `yaml:"digest"`
 }
 
 type rawOverrides struct {
@@ -244,6 +251,8 @@ type rawOverrides struct {
 	Runway                *rawRunway     `yaml:"runway"`
 	PollFailureAlertAfter *int           `yaml:"poll_failure_alert_after"`
 	QuotaPerUSD           *quotaPerUSD   `yaml:"quota_per_usd"`
+	Spend                 *rawSpend      `yaml:"spend"`
+	Keys                  *rawKeys       `yaml:"keys"`
 }
 
 // quotaPerUSD is auto (0) or a positive integer.
@@ -456,6 +465,9 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	if err := raw.accounts(dir, cfg, known); err != nil {
 		return nil, err
 	}
+	if cfg.Digest, err = resolveDigest(raw.Digest, known, cfg.Notifiers); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -549,6 +561,12 @@ func (o *rawOverrides) check(path string) error {
 			return fmt.Errorf("%s.runway.window: must be positive", path)
 		}
 	}
+	if _, err := resolveSpend(o.Spend, path+".spend"); err != nil {
+		return err
+	}
+	if _, err := resolveKeys(o.Keys, path+".keys"); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -596,6 +614,8 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		return a, err
 	}
 	a.Runway = ra.runway(defs)
+	a.Spend = ra.spend(path, defs)
+	a.Keys, _ = resolveKeys(pick2(ra.Overrides.Keys, defs.Keys), path+".keys") // checked by rawOverrides.check
 	if a.Notifiers, err = ra.notifiers(path, all, known); err != nil {
 		return a, err
 	}
@@ -654,6 +674,9 @@ func (ra *rawAccount) token(path, dir string) (Secret, error) {
 		token = Secret(strings.TrimSpace(ra.Token))
 	default:
 		return "", fmt.Errorf("%s.token: required (or token_file)", path)
+	}
+	if f := strings.Fields(token.Reveal()); len(f) == 2 && strings.EqualFold(f[0], "Bearer") {
+		return "", fmt.Errorf("%s: drop the 'Bearer ' prefix; quotawatch sends the token as the gateway expects", tokenKey)
 	}
 	if strings.ContainsAny(token.Reveal(), " \r\n\t") {
 		return "", fmt.Errorf("%s: must not contain white space", tokenKey)

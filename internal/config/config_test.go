@@ -186,10 +186,17 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-duplicate-header.yaml":     "accounts[0].headers.A: duplicate key",
 		"bad-notifier-twice.yaml":       `accounts[0].notifiers[1]: "c" is listed twice`,
 		"bad-base-url-path.yaml":        "accounts[0].base_url: give the gateway's root (such as https://aihubmix.com), without /api/user/self",
+		"bad-keys-unknown.yaml":         "accounts[0].keys.remaining_belw: unknown key",
+		"bad-keys-every.yaml":           "defaults.keys.every: 10s is shorter than the minimum 1m0s (the key list changes slowly; every page spends the gateway's rate limit)",
+		"bad-keys-glob.yaml":            `accounts[0].keys.exclude[0]: "tmp-[a-" is not a valid glob (use *, ? and [a-z]): syntax error in pattern`,
+		"bad-keys-both-money.yaml":      "accounts[0].keys.remaining_below: set usd or quota, not both",
+		"bad-keys-expiry.yaml":          "accounts[0].keys.expires_within.duration: required, a positive duration such as 72h",
+		"bad-keys-severity.yaml":        `accounts[0].keys.expires_within.severity: unknown severity "loud" (want info, warning or critical)`,
+		"bad-keys-scalar.yaml":          `accounts[0].keys: want a mapping (every, remaining_below, expires_within, include, exclude) or off, got "on"`,
 	}
 	files, _ := filepath.Glob("testdata/bad-*.yaml")
-	if len(files) != len(tests) {
-		t.Errorf("%d bad files, %d expectations: every bad file needs its error", len(files), len(tests))
+	if len(files) != len(tests)+len(badSpendConfigs) {
+		t.Errorf("%d bad files, %d expectations: every bad file needs its error", len(files), len(tests)+len(badSpendConfigs))
 	}
 	for file, want := range tests {
 		t.Run(file, func(t *testing.T) {
@@ -370,6 +377,25 @@ func TestTwoLineTokenFileNamesTokenFile(t *testing.T) {
 	_, err := Parse([]byte("accounts: [{name: a, token_file: key}]\n"), dir, all.Types(), goodEnv)
 	if err == nil || err.Error() != "accounts[0].token_file: must not contain white space" {
 		t.Errorf("error = %v, want it to name accounts[0].token_file", err)
+	}
+}
+
+// TestBearerPrefixInToken: a token pasted with its "Bearer " prefix gets
+// told what to do, not just "must not contain white space"; the token is
+// never echoed.
+func TestBearerPrefixInToken(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key"), []byte("Bearer qw-secret-token-77\n"), 0o600)
+	for src, key := range map[string]string{
+		"accounts: [{name: a, token: \"Bearer qw-secret-token-77\"}]\n":  "accounts[0].token",
+		"accounts: [{name: a, token: \"bearer  qw-secret-token-77\"}]\n": "accounts[0].token",
+		"accounts: [{name: a, token_file: key}]\n":                       "accounts[0].token_file",
+	} {
+		_, err := Parse([]byte(src), dir, all.Types(), goodEnv)
+		want := key + ": drop the 'Bearer ' prefix; quotawatch sends the token as the gateway expects"
+		if err == nil || err.Error() != want || strings.Contains(err.Error(), "qw-secret") {
+			t.Errorf("%s: error = %v\nwant %s", src, err, want)
+		}
 	}
 }
 

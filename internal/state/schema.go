@@ -21,6 +21,7 @@ type diskFile struct {
 	Version  int                     `json:"version"`
 	Accounts map[string]*diskAccount `json:"accounts"`
 	Outbox   []*Delivery             `json:"outbox"`
+	Digest   *diskDigest             `json:"digest,omitempty"`
 }
 
 type diskAccount struct {
@@ -31,6 +32,32 @@ type diskAccount struct {
 	NextPoll     time.Time                      `json:"next_poll,omitzero"`
 	Samples      []diskSample                   `json:"samples,omitempty"`
 	Alerts       map[event.Kind]*diskAlertState `json:"alerts,omitempty"`
+	Spend        *diskSpend                     `json:"spend,omitempty"`
+	// KeysListed is Keys.Listed, flat: it is the one key field of most
+	// accounts, read and written every cycle.
+	KeysListed int64     `json:"keys_listed_unix_ms,omitempty"`
+	Keys       *diskKeys `json:"keys,omitempty"`
+}
+
+// diskKeys is what is remembered of an account's API keys (Keys); added
+// after the first version, optional.
+type diskKeys struct {
+	FailedAt  time.Time                                 `json:"failed_at,omitzero"`
+	LastError string                                    `json:"last_error,omitempty"`
+	Alerts    map[event.Kind]map[string]*diskAlertState `json:"alerts,omitempty"`
+	Firing    map[string]*diskKey                       `json:"firing,omitempty"`
+}
+
+// diskKey is one remembered API key (Key), never its secret.
+type diskKey struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name,omitempty"`
+	Status      string `json:"status,omitempty"`
+	Unlimited   bool   `json:"unlimited,omitempty"`
+	Remain      int64  `json:"remain_quota"`
+	Used        int64  `json:"used_quota,omitempty"`
+	ExpiresAt   int64  `json:"expires_at,omitempty"`
+	QuotaPerUSD int64  `json:"quota_per_usd,omitempty"`
 }
 
 type diskSample struct {
@@ -55,14 +82,14 @@ type diskThreshold struct {
 // toDisk is f in the file's schema; it shares f's snapshots, deliveries
 // and slices of notifier names, and is only encoded.
 func toDisk(f *File) *diskFile {
-	d := &diskFile{Version: f.Version, Accounts: make(map[string]*diskAccount, len(f.Accounts)), Outbox: f.Outbox}
+	d := &diskFile{Version: f.Version, Accounts: make(map[string]*diskAccount, len(f.Accounts)), Outbox: f.Outbox, Digest: digestToDisk(f.Digest)}
 	for name, a := range f.Accounts {
 		if a == nil {
 			continue
 		}
 		da := &diskAccount{
 			Snapshot: a.Snapshot, LastSuccess: a.LastSuccess, PollFailures: a.PollFailures,
-			LastError: a.LastError, NextPoll: a.NextPoll,
+			LastError: a.LastError, NextPoll: a.NextPoll, Spend: spendToDisk(a.Spend),
 		}
 		if len(a.Samples) > 0 {
 			da.Samples = make([]diskSample, len(a.Samples))
@@ -76,12 +103,10 @@ func toDisk(f *File) *diskFile {
 				if s == nil {
 					continue
 				}
-				da.Alerts[kind] = &diskAlertState{
-					Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
-					Threshold: diskThreshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
-				}
+				da.Alerts[kind] = alertToDisk(s)
 			}
 		}
+		da.KeysListed, da.Keys = keysToDisk(a.Keys)
 		d.Accounts[name] = da
 	}
 	return d
@@ -90,14 +115,14 @@ func toDisk(f *File) *diskFile {
 // fromDisk is the in-memory state of d; accounts, alerts and deliveries
 // that are null in the file are left out.
 func fromDisk(d *diskFile) *File {
-	f := &File{Version: d.Version, Accounts: make(map[string]*Account, len(d.Accounts))}
+	f := &File{Version: d.Version, Accounts: make(map[string]*Account, len(d.Accounts)), Digest: digestFromDisk(d.Digest)}
 	for name, da := range d.Accounts {
 		if da == nil {
 			continue
 		}
 		a := &Account{
 			Snapshot: da.Snapshot, LastSuccess: da.LastSuccess, PollFailures: da.PollFailures,
-			LastError: da.LastError, NextPoll: da.NextPoll,
+			LastError: da.LastError, NextPoll: da.NextPoll, Spend: spendFromDisk(da.Spend),
 		}
 		if len(da.Samples) > 0 {
 			a.Samples = make([]alert.Sample, len(da.Samples))
@@ -111,12 +136,11 @@ func fromDisk(d *diskFile) *File {
 				if s == nil {
 					continue
 				}
-				a.Alerts[kind] = &alert.State{
-					Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
-					Threshold: alert.Threshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
-				}
+				st := alertFromDisk(s)
+				a.Alerts[kind] = &st
 			}
 		}
+		a.Keys = keysFromDisk(da.KeysListed, da.Keys)
 		f.Accounts[name] = a
 	}
 	f.Outbox = d.Outbox[:0]
@@ -126,4 +150,18 @@ func fromDisk(d *diskFile) *File {
 		}
 	}
 	return f
+}
+
+func alertToDisk(s *alert.State) *diskAlertState {
+	return &diskAlertState{
+		Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
+		Threshold: diskThreshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
+	}
+}
+
+func alertFromDisk(s *diskAlertState) alert.State {
+	return alert.State{
+		Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
+		Threshold: alert.Threshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
+	}
 }

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite testdata/golden.json from what 
 
 // representative is a state with every field of the schema set: two
 // accounts (one never polled successfully and paused by a Retry-After),
-// every alert kind, runway samples, an owed delivery of a poll alert with
+// every alert kind, the alerts and facts of an API key, runway samples, an owed delivery of a poll alert with
 // an unknown balance and one of a runway alert.
 func representative() *File {
 	t1, t2 := t0.Add(-2*time.Hour), t0.Add(-time.Hour)
@@ -32,20 +32,39 @@ func representative() *File {
 	*main.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t1, LastNotified: t2,
 		Threshold: alert.Threshold{Quota: 25_000_000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"chat", "hook"}}
 	*main.Alert(event.KindRunway) = alert.State{Level: event.SeverityCritical, Since: t2, LastNotified: t2, Told: []string{"pager"}}
+	day := alert.Period.Start(alert.PeriodDay, t0, time.UTC)
+	main.Spend = &Spend{
+		Periods: map[alert.Period]*alert.PeriodSpend{
+			alert.PeriodDay:   {Start: day, BaseAt: day.Add(time.Minute), Base: 70_000_000, Carried: 1_000_000, Last: 80_000_000, DecreasedAt: t1},
+			alert.PeriodMonth: {Start: alert.PeriodMonth.Start(t0, time.UTC), BaseAt: t1, Base: 60_000_000, Last: 80_000_000},
+		},
+		Samples:   []alert.Sample{{At: t1, Used: 79_000_000}, {At: t0, Used: 80_000_000}},
+		RateSince: t2,
+		Budgets:   map[alert.Period]*alert.State{alert.PeriodDay: {Level: event.SeverityWarning, Since: t2, LastNotified: t2, Told: []string{"chat"}}},
+	}
+	*main.Alert(event.KindSpendRate) = alert.State{Level: event.SeverityCritical, Since: t2, LastNotified: t2, Told: []string{"pager"}}
+	f.Digest = &DigestState{Last: t1, Used: map[string]int64{"main": 79_000_000}}
+	main.Keys = &Keys{Listed: t2.UnixMilli(), FailedAt: t0, LastError: "HTTP 502 Bad Gateway",
+		Firing: map[string]*Key{"42": {ID: 42, Name: "svc", Status: "enabled", Remain: 1_000_000, Used: 9_000_000,
+			ExpiresAt: t0.Add(48 * time.Hour).Unix(), QuotaPerUSD: 500_000}}}
+	main.Keys.SetAlert(event.KindKeyQuota, "42", alert.State{Level: event.SeverityWarning, Since: t2, LastNotified: t2,
+		Threshold: alert.Threshold{Quota: 2_500_000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"chat"}})
+	main.Keys.SetAlert(event.KindKeyExpiry, "42", alert.State{Level: event.SeverityWarning, Since: t2, LastNotified: t2, Told: []string{"chat"}})
 	down := f.Account("down")
 	down.PollFailures, down.LastError, down.NextPoll = 3, "HTTP 429 Too Many Requests: slow down", t0.Add(30*time.Minute)
+	down.Keys = &Keys{Listed: t1.UnixMilli()} // listed, nothing firing: only the time is kept
 	*down.Alert(event.KindPoll) = alert.State{Level: event.SeverityCritical, Since: t1, LastNotified: t1, Told: []string{"pager"}}
 	f.Outbox = []*Delivery{
 		{Notifier: "pager", CreatedAt: t1, Attempts: 3, NextAttempt: t0.Add(time.Minute), LastError: "HTTP 503",
 			Event: event.Event{Version: event.PayloadVersion, ID: "evt_down", Kind: event.KindPoll, Status: event.StatusFiring,
 				Reason: event.ReasonNew, Severity: event.SeverityCritical, Account: "down", QuotaPerUSD: 500_000,
-				Summary: "down: 3 consecutive polls failed: HTTP 429", ObservedAt: t1, BalanceUnknown: true, Error: "HTTP 429"}},
+				Summary: "down: 3 consecutive polls failed: HTTP 429", ObservedAt: t1, BalanceUnknown: true, NoThreshold: true, Error: "HTTP 429"}},
 		{Notifier: "pager", CreatedAt: t2,
 			Event: event.Event{Version: event.PayloadVersion, ID: "evt_runway", Kind: event.KindRunway, Status: event.StatusFiring,
 				Reason: event.ReasonEscalated, Severity: event.SeverityCritical, Account: "main", User: event.User{ID: 7, Username: "alice"},
 				BalanceUSD: 40, Quota: 20_000_000, UsedUSD: 160, UsedQuota: 80_000_000, QuotaPerUSD: 500_000,
 				Summary: "main: at the current spend of $2.50/h the balance $40.00 lasts about 1h30m", ObservedAt: t2,
-				BalanceObservedAt: &t1, RunwaySeconds: &secs, SpendUSDPerHour: &perHour}},
+				BalanceObservedAt: &t1, RunwaySeconds: &secs, SpendUSDPerHour: &perHour, NoThreshold: true}},
 	}
 	return f
 }
@@ -133,4 +152,39 @@ func loadTestdata(t *testing.T, name string) *File {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// TestRowsHoldEveryField: a state with every field of the schema survives
+// being split into a database's rows and put back together, so a backend
+// that stores rows (pgstore) stores every field the file does — also those
+// added later, when representative() sets them.
+func TestRowsHoldEveryField(t *testing.T) {
+	want := representative()
+	rows, err := want.Rows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows.Alerts) != 7 {
+		t.Errorf("%d alert rows, want 7: balance, runway, spend rate, a budget, two of a key, poll", len(rows.Alerts))
+	}
+	for k := range rows.Alerts {
+		if (k.Kind == event.KindKeyQuota || k.Kind == event.KindKeyExpiry) && k.Subject != "42" ||
+			k.Kind == event.KindBudget && k.Subject != string(alert.PeriodDay) {
+			t.Errorf("alert row %+v: want the key's id or the budget's period as its subject", k)
+		}
+	}
+	for name, row := range rows.Accounts {
+		if bytes.Contains(row.Data, []byte(`"level"`)) {
+			t.Errorf("account row %s holds an alert: %s", name, row.Data)
+		}
+	}
+	got, err := FromRows(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(toDisk(got))
+	b, _ := json.Marshal(toDisk(want))
+	if !bytes.Equal(a, b) {
+		t.Errorf("after rows:\n%s\nwant:\n%s", a, b)
+	}
 }

@@ -44,6 +44,8 @@ type File struct {
 	Accounts map[string]*Account
 	// Outbox holds the notifications owed, oldest first.
 	Outbox []*Delivery
+	// Digest records the last digest queued; nil when none ever was.
+	Digest *DigestState
 }
 
 // New returns an empty state.
@@ -68,6 +70,12 @@ type Account struct {
 	Samples []alert.Sample
 	// Alerts is the state of each alert kind.
 	Alerts map[event.Kind]*alert.State
+	// Spend is what the budget and spend-rate alerts remember (spend.go);
+	// nil when the account has no spend section.
+	Spend *Spend
+	// Keys is what is remembered of the account's API keys (keys.go); nil
+	// when they were never listed.
+	Keys *Keys
 }
 
 // Snapshot is the non-secret part of one upstream observation.

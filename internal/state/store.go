@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/event"
+	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/safefile"
 )
 
@@ -114,7 +115,8 @@ func Export(w io.Writer, f *File) error {
 func Parse(data []byte) (*File, error) { return parse(data) }
 
 // AlertKey names one alert: the account, the kind and, for kinds with more
-// than one alert per account, the subject ("" otherwise).
+// than one alert per account, the subject (an API key's id, a budget's
+// period; "" otherwise).
 type AlertKey struct {
 	Account string
 	Kind    event.Kind
@@ -125,21 +127,26 @@ type AlertKey struct {
 // file's schema (schema.go), so that a field added to the file is stored
 // by every backend without a change of theirs.
 type Rows struct {
+	// Globals holds what the state has beside accounts and outbox (the
+	// digest's record), as the state file's top level without those two.
+	Globals []byte
 	// Accounts holds each account's JSON without its alerts.
 	Accounts map[string]AccountRow
-	// Alerts holds each alert's JSON.
+	// Alerts holds each alert's JSON: the account's alerts by kind, its
+	// API keys' and its budgets' by kind and subject.
 	Alerts map[AlertKey][]byte
 	// Outbox holds the deliveries, oldest first.
 	Outbox []OutboxRow
 }
 
 // AccountRow is one account's JSON. Steady is the same JSON without what
-// every successful poll refreshes even when no alert moves: the balance,
-// spend and time of the snapshot, the time of the last success, and the
-// newest spend sample (which the next poll replaces or follows). Comparing
-// Steady tells a change worth writing — of an alert's input that the next
-// cycle reads back: poll failures, a pause, the older samples, the unit —
-// from the passing of time and money, which ObservedAt dates.
+// every successful poll refreshes and no decision reads back: the balance,
+// spend and time of the snapshot and the time of the last success (a poll
+// alert and a digest quote the last balance; the unit of the snapshot is
+// kept). Comparing Steady tells a change worth writing — of anything an
+// alert decides on: poll failures, a pause, the spend samples, the budget
+// periods, the keys' listing — from the passing of time and money, which
+// ObservedAt dates.
 type AccountRow struct {
 	Data, Steady []byte
 	ObservedAt   time.Time
@@ -155,16 +162,51 @@ type OutboxRow struct {
 func (f *File) Rows() (*Rows, error) {
 	d := toDisk(f)
 	r := &Rows{Accounts: make(map[string]AccountRow, len(d.Accounts)), Alerts: map[AlertKey][]byte{}}
-	for name, da := range d.Accounts {
-		for kind, s := range da.Alerts {
-			b, err := json.Marshal(s)
-			if err != nil {
-				return nil, fmt.Errorf("encode alert: %w", err)
-			}
-			r.Alerts[AlertKey{Account: name, Kind: kind}] = b
+	var err error
+	if r.Globals, err = json.Marshal(&diskFile{Version: d.Version, Digest: d.Digest}); err != nil {
+		return nil, fmt.Errorf("encode state: %w", err)
+	}
+	put := func(k AlertKey, s *diskAlertState) error {
+		if s == nil {
+			return nil
 		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			return fmt.Errorf("encode alert: %w", err)
+		}
+		r.Alerts[k] = b
+		return nil
+	}
+	for name, da := range d.Accounts {
 		acct := *da
+		for kind, s := range da.Alerts {
+			if err := put(AlertKey{name, kind, ""}, s); err != nil {
+				return nil, err
+			}
+		}
 		acct.Alerts = nil
+		if da.Keys != nil && len(da.Keys.Alerts) > 0 {
+			for kind, m := range da.Keys.Alerts {
+				for id, s := range m {
+					if err := put(AlertKey{name, kind, id}, s); err != nil {
+						return nil, err
+					}
+				}
+			}
+			keys := *da.Keys
+			keys.Alerts = nil
+			acct.Keys = &keys
+		}
+		if da.Spend != nil && len(da.Spend.Budgets) > 0 {
+			for p, s := range da.Spend.Budgets {
+				if err := put(AlertKey{name, event.KindBudget, string(p)}, s); err != nil {
+					return nil, err
+				}
+			}
+			spend := *da.Spend
+			spend.Budgets = nil
+			acct.Spend = &spend
+		}
 		row, err := accountRow(&acct)
 		if err != nil {
 			return nil, err
@@ -195,9 +237,6 @@ func accountRow(da *diskAccount) (AccountRow, error) {
 		snap.ObservedAt, snap.Quota, snap.UsedQuota = time.Time{}, 0, 0
 		steady.Snapshot = &snap
 	}
-	if n := len(da.Samples); n > 0 {
-		steady.Samples = da.Samples[:n-1]
-	}
 	if row.Steady, err = json.Marshal(&steady); err != nil {
 		return row, fmt.Errorf("encode account: %w", err)
 	}
@@ -207,7 +246,13 @@ func accountRow(da *diskAccount) (AccountRow, error) {
 // FromRows is the state rows hold; accounts that have alerts but no row of
 // their own are kept.
 func FromRows(r *Rows) (*File, error) {
-	d := &diskFile{Version: Version, Accounts: make(map[string]*diskAccount, len(r.Accounts))}
+	d := &diskFile{Version: Version}
+	if len(r.Globals) > 0 {
+		if err := json.Unmarshal(r.Globals, d); err != nil {
+			return nil, fmt.Errorf("decode state: %w", err)
+		}
+	}
+	d.Accounts, d.Outbox = make(map[string]*diskAccount, len(r.Accounts)), nil
 	for name, row := range r.Accounts {
 		var da diskAccount
 		if err := json.Unmarshal(row.Data, &da); err != nil {
@@ -218,17 +263,39 @@ func FromRows(r *Rows) (*File, error) {
 	for k, b := range r.Alerts {
 		var s diskAlertState
 		if err := json.Unmarshal(b, &s); err != nil {
-			return nil, fmt.Errorf("decode alert %s/%s: %w", k.Account, k.Kind, err)
+			return nil, fmt.Errorf("decode alert %s/%s/%s: %w", k.Account, k.Kind, k.Subject, err)
 		}
 		da := d.Accounts[k.Account]
 		if da == nil {
 			da = &diskAccount{}
 			d.Accounts[k.Account] = da
 		}
-		if da.Alerts == nil {
-			da.Alerts = map[event.Kind]*diskAlertState{}
+		switch {
+		case k.Subject == "":
+			if da.Alerts == nil {
+				da.Alerts = map[event.Kind]*diskAlertState{}
+			}
+			da.Alerts[k.Kind] = &s
+		case k.Kind == event.KindBudget:
+			if da.Spend == nil {
+				da.Spend = &diskSpend{}
+			}
+			if da.Spend.Budgets == nil {
+				da.Spend.Budgets = map[alert.Period]*diskAlertState{}
+			}
+			da.Spend.Budgets[alert.Period(k.Subject)] = &s
+		default:
+			if da.Keys == nil {
+				da.Keys = &diskKeys{}
+			}
+			if da.Keys.Alerts == nil {
+				da.Keys.Alerts = map[event.Kind]map[string]*diskAlertState{}
+			}
+			if da.Keys.Alerts[k.Kind] == nil {
+				da.Keys.Alerts[k.Kind] = map[string]*diskAlertState{}
+			}
+			da.Keys.Alerts[k.Kind][k.Subject] = &s
 		}
-		da.Alerts[k.Kind] = &s
 	}
 	for _, o := range r.Outbox {
 		var del Delivery

@@ -46,6 +46,8 @@ func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 			return err
 		}
 		text = s
+	} else if ev.Digest() {
+		text = digestLines(ev)
 	} else {
 		text = n.line(ev)
 	}

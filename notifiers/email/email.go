@@ -303,6 +303,9 @@ func (n *Notifier) bodies(ev notifiers.Event) (text, html string, err error) {
 			return "", "", err
 		}
 		data.Custom, text = out, out
+	} else if ev.Digest() {
+		data.Summary, data.Rows = ev.Summary, ev.DigestRows()
+		text = digestText(ev)
 	} else {
 		data.Summary = ev.Summary
 		data.Facts = facts(ev)
@@ -350,6 +353,8 @@ type htmlData struct {
 	Title, Note, Summary, Custom, ID string
 	Color                            htmltemplate.CSS
 	Facts                            []notifiers.Fact
+	// Rows is a digest's table, header first.
+	Rows [][]string
 }
 
 // htmlBody escapes every value: account names, summaries and gateway error
@@ -373,6 +378,13 @@ var htmlBody = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <tr><th align="left" style="padding-right:16px;">{{.Name}}</th><td>{{.Value}}</td></tr>
 {{- end}}
 </table>
+{{- if .Rows}}
+<table cellpadding="6" style="border-collapse:collapse;border:1px solid #d0d7de;">
+{{- range $i, $r := .Rows}}
+<tr>{{range $r}}{{if eq $i 0}}<th align="left" style="border:1px solid #d0d7de;">{{.}}</th>{{else}}<td style="border:1px solid #d0d7de;">{{.}}</td>{{end}}{{end}}</tr>
+{{- end}}
+</table>
+{{- end}}
 {{- end}}
 </div>
 <p style="color:#656d76;font-size:12px;">Sent by quotawatch{{if .ID}} · event {{.ID}}{{end}}</p>

@@ -58,14 +58,17 @@ type details struct {
 	Kind            notifiers.Kind            `json:"kind"`
 	Status          notifiers.Status          `json:"status"`
 	Reason          notifiers.Reason          `json:"reason"`
-	BalanceUSD      *float64                  `json:"balance_usd,omitempty"` // absent when never known
-	ThresholdUSD    float64                   `json:"threshold_usd"`
+	BalanceUSD      *float64                  `json:"balance_usd,omitempty"`   // absent when never known
+	ThresholdUSD    *float64                  `json:"threshold_usd,omitempty"` // absent when no threshold applies
 	UsedUSD         *float64                  `json:"used_usd,omitempty"`
 	QuotaPerUSD     int64                     `json:"quota_per_usd"`
 	ThresholdSource notifiers.ThresholdSource `json:"threshold_source,omitempty"`
 	RunwaySeconds   *float64                  `json:"runway_seconds,omitempty"`
 	SpendUSDPerHour *float64                  `json:"spend_usd_per_hour,omitempty"`
 	Error           string                    `json:"error,omitempty"`
+	Key             *notifiers.KeyRef         `json:"key,omitempty"`
+	RemainingUSD    *float64                  `json:"remaining_usd,omitempty"`
+	ExpiresAt       *time.Time                `json:"expires_at,omitempty"`
 }
 
 // Notify enqueues ev: a firing event as a trigger, a resolved event as a
@@ -75,6 +78,9 @@ type details struct {
 // 2xx (202 Accepted) is success; 429 and 5xx are retryable; 400 and other
 // statuses are permanent. Errors never contain the routing key.
 func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
+	if ev.Digest() {
+		return nil // a digest is no incident: PagerDuty skips it (docs/payloads.md)
+	}
 	msg := n.message(ev)
 	if err := n.send(ctx, msg); err != nil {
 		return err
@@ -132,16 +138,28 @@ func (n *Notifier) message(ev notifiers.Event) message {
 				Status:          ev.Status,
 				Reason:          ev.Reason,
 				BalanceUSD:      known(ev, ev.Quota),
-				ThresholdUSD:    notifiers.USDAt(ev.ThresholdQuota, ev.Unit()),
+				ThresholdUSD:    threshold(ev),
 				UsedUSD:         known(ev, ev.UsedQuota),
 				QuotaPerUSD:     ev.Unit(),
 				ThresholdSource: ev.ThresholdSource,
 				RunwaySeconds:   ev.RunwaySeconds,
 				SpendUSDPerHour: ev.SpendUSDPerHour,
 				Error:           ev.Error,
+				Key:             ev.Key,
+				RemainingUSD:    ev.RemainingUSD,
+				ExpiresAt:       ev.ExpiresAt,
 			},
 		},
 	}
+}
+
+// threshold is the event's threshold in USD, or nil when none applies.
+func threshold(ev notifiers.Event) *float64 {
+	if ev.NoThreshold {
+		return nil
+	}
+	v := notifiers.USDAt(ev.ThresholdQuota, ev.Unit())
+	return &v
 }
 
 // known is quota in USD at the event's unit, or nil when the event's
@@ -164,6 +182,9 @@ func known(ev notifiers.Event, quota int64) *float64 {
 // hex, so it stays stable and distinct.
 func dedupKey(ev notifiers.Event) string {
 	key := "quotawatch/" + ev.Account + "/" + string(ev.Kind)
+	if s := ev.Subject(); s != "" {
+		key += "/" + s // one incident per API key, or per budget period
+	}
 	if ev.Test() {
 		key = "quotawatch/" + ev.Account + "/test/" + ev.ID
 	}

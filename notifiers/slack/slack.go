@@ -50,6 +50,9 @@ func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 		return err
 	}
 	blocks := buildBlocks(ev, body)
+	if ev.Digest() && n.tmpl == nil {
+		blocks = digestBlocks(ev)
+	}
 
 	hc := *n.client
 	rt := &transport{base: n.client.Transport, userAgent: n.userAgent}

@@ -1,7 +1,9 @@
 // Package pgstore keeps quotawatch's state in PostgreSQL: the same state as
 // the state file (package state), split into rows — one per account, one
-// per alert (account, kind, subject), one per owed delivery (event,
-// notifier) — each holding its part as JSON in the state file's schema.
+// per alert (account, kind, subject: an account's alert of a kind, an API
+// key's, a budget's), one per owed delivery (event, notifier), and one for
+// what the state holds besides (the digest's record) — each holding its
+// part as JSON in the state file's schema.
 //
 // A cycle holds a session-level advisory lock on a connection of its own;
 // every write goes through that connection, so a session whose connection

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/quotawatch/quotawatch/event"
+	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/pgtest"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/internal/state/pgstore"
@@ -201,10 +202,28 @@ func TestSteadyCycleWritesOnlyWhatChanged(t *testing.T) {
 			t.Errorf("cycle %d wrote %d rows for 3 transitions and 1 delivery, want at most 5", cycle, n)
 		}
 	}
+	// What an alert decides on is written as it changes: an account whose
+	// runway samples moved is written, even with no transition.
+	before0 := s.RowsWritten()
+	sess, _ = s.Lock(ctx, 0)
+	f, err := sess.Load(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.Accounts["acct-0005"]
+	a.Samples = append(a.Samples, alert.Sample{At: a.Snapshot.ObservedAt, Used: a.Snapshot.UsedQuota})
+	if err := sess.Save(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	sess.Close()
+	if n := s.RowsWritten() - before0; n != 1 {
+		t.Errorf("a new runway sample wrote %d rows, want its account's", n)
+	}
+
 	// Past Refresh, the stored polls catch up.
 	before := s.RowsWritten()
 	sess, _ = s.Lock(ctx, 0)
-	f, err := sess.Load(ctx, time.Now())
+	f, err = sess.Load(ctx, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

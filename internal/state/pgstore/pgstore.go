@@ -271,6 +271,23 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) (state.Session, er
 	}
 }
 
+// Peek reads the state for display, without the lock and in a read-only
+// snapshot of the database, so it never waits for a cycle nor changes
+// anything; a database without this build's schema is an error.
+func (s *Store) Peek(ctx context.Context) (*state.File, error) {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, s.fail("read", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	return (&session{s: s, conn: conn}).Load(ctx, time.Now())
+}
+
 // errLocked is state.ErrLocked in this backend's words.
 var errLocked = lockedError{}
 
@@ -320,6 +337,11 @@ func (ss *session) Load(ctx context.Context, _ time.Time) (*state.File, error) {
 		return nil, ss.s.fail("load", fmt.Errorf("the schema is at version %d, this build needs %d: run quotawatch state migrate", have, SchemaVersion()))
 	}
 	rows := &state.Rows{Accounts: map[string]state.AccountRow{}, Alerts: map[state.AlertKey][]byte{}}
+	if err := ss.query(ctx, "SELECT data FROM quotawatch_globals WHERE name = 'state'", func(r pgx.Rows) error {
+		return r.Scan(&rows.Globals)
+	}); err != nil {
+		return nil, err
+	}
 	if err := ss.query(ctx, "SELECT name, data FROM quotawatch_accounts", func(r pgx.Rows) error {
 		var name string
 		var data []byte
@@ -383,9 +405,9 @@ func (ss *session) query(ctx context.Context, sql string, scan func(pgx.Rows) er
 }
 
 // Save writes, in one transaction, the rows of f that differ from what the
-// database holds: accounts whose steady part changed or whose stored poll
-// time is older than Refresh, alerts that changed, deliveries added,
-// changed or gone.
+// database holds: the globals if they changed, accounts whose steady part
+// changed or whose stored poll is older than their Refresh, alerts that
+// changed or ended, deliveries added, changed or gone.
 func (ss *session) Save(ctx context.Context, f *state.File) error {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -398,7 +420,11 @@ func (ss *session) Save(ctx context.Context, f *state.File) error {
 		old = &state.Rows{}
 	}
 	b := &pgx.Batch{}
-	stored := &state.Rows{Accounts: make(map[string]state.AccountRow, len(next.Accounts)), Alerts: next.Alerts, Outbox: next.Outbox}
+	stored := &state.Rows{Globals: next.Globals, Accounts: make(map[string]state.AccountRow, len(next.Accounts)), Alerts: next.Alerts, Outbox: next.Outbox}
+	if !bytes.Equal(old.Globals, next.Globals) {
+		b.Queue(`INSERT INTO quotawatch_globals (name, data) VALUES ('state', $1)
+			ON CONFLICT (name) DO UPDATE SET data = excluded.data, updated_at = now()`, jsonb(next.Globals))
+	}
 	for name, row := range next.Accounts {
 		prev, ok := old.Accounts[name]
 		if age := row.ObservedAt.Sub(prev.ObservedAt); ok && bytes.Equal(prev.Steady, row.Steady) && age >= 0 && age < ss.s.refresh(name) {

@@ -31,7 +31,8 @@ type Backend struct {
 var t0 = time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
 
 // Sample is a state with something of every part: accounts with a
-// snapshot, samples and alerts, and an outbox of several deliveries.
+// snapshot, samples and alerts, budgets and spend, API keys and their
+// alerts, the digest's record, and an outbox of several deliveries.
 func Sample() *state.File {
 	f := state.New()
 	a := f.Account("main")
@@ -41,7 +42,27 @@ func Sample() *state.File {
 	*a.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t0, LastNotified: t0,
 		Threshold: alert.Threshold{Quota: 25000000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"hook", "chat"}}
 	*a.Alert(event.KindRunway) = alert.State{Level: event.SeverityCritical, Since: t0, LastNotified: t0, Told: []string{"hook"}}
+	day := alert.PeriodDay.Start(t0, time.UTC)
+	a.Spend = &state.Spend{
+		Periods: map[alert.Period]*alert.PeriodSpend{
+			alert.PeriodDay:   {Start: day, BaseAt: day.Add(time.Minute), Base: 70000000, Carried: 1000000, Last: 80000000, DecreasedAt: t0.Add(-time.Hour)},
+			alert.PeriodMonth: {Start: alert.PeriodMonth.Start(t0, time.UTC), BaseAt: t0.Add(-2 * time.Hour), Base: 60000000, Last: 80000000},
+		},
+		Samples:   []alert.Sample{{At: t0.Add(-time.Hour), Used: 79000000}, {At: t0, Used: 80000000}},
+		RateSince: t0.Add(-time.Hour),
+		Budgets: map[alert.Period]*alert.State{
+			alert.PeriodDay:   {Level: event.SeverityWarning, Since: t0, LastNotified: t0, Told: []string{"chat"}},
+			alert.PeriodMonth: {Level: event.SeverityCritical, Since: t0, LastNotified: t0, Told: []string{"hook"}},
+		},
+	}
+	a.Keys = &state.Keys{Listed: t0.UnixMilli(), FailedAt: t0.Add(-time.Hour), LastError: "HTTP 502 Bad Gateway",
+		Firing: map[string]*state.Key{"42": {ID: 42, Name: "svc", Status: "enabled", Remain: 1000000, Used: 9000000, ExpiresAt: t0.Add(48 * time.Hour).Unix(), QuotaPerUSD: 500000}}}
+	a.Keys.SetAlert(event.KindKeyQuota, "42", alert.State{Level: event.SeverityWarning, Since: t0, LastNotified: t0, Told: []string{"chat"}})
+	a.Keys.SetAlert(event.KindKeyExpiry, "42", alert.State{Level: event.SeverityCritical, Since: t0, LastNotified: t0, Told: []string{"hook"}})
+	a.Keys.SetAlert(event.KindKeyQuota, "7", alert.State{Level: event.SeverityInfo, Since: t0, Told: []string{"hook"}})
+	f.Digest = &state.DigestState{Last: t0.Add(-time.Hour), Used: map[string]int64{"main": 79000000, "side": 5}}
 	b := f.Account("side")
+	b.Keys = &state.Keys{Listed: t0.Add(-time.Hour).UnixMilli()}
 	b.PollFailures, b.LastError, b.NextPoll = 3, "HTTP 503: busy", t0.Add(time.Minute)
 	*b.Alert(event.KindPoll) = alert.State{Level: event.SeverityWarning, Since: t0, Told: []string{"chat"}}
 	for i, d := range []struct{ notifier, id string }{{"hook", "evt_1"}, {"chat", "evt_1"}, {"hook", "evt_2"}, {"chat", "evt_3"}} {
@@ -130,6 +151,11 @@ func Run(t *testing.T, b Backend) {
 		f.Account("new").PollFailures = 1
 		f.Outbox = append(f.Outbox[1:], &state.Delivery{Notifier: "hook", Event: event.Event{ID: "evt_4"}, CreatedAt: t0})
 		f.Outbox[0].Attempts = 9
+		f.Accounts["main"].Keys.SetAlert(event.KindKeyQuota, "7", alert.State{}) // resolved: forgotten
+		f.Accounts["main"].Keys.SetAlert(event.KindKeyExpiry, "42", alert.State{Level: event.SeverityWarning, Since: t0, Told: []string{"chat"}})
+		delete(f.Accounts["main"].Spend.Budgets, alert.PeriodMonth)
+		f.Accounts["main"].Spend.Periods[alert.PeriodDay].Last = 81000000
+		f.Digest.Last = t0
 		if err := sess.Save(ctx, f); err != nil {
 			t.Fatal(err)
 		}
@@ -297,15 +323,14 @@ func holdInChild(t *testing.T, b Backend, spec string) {
 	time.Sleep(time.Minute)
 }
 
-// Fleet is a state of n accounts named acct-0000..., each with a snapshot,
-// spend samples and a firing balance alert, as a fleet in steady state has.
+// Fleet is a state of n accounts named acct-0000..., each with a snapshot
+// and a firing balance alert, as a fleet in steady state has.
 func Fleet(n int, at time.Time) *state.File {
 	f := state.New()
 	for i := range n {
 		a := f.Account(fmt.Sprintf("acct-%04d", i))
 		a.Snapshot = &state.Snapshot{UserID: int64(i), Username: fmt.Sprintf("user%d", i), Quota: 20000000, UsedQuota: 80000000, ObservedAt: at}
 		a.LastSuccess = at
-		a.Samples = []alert.Sample{{At: at.Add(-time.Hour), Used: 80000000}, {At: at, Used: 80000000}}
 		*a.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: at, LastNotified: at,
 			Threshold: alert.Threshold{Quota: 25000000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"hook"}}
 	}
@@ -323,8 +348,5 @@ func Poll(f *state.File, d time.Duration) {
 		a.Snapshot.ObservedAt, a.LastSuccess = at, at
 		a.Snapshot.Quota -= 1000
 		a.Snapshot.UsedQuota += 1000
-		if n := len(a.Samples); n > 0 {
-			a.Samples[n-1] = alert.Sample{At: at, Used: a.Snapshot.UsedQuota}
-		}
 	}
 }
