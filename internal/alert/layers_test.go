@@ -10,7 +10,8 @@ import (
 // TestLayers keeps the core free of the plugin API: the event vocabulary
 // imports only the standard library, the alert core only the vocabulary,
 // the state file only those two and its bounded file read, and the gateway
-// client only the shared HTTP helpers and the clock. Together
+// client only the shared HTTP helpers and the clock; the state database
+// backend only the state and its driver, pgx. Together
 // with their own imports being checked here, that bounds what they link.
 func TestLayers(t *testing.T) {
 	const mod = "github.com/quotawatch/quotawatch/"
