@@ -171,3 +171,43 @@ func TestStateCommandUsage(t *testing.T) {
 		t.Errorf("import of a missing file: %+v", r)
 	}
 }
+
+// TestCheckWithTheDatabaseDown: check exits 1 with one line naming the
+// database by host and name; validate shows it the same way. Neither
+// shows the URL's password.
+func TestCheckWithTheDatabaseDown(t *testing.T) {
+	const pw = "pw-canary-0d9e"
+	up, hook := newUpstream(t, manageKey), newReceiver(t)
+	cluster := pgtest.NewCluster(t)
+	url := strings.Replace(cluster.NewDatabase(t), "postgres@", "postgres:"+pw+"@", 1)
+	env := withEnv(map[string]string{"QUOTAWATCH_DATABASE_URL": url})
+	cfg := writeConfig(t, dbConfig(up, hook))
+	up.setUSD(40)
+	if r := runCLI(t, env, "check", "--config", cfg); r.code != ExitOK || hook.reasons() != "new:warning" {
+		t.Fatalf("check with the database up: %+v", r)
+	}
+	cluster.Stop()
+	up.setUSD(5)
+	r := runCLI(t, env, "check", "--config", cfg)
+	if r.code != ExitFailure || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "state database 127.0.0.1/postgres: connect:") {
+		t.Errorf("check with the database down: %+v", r)
+	}
+	v := runCLI(t, env, "validate", "--config", cfg)
+	if v.code != ExitOK || !strings.Contains(v.stdout, "state:      state database 127.0.0.1/postgres") {
+		t.Errorf("validate: %+v", v)
+	}
+	for _, out := range []string{r.stdout, r.stderr, v.stdout, v.stderr} {
+		if strings.Contains(out, pw) {
+			t.Errorf("the password shows: %s", out)
+		}
+	}
+	if hook.reasons() != "new:warning" {
+		t.Errorf("sent with the database down: %q", hook.reasons())
+	}
+	if err := cluster.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, env, "check", "--config", cfg); r.code != ExitOK || hook.reasons() != "new:warning escalated:critical" {
+		t.Errorf("check once the database is back: %+v, webhook %q", r, hook.reasons())
+	}
+}
