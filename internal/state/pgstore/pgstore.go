@@ -126,6 +126,16 @@ func (s *Store) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, s.fail("connect", err)
 	}
+	// The server notices a replica that vanished without closing its
+	// connection (a dead node, a partition) by TCP keepalives, and only
+	// then ends its session and releases its lock. Its default waits about
+	// two hours; ask for about a minute. Best effort: a server or pooler
+	// that refuses keeps its own.
+	for _, set := range []string{"SET tcp_keepalives_idle = 30", "SET tcp_keepalives_interval = 10", "SET tcp_keepalives_count = 3"} {
+		if _, err := conn.Exec(ctx, set); err != nil {
+			break
+		}
+	}
 	return conn, nil
 }
 
