@@ -161,6 +161,13 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 			c.evaluate(st, acct, res, c.unit(unitOf[acct.Name]), &rep)
 		}
 	}
+	// Every account of this config is its own, even when another config
+	// sharing the state file watched it before.
+	for i := range cfg.Accounts {
+		if as := st.Accounts[cfg.Accounts[i].Name]; as != nil {
+			as.Config = cfg.Path
+		}
+	}
 	rep.Queued = len(st.Outbox) - owed
 	rep.Queued += c.prune(st, &rep)
 	// Record what is owed before sending anything: a crash from here on

@@ -21,6 +21,8 @@ type diskFile struct {
 	Version  int                     `json:"version"`
 	Accounts map[string]*diskAccount `json:"accounts"`
 	Outbox   []*Delivery             `json:"outbox"`
+	// Notifiers: config path -> notifier name -> fingerprint (optional).
+	Notifiers map[string]map[string]string `json:"notifiers,omitempty"`
 }
 
 type diskAccount struct {
@@ -31,6 +33,7 @@ type diskAccount struct {
 	NextPoll     time.Time                      `json:"next_poll,omitzero"`
 	Samples      []diskSample                   `json:"samples,omitempty"`
 	Alerts       map[event.Kind]*diskAlertState `json:"alerts,omitempty"`
+	Config       string                         `json:"config,omitempty"`
 }
 
 type diskSample struct {
@@ -55,14 +58,14 @@ type diskThreshold struct {
 // toDisk is f in the file's schema; it shares f's snapshots, deliveries
 // and slices of notifier names, and is only encoded.
 func toDisk(f *File) *diskFile {
-	d := &diskFile{Version: f.Version, Accounts: make(map[string]*diskAccount, len(f.Accounts)), Outbox: f.Outbox}
+	d := &diskFile{Version: f.Version, Accounts: make(map[string]*diskAccount, len(f.Accounts)), Outbox: f.Outbox, Notifiers: f.Notifiers}
 	for name, a := range f.Accounts {
 		if a == nil {
 			continue
 		}
 		da := &diskAccount{
 			Snapshot: a.Snapshot, LastSuccess: a.LastSuccess, PollFailures: a.PollFailures,
-			LastError: a.LastError, NextPoll: a.NextPoll,
+			LastError: a.LastError, NextPoll: a.NextPoll, Config: a.Config,
 		}
 		if len(a.Samples) > 0 {
 			da.Samples = make([]diskSample, len(a.Samples))
@@ -90,14 +93,14 @@ func toDisk(f *File) *diskFile {
 // fromDisk is the in-memory state of d; accounts, alerts and deliveries
 // that are null in the file are left out.
 func fromDisk(d *diskFile) *File {
-	f := &File{Version: d.Version, Accounts: make(map[string]*Account, len(d.Accounts))}
+	f := &File{Version: d.Version, Accounts: make(map[string]*Account, len(d.Accounts)), Notifiers: d.Notifiers}
 	for name, da := range d.Accounts {
 		if da == nil {
 			continue
 		}
 		a := &Account{
 			Snapshot: da.Snapshot, LastSuccess: da.LastSuccess, PollFailures: da.PollFailures,
-			LastError: da.LastError, NextPoll: da.NextPoll,
+			LastError: da.LastError, NextPoll: da.NextPoll, Config: da.Config,
 		}
 		if len(da.Samples) > 0 {
 			a.Samples = make([]alert.Sample, len(da.Samples))

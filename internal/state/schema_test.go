@@ -28,6 +28,8 @@ func representative() *File {
 	main.Snapshot = &Snapshot{UserID: 7, Username: "alice", Quota: 20_000_000, UsedQuota: 80_000_000,
 		RemindThreshold: 1_000_000, QuotaPerUSD: 500_000, ObservedAt: t0}
 	main.LastSuccess = t0
+	main.Config = "/etc/quotawatch/config.yaml"
+	f.Notifiers = map[string]map[string]string{"/etc/quotawatch/config.yaml": {"chat": "0123456789abcdef", "pager": "fedcba9876543210"}}
 	main.Samples = []alert.Sample{{At: t1, Used: 79_000_000}, {At: t2, Used: 79_500_000}, {At: t0, Used: 80_000_000}}
 	*main.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t1, LastNotified: t2,
 		Threshold: alert.Threshold{Quota: 25_000_000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"chat", "hook"}}

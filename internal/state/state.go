@@ -44,6 +44,13 @@ type File struct {
 	Accounts map[string]*Account
 	// Outbox holds the notifications owed, oldest first.
 	Outbox []*Delivery
+	// Notifiers holds, per config file (its absolute path, as in
+	// Account.Config), a fingerprint of each notifier's type and
+	// destination, by notifier name: a name whose fingerprint changed
+	// names a different destination, which was told nothing yet. Only a
+	// truncated SHA-256 is kept, never the destination (URLs and routing
+	// keys are secrets). May be nil.
+	Notifiers map[string]map[string]string
 }
 
 // New returns an empty state.
@@ -68,6 +75,11 @@ type Account struct {
 	Samples []alert.Sample
 	// Alerts is the state of each alert kind.
 	Alerts map[event.Kind]*alert.State
+	// Config is the absolute path of the config file that last evaluated
+	// the account ("" in files written before it was recorded): when
+	// several configs share one state file, only the owner resolves and
+	// forgets an account it no longer lists.
+	Config string
 }
 
 // Snapshot is the non-secret part of one upstream observation.
@@ -124,6 +136,10 @@ type Delivery struct {
 	Attempts    int         `json:"attempts"`
 	NextAttempt time.Time   `json:"next_attempt,omitzero"`
 	LastError   string      `json:"last_error,omitempty"`
+	// Config is the absolute path of the config file that queued it (""
+	// in older files, or for a config not loaded from a file): a cycle of
+	// another config sharing the state file leaves it alone.
+	Config string `json:"config,omitempty"`
 }
 
 // CorruptError reports a state file that could not be read and was moved

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// QA finding 1: two configs sharing one state file must not resolve each
+// other's accounts as "removed from quotawatch" and re-fire them every run.
+func TestTwoConfigsSharingAStateFileDoNotFlap(t *testing.T) {
+	a1 := newHarness(t, baseConfig)
+	a1.cfg.Path = "/etc/quotawatch/a1.yaml"
+	a2 := newHarness(t, strings.Replace(baseConfig, "name: main\n    token: tok-main", "name: other\n    token: tok-other", 1))
+	a2.cfg.Path = "/etc/quotawatch/a2.yaml"
+	a2.cfg.StateFile = a1.cfg.StateFile
+	a1.poller.set("main", 5) // critical
+	a2.poller.set("other", 5)
+	a2.nots["hook"].failNext = 3 // a2 owes hook its new after its first run
+	for i := range 4 {
+		a1.run(time.Minute)
+		a2.now = a1.now
+		a2.run(time.Minute)
+		a1.now = a2.now
+		if i == 0 && len(a1.state().Outbox) != 1 {
+			t.Fatalf("a2's owed delivery not kept: %+v", a1.state().Outbox)
+		}
+	}
+	for _, h := range []*harness{a1, a2} {
+		for _, name := range []string{"chat", "hook", "pager"} {
+			if got := h.nots[name].reasons(); got != "balance:new:critical" {
+				t.Errorf("%s: %s heard %q, want one new", h.cfg.Path, name, got)
+			}
+		}
+	}
+	if got := a1.nots["hook"].got[0].Account; got != "main" {
+		t.Errorf("a1's hook delivered %s's alert", got)
+	}
+	st := a1.state()
+	if st.Accounts["main"].Config != a1.cfg.Path || st.Accounts["other"].Config != a2.cfg.Path {
+		t.Errorf("owners: main %q, other %q", st.Accounts["main"].Config, st.Accounts["other"].Config)
+	}
+	if rep := a1.run(time.Minute); rep.Err() != nil {
+		t.Errorf("a1 reports another config's deliveries: %v", rep.Err())
+	}
+
+	// An account its owner removed is still resolved and forgotten.
+	a1.reconfigure(strings.Replace(baseConfig, "name: main\n    token: tok-main", "name: third\n    token: tok-third", 1))
+	a1.cfg.Path = "/etc/quotawatch/a1.yaml"
+	a1.poller.set("third", 100)
+	a1.run(time.Minute)
+	if got := a1.nots["chat"].reasons(); got != "balance:new:critical balance:resolved:critical" {
+		t.Errorf("a1 removed main: chat heard %q", got)
+	}
+	st = a1.state()
+	if _, ok := st.Accounts["main"]; ok {
+		t.Error("main kept after its owner removed it")
+	}
+	if _, ok := st.Accounts["other"]; !ok {
+		t.Error("a2's account forgotten by a1")
+	}
+}
