@@ -115,6 +115,8 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 
+	rep.Dropped += c.retarget(st)
+
 	now := c.now()
 	gw := c.Gateways
 	if gw == nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -59,4 +60,72 @@ func TestTwoConfigsSharingAStateFileDoNotFlap(t *testing.T) {
 	if _, ok := st.Accounts["other"]; !ok {
 		t.Error("a2's account forgotten by a1")
 	}
+}
+
+// QA finding 2: a notifier that keeps its name but changes type or
+// destination is a new notifier: it hears a firing alert as new, never a
+// resolution alone, and what was owed to the old destination is dropped.
+func TestNotifierWithANewDestinationIsANewNotifier(t *testing.T) {
+	const routingKey = "R0UT1NGKEY0123456789abcdefABCDEF"
+	webhook := func(url string) string {
+		return strings.Replace(baseConfig, "{ name: hook, type: console }", `{ name: hook, type: webhook, url: "`+url+`" }`, 1)
+	}
+	t.Run("console to pagerduty while firing", func(t *testing.T) {
+		h := newHarness(t, baseConfig)
+		h.poller.set("main", 40)
+		h.run(0)
+		h.reconfigure(strings.Replace(baseConfig, "{ name: hook, type: console }", `{ name: hook, type: pagerduty, routing_key: "`+routingKey+`" }`, 1))
+		rep := h.run(time.Minute)
+		if got := h.nots["hook"].reasons(); got != "balance:new:warning balance:new:warning" {
+			t.Errorf("hook heard %q, want the alert again as new for its new destination", got)
+		}
+		if got := h.nots["chat"].reasons(); got != "balance:new:warning" {
+			t.Errorf("chat heard %q", got)
+		}
+		if rep.Dropped != 0 {
+			t.Errorf("dropped %d", rep.Dropped)
+		}
+		b, err := os.ReadFile(h.cfg.StateFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), routingKey) || !strings.Contains(string(b), `"notifiers"`) {
+			t.Errorf("state file: %s", b)
+		}
+		h.run(time.Minute)
+		if got := h.nots["hook"].reasons(); got != "balance:new:warning balance:new:warning" {
+			t.Errorf("hook heard %q: an unchanged notifier is told again", got)
+		}
+	})
+	t.Run("new webhook URL while the alert resolves", func(t *testing.T) {
+		h := newHarness(t, webhook("http://127.0.0.1:1/a"))
+		h.poller.set("main", 40)
+		h.run(0)
+		h.reconfigure(webhook("http://127.0.0.1:1/b"))
+		h.poller.set("main", 100)
+		h.run(time.Minute)
+		if got := h.nots["hook"].reasons(); got != "balance:new:warning" {
+			t.Errorf("hook heard %q: the new URL must not get a resolution of an alert it never heard of", got)
+		}
+		if got := h.nots["chat"].reasons(); got != "balance:new:warning balance:resolved:warning" {
+			t.Errorf("chat heard %q", got)
+		}
+	})
+	t.Run("owed to the old URL", func(t *testing.T) {
+		h := newHarness(t, webhook("http://127.0.0.1:1/a"))
+		h.nots["hook"].failNext = 3
+		h.poller.set("main", 40)
+		h.run(0)
+		h.reconfigure(webhook("http://127.0.0.1:1/b"))
+		rep := h.run(time.Minute)
+		if rep.Dropped != 1 {
+			t.Errorf("dropped %d, want the new owed to the old URL", rep.Dropped)
+		}
+		if got := h.nots["hook"].reasons(); got != "balance:new:warning" {
+			t.Errorf("hook heard %q, want one new", got)
+		}
+		if n := len(h.state().Outbox); n != 0 {
+			t.Errorf("%d still owed", n)
+		}
+	})
 }

@@ -44,3 +44,6 @@ func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
 	}
 	return &Notifier{w: w, tmpl: tmpl, now: time.Now}, nil
 }
+
+// Destination is standard output: every console notifier writes there.
+func (c *Config) Destination() string { return "stdout" }

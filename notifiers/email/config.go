@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net/mail"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -321,4 +323,16 @@ func domainOf(addr string) string {
 		return "quotawatch.invalid"
 	}
 	return d
+}
+
+// Destination is the server (host and port) and the recipients, in any
+// order.
+func (c *Config) Destination() string {
+	_, port, _ := c.checkTransport()
+	to := make([]string, len(c.To))
+	for i, t := range c.To {
+		to[i] = strings.ToLower(strings.TrimSpace(t))
+	}
+	slices.Sort(to)
+	return strings.ToLower(c.Host) + "\x00" + strconv.Itoa(port) + "\x00" + strings.Join(to, ",")
 }

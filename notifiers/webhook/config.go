@@ -200,3 +200,6 @@ func secretsOf(c *Config) []string {
 	slices.SortFunc(s, func(a, b string) int { return len(b) - len(a) })
 	return s
 }
+
+// Destination is the URL (a secret: it may carry a token).
+func (c *Config) Destination() string { return c.URL }
