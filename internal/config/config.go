@@ -419,10 +419,18 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	if cfg.StateFile == "" {
 		return nil, errors.New("state_file: must not be empty")
 	}
-	trailingSlash := strings.HasSuffix(cfg.StateFile, "/")
+	given := cfg.StateFile
 	cfg.StateFile = resolvePath(dir, cfg.StateFile)
-	if st, err := os.Stat(cfg.StateFile); (err == nil && st.IsDir()) || trailingSlash {
+	// os.Stat follows symbolic links: the state file is written through
+	// them, so what counts is the file a link finally names.
+	st, err := os.Stat(cfg.StateFile)
+	switch {
+	case err == nil && st.IsDir():
 		return nil, fmt.Errorf("state_file: %s is a directory; name a file in it, such as %s", cfg.StateFile, filepath.Join(cfg.StateFile, DefaultStateFile))
+	case strings.HasSuffix(given, "/"):
+		return nil, fmt.Errorf("state_file: %q must name a file, not end in /", given)
+	case err == nil && !st.Mode().IsRegular():
+		return nil, fmt.Errorf("state_file: %s exists and is not a regular file (%s); name a file quotawatch can create and replace", cfg.StateFile, fileKind(st.Mode()))
 	}
 	if err := checkListen(cfg.Listen); err != nil {
 		return nil, err
@@ -759,6 +767,12 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < MinScheduleInterval {
 		return nil, fmt.Errorf("%q polls more often than the minimum interval of %s", spec, MinScheduleInterval)
 	}
+	// A date that does not exist (31 February) never comes: run would
+	// wait forever without polling. robfig/cron gives up looking five
+	// years ahead.
+	if sched.Next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("%q never fires: no date matches it (such as 31 February)", spec)
+	}
 	return sched, nil
 }
 
@@ -785,6 +799,19 @@ func pick[T any](own, defs *T, def T) T {
 		return *own
 	}
 	return deref(defs, def)
+}
+
+// fileKind names what a file that is not a regular file is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file"
 }
 
 func resolvePath(dir, p string) string {

@@ -157,6 +157,10 @@ func (c *Config) checkHost() (string, error) {
 		return "", fmt.Errorf("host: required")
 	case strings.Contains(host, "://") || strings.ContainsAny(host, "/ @"):
 		return "", fmt.Errorf("host: want a host name or IP address, not %q", c.Host)
+	case strings.Count(host, ":") == 1 || strings.HasPrefix(host, "[") && strings.Contains(host, "]:"):
+		// A host name or IPv4 address with a port (an IPv6 address has
+		// more colons; in brackets, the port follows "]:").
+		return "", fmt.Errorf("host: %q has a port in it; give the port in port:", c.Host)
 	}
 	return host, nil
 }
