@@ -3,6 +3,7 @@ package notifiers
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -103,6 +104,30 @@ func Render(t *template.Template, ev Event) (string, error) {
 		return "", Permanent(fmt.Errorf("render template: %v", trimTemplateErr(err)))
 	}
 	return b.String(), nil
+}
+
+// TemplateFailedNote is the short note a message carries when its
+// notifier's template failed on the event and the default layout was used
+// instead (see RenderOrDefault).
+const TemplateFailedNote = "Note: this notifier's template failed on this alert; quotawatch used its default layout."
+
+// RenderOrDefault executes t against ev. A template that passed
+// ParseTemplate can still fail on real data (a slice of a short username,
+// an index past the end): retrying would fail the same way, and an alert
+// must not be lost to its layout. So on an error it logs an ERROR naming
+// the template (key) and the error on log (already scoped with the
+// notifier's name; nil is no log) and returns false: the caller then sends
+// the message in its default layout, with TemplateFailedNote.
+func RenderOrDefault(t *template.Template, ev Event, key string, log *slog.Logger) (string, bool) {
+	out, err := Render(t, ev)
+	if err == nil {
+		return out, true
+	}
+	if log != nil {
+		log.Error("template failed on this event; sending it in the default layout",
+			"template", key, "error", strings.TrimPrefix(err.Error(), "render template: "), "id", ev.ID, "account", ev.Account)
+	}
+	return "", false
 }
 
 func trimTemplateErr(err error) string {

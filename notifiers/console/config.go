@@ -42,7 +42,7 @@ func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
 	if w == nil {
 		w = os.Stdout
 	}
-	return &Notifier{w: w, tmpl: tmpl, now: time.Now}, nil
+	return &Notifier{w: w, tmpl: tmpl, now: time.Now, logger: o.Logger}, nil
 }
 
 // Destination is standard output: every console notifier writes there.

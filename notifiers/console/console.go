@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"text/template"
@@ -25,27 +26,29 @@ import (
 // Notifier writes one line per event. It is safe for concurrent use: lines
 // from concurrent calls never interleave.
 type Notifier struct {
-	mu   sync.Mutex
-	w    io.Writer
-	tmpl *template.Template
-	now  func() time.Time
+	mu     sync.Mutex
+	w      io.Writer
+	tmpl   *template.Template
+	now    func() time.Time
+	logger *slog.Logger
 }
 
 var _ notifiers.Notifier = (*Notifier)(nil)
 
-// Notify writes the event's line. It fails only if rendering the template or
-// writing fails; a template error is permanent, a write error is not.
+// Notify writes the event's line. It fails only if writing fails; when the
+// template fails on the event, the default line is written with a note.
 func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	var text string
 	if n.tmpl != nil {
-		s, err := notifiers.Render(n.tmpl, ev)
-		if err != nil {
-			return err
+		s, ok := notifiers.RenderOrDefault(n.tmpl, ev, "template", n.logger)
+		if ok {
+			text = s
+		} else {
+			text = n.line(ev) + "  [" + notifiers.TemplateFailedNote + "]"
 		}
-		text = s
 	} else {
 		text = n.line(ev)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -159,6 +160,31 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// QA finding 5: a template that fails on real data prints the default line
+// with a note, not nothing.
+func TestFailingTemplateFallsBackToTheDefaultLine(t *testing.T) {
+	var out, logs bytes.Buffer
+	c := &Config{Template: "{{slice .User.Username 0 3}}"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.New(notifiers.Options{Name: "console", Stdout: &out, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := firing()
+	ev.User.Username = "ab"
+	if err := n.Notify(context.Background(), ev); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	if got := out.String(); !strings.Contains(got, "main") || !strings.Contains(got, "(warning, new)") || !strings.Contains(got, "template failed") {
+		t.Errorf("got %q", got)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "index out of range") {
+		t.Errorf("log: %s", l)
 	}
 }
 

@@ -996,3 +996,39 @@ func TestFilesMustBeSmallRegularFiles(t *testing.T) {
 		})
 	}
 }
+
+// QA finding 5: a subject or body template that fails on real data does
+// not lose the alert: the default layout goes out, with a note, and an
+// ERROR log names the template and the error.
+func TestFailingTemplatesFallBackToTheDefaultLayout(t *testing.T) {
+	const failing = "{{slice .User.Username 0 3}}"
+	ev := criticalEvent()
+	ev.User.Username = "ab"
+	for _, tc := range []struct{ name, subject, body string }{
+		{"body", "", failing},
+		{"subject", failing, "{{.Account}} custom"},
+		{"both", failing, failing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, logs := newNotifier(t, &Config{Host: "localhost", TLS: TLSNone, From: "qw@example.com", To: []string{"a@example.com"},
+				Subject: tc.subject, Template: tc.body})
+			subject, _ := n.subjectLine(ev)
+			text, html, err := n.bodies(ev, tc.subject != "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.subject != "" && subject != ev.Title() {
+				t.Errorf("subject %q, want the default %q", subject, ev.Title())
+			}
+			if !strings.Contains(text, notifiers.TemplateFailedNote) || !strings.Contains(html, "template failed") {
+				t.Errorf("no note:\n%s\n%s", text, html)
+			}
+			if tc.body == failing && !strings.Contains(text, ev.Summary) {
+				t.Errorf("text part is not the default layout:\n%s", text)
+			}
+			if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "index out of range") {
+				t.Errorf("log: %s", l)
+			}
+		})
+	}
+}
