@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
@@ -614,12 +616,12 @@ func (ra *rawAccount) token(path, dir string) (Secret, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
 		}
-		token = Secret(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")))
+		token = Secret(strings.TrimSpace(strings.TrimLeft(string(b), "\ufeff")))
 		if token == "" {
 			return "", fmt.Errorf("%s.token_file: the file is empty", path)
 		}
 	case ra.Token != "":
-		token = Secret(strings.TrimSpace(ra.Token))
+		token = Secret(strings.TrimSpace(strings.TrimLeft(ra.Token, "\ufeff")))
 	default:
 		return "", fmt.Errorf("%s.token: required (or token_file)", path)
 	}
@@ -629,10 +631,31 @@ func (ra *rawAccount) token(path, dir string) (Secret, error) {
 	if strings.ContainsAny(token.Reveal(), " \r\n\t") {
 		return "", fmt.Errorf("%s: must not contain white space", tokenKey)
 	}
+	if err := printableASCII(token.Reveal()); err != nil {
+		return "", fmt.Errorf("%s: %v", tokenKey, err)
+	}
 	if n := len(token); n < MinTokenLength {
 		return "", fmt.Errorf("%s: %d characters is too short for an access token (at least %d)", tokenKey, n, MinTokenLength)
 	}
 	return token, nil
+}
+
+// printableASCII checks that a token holds printable ASCII only: gateway
+// tokens do, and anything else (a zero-width space or a BOM pasted along,
+// a control character) would be sent as part of it. The error names an
+// invisible character by its code point, never the token.
+func printableASCII(token string) error {
+	for i, r := range token {
+		if r > 0x20 && r < 0x7f {
+			continue
+		}
+		what := "a character that is not printable ASCII"
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) || r == utf8.RuneError {
+			what = fmt.Sprintf("an invisible character (%U)", r)
+		}
+		return fmt.Errorf("has %s at byte %d; access tokens are printable ASCII — remove it", what, i)
+	}
+	return nil
 }
 
 // checkAccountHeaders checks the extra request headers of the account at

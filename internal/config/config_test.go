@@ -415,6 +415,43 @@ func TestTokenFileWithBOM(t *testing.T) {
 	}
 }
 
+// QA finding 7: any number of leading BOMs is stripped; a token with a
+// character outside printable ASCII (a trailing zero-width space, a BOM in
+// the middle, an accent) is refused with an error naming the key, never
+// the token.
+func TestTokenMustBePrintableASCII(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "two-boms"), []byte("\ufeff\ufeffsk-from-bom-file\n"), 0o600)
+	cfg, err := Parse([]byte("accounts: [{name: a, token_file: two-boms}]\n"), dir, all.Types(), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Accounts[0].Token.Reveal(); got != "sk-from-bom-file" {
+		t.Errorf("token = %q, want both BOMs stripped", got)
+	}
+	for file, content := range map[string]string{
+		"zwsp":      "sk-secret-token-1234\u200b\n",
+		"inner-bom": "sk-secret\ufefftoken-1234",
+		"non-ascii": "sk-secret-tökén-1234",
+		"control":   "sk-secret-token\x1b1234",
+	} {
+		t.Run(file, func(t *testing.T) {
+			os.WriteFile(filepath.Join(dir, file), []byte(content), 0o600)
+			_, err := Parse([]byte("accounts: [{name: a, token_file: "+file+"}]\n"), dir, all.Types(), goodEnv)
+			if err == nil || !strings.HasPrefix(err.Error(), "accounts[0].token_file: has ") || !strings.Contains(err.Error(), "printable ASCII") {
+				t.Fatalf("err = %v", err)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error repeats the token: %v", err)
+			}
+		})
+	}
+	_, err = Parse([]byte("accounts: [{name: a, token: \"sk-secret-token-1234\\u200b\"}]\n"), dir, all.Types(), goodEnv)
+	if err == nil || !strings.Contains(err.Error(), "accounts[0].token: has an invisible character (U+200B)") {
+		t.Errorf("inline token: err = %v", err)
+	}
+}
+
 func TestScheduleMinimum(t *testing.T) {
 	for spec, ok := range map[string]bool{
 		"@every 0s": false, "@every 1ms": false, "@every 9s": false, "@every 9.9s": false,
