@@ -31,10 +31,16 @@ func ParseTemplate(key, text string) (*template.Template, error) {
 // html/template, it rewrites every action that prints a value so the value
 // passes through escape: the template's own text is trusted, the data never
 // is. The template function raw prints its argument unescaped, for the rare
-// template that has to build markup from data: {{raw .Account}}.
+// template that has to build markup from data: {{raw .Account}}. The
+// builtin html escapes for the output format too, once, so {{html .Error}}
+// is {{.Error}}.
 func ParseEscapedTemplate(key, text string, escape func(string) string) (*template.Template, error) {
 	t := template.New(key).Option("missingkey=error").Funcs(template.FuncMap{
 		"raw": func(v any) rawText { return rawText(fmt.Sprint(v)) },
+		// html, the text/template builtin, would escape for HTML and then
+		// be escaped again (&amp;lt;): here it escapes for the output
+		// format, once — the same as printing the value plainly.
+		"html": func(args ...any) rawText { return rawText(escape(fmt.Sprint(args...))) },
 		escapeFunc: func(v any) string {
 			if r, ok := v.(rawText); ok {
 				return string(r)

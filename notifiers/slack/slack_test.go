@@ -648,6 +648,7 @@ func TestHostileTextIsEscaped(t *testing.T) {
 		{"template with printf and a variable", `{{$u := .User.Username}}{{printf "%s/%s" $u .Error}}`, "&lt;!channel&gt; &amp;amp;/HTTP 401: &lt;https://evil.example|click&gt; &lt;!channel&gt; &amp;amp;"},
 		{"template with if, with, range and define", `{{define "u"}}[{{.}}]{{end}}{{if .Error}}{{with .User}}{{template "u" .Username}}{{end}}{{range $i, $e := .Facts}}{{if eq $e.Name "Error"}}{{$e.Value}}{{end}}{{end}}{{end}}`, "[&lt;!channel&gt; &amp;amp;]HTTP 401: &lt;https://evil.example|click&gt; &lt;!channel&gt; &amp;amp;"},
 		{"raw is explicit", "{{raw .User.Username}}", ping + " " + amp},
+		{"html escapes once", "{{html .User.Username}}", "&lt;!channel&gt; &amp;amp;"},
 	} {
 		for _, bot := range []bool{false, true} {
 			mode := "webhook"
