@@ -52,6 +52,7 @@ func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 	} else {
 		text = n.line(ev)
 	}
+	text = stripControls(text)
 	if !strings.HasSuffix(text, "\n") {
 		text += "\n"
 	}
@@ -61,6 +62,24 @@ func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// stripControls removes C0 and C1 control characters (and DEL) except
+// newline and tab, so text from the gateway (a username, an error message)
+// cannot send escape sequences to the terminal or log viewer — ESC [ …,
+// OSC 8 links, a carriage return that overwrites the line. Bytes that are
+// not UTF-8 (a lone 0x9b is CSI to some terminals) become U+FFFD.
+func stripControls(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' {
+			return r
+		}
+		if r < 0x20 || r >= 0x7f && r <= 0x9f {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // line formats the default one-line rendering: time, a fixed-width tag,

@@ -188,6 +188,31 @@ func TestFailingTemplateFallsBackToTheDefaultLine(t *testing.T) {
 	}
 }
 
+// QA finding 7: control sequences from the gateway (a username with ESC and
+// OSC sequences) never reach the terminal; newlines and tabs do.
+func TestControlCharactersAreStripped(t *testing.T) {
+	ev := firing()
+	ev.User.Username = "\x1b[31mred\x1b]8;;https://evil.example\x07link\x1b]8;;\x07\u009b2J\r\x7fok\ttab\xff"
+	ev.Summary = "main: \x1b[2Jcleared"
+	for _, tmpl := range []string{"{{.User.Username}}\nnext", ""} {
+		var out bytes.Buffer
+		n := newNotifier(t, &Config{Template: tmpl}, &out)
+		if err := n.Notify(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		for _, r := range got {
+			if r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f {
+				t.Errorf("template %q: output %q has control character %U", tmpl, got, r)
+				break
+			}
+		}
+		if tmpl != "" && got != "[31mred]8;;https://evil.examplelink]8;;2Jok\ttab\uFFFD\nnext\n" {
+			t.Errorf("got %q", got)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name, template, wantPrefix string
