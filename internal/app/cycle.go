@@ -104,6 +104,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	defer unlock()
+	state.RemoveStaleTemps(cfg.StateFile, c.logger())
 
 	st, err := state.Load(cfg.StateFile, c.now())
 	var corrupt *state.CorruptError

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,13 +243,34 @@ func Resolve(path string) string {
 // tempPattern is the name pattern of WriteAtomic's temp files for path.
 func tempPattern(path string) string { return filepath.Base(path) + ".tmp-*" }
 
-// removeStaleTemps deletes the temp files a killed writer left beside path.
-// Only a lock holder writes the state file, so under the lock every such
-// file is stale.
-func removeStaleTemps(path string) {
+// RemoveStaleTemps deletes the temp files a killed writer left beside the
+// state file at path, logging each at info on log (nil: no log). Call it
+// holding the lock (Lock): only a lock holder writes the state file, so
+// every such file is stale. Only what WriteAtomic creates is removed: a
+// regular file named exactly <state file>.tmp-<digits> (os.CreateTemp puts
+// decimal digits in place of the "*"); anything else, such as
+// state.json.tmp-1.keep or a folder, is left alone.
+func RemoveStaleTemps(path string, log *slog.Logger) {
+	path = Resolve(path)
 	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(tempPattern(path))))
+	prefix := filepath.Base(path) + ".tmp-"
 	for _, m := range matches {
-		os.Remove(m)
+		digits, ok := strings.CutPrefix(filepath.Base(m), prefix)
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" {
+			continue
+		}
+		if fi, err := os.Lstat(m); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(m); err != nil {
+			if log != nil {
+				log.Warn("could not remove a stale state temp file", "file", m, "error", err)
+			}
+			continue
+		}
+		if log != nil {
+			log.Info("removed a stale state temp file left by an interrupted write", "file", m)
+		}
 	}
 }
 
