@@ -39,6 +39,8 @@ func (e Event) Situation() Situation {
 	switch {
 	case e.Test():
 		return SituationTest
+	case e.Key != nil:
+		return e.keySituation()
 	case e.Kind == KindPoll && resolved:
 		return SituationPollRecovered
 	case e.Kind == KindPoll:
@@ -85,6 +87,13 @@ func (e Event) Describe() Description {
 		d.Topic = "runway"
 	case KindPoll:
 		d.Topic = "polling fails"
+	}
+	if e.Status == StatusResolved && !e.Test() {
+		d.Tag = "[RESOLVED " + sev + "]"
+	}
+	if e.Key != nil && !e.Test() {
+		e.describeKey(&d)
+		return d
 	}
 	balance := e.Balance()
 	switch d.Situation {
@@ -175,6 +184,9 @@ func (e Event) SummaryText(pollFailures int) string {
 	source := ""
 	if e.ThresholdSource == SourceAccount {
 		source = " (the account's own reminder threshold)"
+	}
+	if e.Key != nil && !e.Test() {
+		return e.keySummary()
 	}
 	switch e.Situation() {
 	case SituationTest:

@@ -155,6 +155,13 @@ type Event struct {
 	SpendUSDPerHour *float64 `json:"spend_usd_per_hour,omitempty"`
 	// Error is set on poll alerts: the status and the gateway's message.
 	Error string `json:"error,omitempty"`
+
+	// Key, RemainingUSD/RemainingQuota and ExpiresAt are set on API-key
+	// alerts (key_quota, key_expiry; see keys.go).
+	Key            *KeyRef    `json:"key,omitempty"`
+	RemainingUSD   *float64   `json:"remaining_usd,omitempty"`
+	RemainingQuota *int64     `json:"remaining_quota,omitempty"`
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 }
 
 // MarshalJSON writes the payload of SPEC §5, leaving out the balance,

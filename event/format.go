@@ -89,6 +89,9 @@ func (e Event) Facts() []Fact {
 		account = "-"
 	}
 	fs := []Fact{{"Account", account}}
+	if e.Key != nil {
+		return append(fs, e.keyFacts()...)
+	}
 	if e.Kind != KindPoll && e.Kind != KindTest {
 		fs = append(fs, Fact{"Balance", e.Balance()}, Fact{"Threshold", e.ThresholdText()}, Fact{"Used", e.Used()})
 	}

@@ -45,11 +45,16 @@ const (
 
 // Kinds of alert.
 const (
-	KindBalance = event.KindBalance
-	KindRunway  = event.KindRunway
-	KindPoll    = event.KindPoll
-	KindTest    = event.KindTest
+	KindBalance   = event.KindBalance
+	KindRunway    = event.KindRunway
+	KindPoll      = event.KindPoll
+	KindTest      = event.KindTest
+	KindKeyQuota  = event.KindKeyQuota
+	KindKeyExpiry = event.KindKeyExpiry
 )
+
+// KeyRef is event.KeyRef: the API key an alert is about.
+type KeyRef = event.KeyRef
 
 // Statuses.
 const (

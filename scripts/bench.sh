@@ -292,6 +292,24 @@ END {
 		printf "| %s | %s | %d | %d |\n", m, dur(med(ns[m])), med(by[m]), med(al[m])
 	}
 }' "$tmp/gobench.txt"
+# API keys (issue 11): a steady cycle with 20 keys per account whose
+# keys.every has not elapsed, against the same cycle without keys.
+keys_ratio=$(awk '/^BenchmarkKeysSteady1000\/(no-keys|keys)-/ {
+	name = $1; sub(/-[0-9]+$/, "", name); sub(/.*\//, "", name)
+	for (i = 3; i < NF; i++) if ($(i+1) == "ns/op") v[name] = v[name] " " $i
+}
+function med(s,   a, k, i, j, t) {
+	k = split(s, a, " ")
+	for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+	return a[int((k + 1) / 2)]
+}
+END { if (v["no-keys"] != "" && v["keys"] != "") printf "%.2f", med(v["keys"]) / med(v["no-keys"]) }' "$tmp/gobench.txt")
+if [[ -n $keys_ratio ]]; then
+	echo
+	echo "| measurement | result | target | |"
+	echo "| --- | --- | --- | --- |"
+	echo "| steady cycle, $ACCOUNTS accounts × 20 API keys, keys.every not elapsed / without keys (BenchmarkKeysSteady1000) | ${keys_ratio}× | ≤ 1.2× | $(verdict "$keys_ratio" '<=' 1.2) |"
+fi
 echo
 echo '<details><summary>raw <code>go test -bench</code> output</summary>'
 echo

@@ -164,6 +164,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 			c.evaluate(st, acct, res, c.unit(unitOf[acct.Name]), &rep)
 		}
 	}
+	c.keys(ctx, st, gw, results, unitOf, &rep)
 	// Every account of this config is its own, even when another config
 	// sharing the state file watched it before.
 	for i := range cfg.Accounts {

@@ -98,13 +98,13 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 	// Alerts (account and kind) whose delivery failed permanently this
 	// cycle: their later events wait behind it, so this notifier never
 	// hears a resolution before the alert itself.
-	held := map[[2]string]bool{}
+	held := map[[3]string]bool{}
 	for _, d := range queue {
 		if d.NextAttempt.After(now) {
 			// The peer asked for a pause: everything after this waits too.
 			return ok
 		}
-		key := [2]string{d.Event.Account, string(d.Event.Kind)}
+		key := [3]string{d.Event.Account, string(d.Event.Kind), d.Event.Subject()}
 		if held[key] {
 			continue
 		}

@@ -87,6 +87,18 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 	if p, ok := as.Alerts[kind]; ok {
 		prev = *p
 	}
+	next := c.advance(st, acct, as, kind, prev, level, th, at, perUSD, fill)
+	if !next.Firing() {
+		delete(as.Alerts, kind)
+		return
+	}
+	*as.Alert(kind) = next
+}
+
+// advance steps the alert whose previous state is prev, queues its
+// notifications and returns its next state: for step, and for the alerts
+// of one subject (an API key) that live outside as.Alerts.
+func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, kind notifiers.Kind, prev alert.State, level notifiers.Severity, th alert.Threshold, at time.Time, perUSD int64, fill func(*notifiers.Event)) alert.State {
 	next, tr := alert.Step(prev, level, th, at, acct.RepeatInterval)
 	if tr != nil {
 		ev := c.event(acct, as, kind, *tr, at, perUSD, fill)
@@ -101,8 +113,8 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: tr.Severity, Threshold: tr.Threshold}, at, perUSD, fill)
 			}
 			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at, Config: c.Config.Path})
-			c.logger().Info("alert", "account", acct.Name, "notifier", r.Notifier, "kind", kind,
-				"reason", e.Reason, "severity", e.Severity, "id", e.ID)
+			c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", r.Notifier, "kind", kind,
+				"reason", e.Reason, "severity", e.Severity, "id", e.ID)...)
 		}
 	} else if next.Firing() {
 		// No transition, but the notifiers that should know may have grown
@@ -116,16 +128,12 @@ func (c *Cycle) step(st *state.File, acct config.Account, as *state.Account, kin
 			for _, name := range untold {
 				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: e, CreatedAt: at, Config: c.Config.Path})
 				next.Told = append(next.Told, name)
-				c.logger().Info("alert", "account", acct.Name, "notifier", name, "kind", kind,
-					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)
+				c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", name, "kind", kind,
+					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)...)
 			}
 		}
 	}
-	if !next.Firing() {
-		delete(as.Alerts, kind)
-		return
-	}
-	*as.Alert(kind) = next
+	return next
 }
 
 // resolvedAt makes a balance alert's resolution name the threshold now in
@@ -272,13 +280,14 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			c.logger().Warn("account removed from the config while its alert fires; resolving it",
 				"account", name, "kind", kind, "severity", a.Level, "notifiers", strings.Join(a.Told, ","), "id", ev.ID)
 		}
+		queued += c.pruneKeys(st, name, as, now)
 		delete(st.Accounts, name)
 	}
 
 	// A notifier whose new is dropped was never told of that alert: the
 	// rest of that alert's events to it (up to a later new) go too, so it
 	// never hears a resolution, or a repeat, of an alert it did not hear of.
-	type key struct{ notifier, account, kind string }
+	type key struct{ notifier, account, kind, subject string }
 	untold := map[key]bool{}
 	kept := st.Outbox[:0]
 	for _, d := range st.Outbox {
@@ -286,7 +295,7 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			kept = append(kept, d) // another config's to deliver or drop
 			continue
 		}
-		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind)}
+		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind), d.Event.Subject()}
 		if d.CreatedAt.After(now) {
 			d.CreatedAt = now // the clock was stepped back
 		}
@@ -322,7 +331,11 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 	// fires it is told afresh next cycle.
 	for k := range untold {
 		if as := st.Accounts[k.account]; as != nil {
-			if a := as.Alerts[notifiers.Kind(k.kind)]; a != nil {
+			a := as.Alerts[notifiers.Kind(k.kind)]
+			if k.subject != "" {
+				a = as.Keys.Alert(notifiers.Kind(k.kind), k.subject)
+			}
+			if a != nil {
 				a.Told = slices.DeleteFunc(a.Told, func(n string) bool { return n == k.notifier })
 			}
 		}

@@ -33,6 +33,7 @@ type Metrics struct {
 	cycleDuration prometheus.Histogram
 	notifyLatency *prometheus.HistogramVec
 	owed          *prometheus.GaugeVec
+	keys          *keyMetrics
 }
 
 // NewMetrics registers quotawatch's metrics on reg.
@@ -66,6 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "quotawatch_owed_notifications", Help: "Notifications recorded but not yet delivered, per notifier.",
 		}, []string{"notifier"}),
 	}
+	m.keys = newKeyMetrics(f)
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "quotawatch_build_info", Help: "Build information; the value is 1.",
 		ConstLabels: prometheus.Labels{"version": version.Version, "commit": version.Commit},
@@ -92,6 +94,7 @@ func (m *Metrics) Prepare(notifierNames, accounts []string) {
 			for _, v := range []interface{ DeleteLabelValues(...string) bool }{m.balance, m.level, m.pollErrors, m.lastSuccess} {
 				v.DeleteLabelValues(a)
 			}
+			m.forgetKeys(a)
 		}
 	}
 	for n := range m.notifiers {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
@@ -62,9 +63,19 @@ func (c *Cycle) retarget(st *state.File) int {
 		if _, listed := c.Config.Account(name); !listed && !c.ownsAccount(as) {
 			continue
 		}
-		for _, a := range as.Alerts {
+		forget := func(a *alert.State) {
 			if a != nil && slices.ContainsFunc(a.Told, isChanged) {
 				a.Told = slices.DeleteFunc(slices.Clone(a.Told), isChanged)
+			}
+		}
+		for _, a := range as.Alerts {
+			forget(a)
+		}
+		if as.Keys != nil {
+			for _, byID := range as.Keys.Alerts {
+				for _, a := range byID {
+					forget(a)
+				}
 			}
 		}
 	}

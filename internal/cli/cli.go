@@ -58,7 +58,7 @@ func commands() []command {
 	return []command{
 		{name: "run", summary: "run as a service: poll on the schedule, serve /healthz, /readyz, /metrics", config: true, logs: true, run: runService},
 		{name: "check", summary: "one poll-evaluate-notify cycle for every account, then exit", config: true, logs: true, run: runCheck},
-		{name: "balance", summary: "poll every account and print balances (--json for JSON); sends nothing", config: true, logs: true, flags: balanceFlags, run: runBalance},
+		{name: "balance", summary: "poll every account and print balances (--keys adds API keys, --json for JSON); sends nothing", config: true, logs: true, flags: balanceFlags, run: runBalance},
 		{name: "notify-test", summary: "send a marked test alert through every notifier (or --notifier NAME)", config: true, logs: true, flags: notifyTestFlags, run: runNotifyTest},
 		{name: "validate", summary: "load and validate the config; no network", config: true, logs: true, run: runValidate},
 		{name: "demo", summary: "zero-setup tour against a simulated account on loopback", flags: demoFlags, run: runDemo},

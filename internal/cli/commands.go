@@ -115,6 +115,9 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		if a.PollFailureAlertAfter > 0 {
 			fmt.Fprintf(w, "    poll alert:  after %d failed polls in a row\n", a.PollFailureAlertAfter)
 		}
+		if a.Keys != nil {
+			fmt.Fprintf(w, "    API keys:    %s\n", a.Keys)
+		}
 		fmt.Fprintf(w, "    notifiers:   %s\n", orNone(strings.Join(a.Notifiers, ", ")))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -237,11 +240,12 @@ func orNone(s string) string {
 	return s
 }
 
-type balanceOpts struct{ json bool }
+type balanceOpts struct{ json, keys bool }
 
 func balanceFlags(fs *flag.FlagSet) any {
 	o := &balanceOpts{}
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&o.keys, "keys", false, "also list each account's API keys: remaining, used, expiry and level")
 	return o
 }
 
@@ -269,6 +273,10 @@ type balanceRow struct {
 	QuotaPerUSDProblem string `json:"quota_per_usd_problem,omitempty"`
 	Level              string `json:"level"`
 	Error              string `json:"error,omitempty"`
+	// Keys are the account's API keys (balance --keys); KeysError says
+	// why they could not be listed.
+	Keys      []keyRow `json:"keys,omitempty"`
+	KeysError string   `json:"keys_error,omitempty"`
 }
 
 // newBalanceRow is the output row of b, account a's balance.
@@ -330,6 +338,9 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 			e.logger.Error("poll failed", "account", b.Account, "error", b.Err)
 		}
 	}
+	if opts.keys {
+		failed += listKeys(ctx, e, cfg, poller, balances, rows)
+	}
 
 	if opts.json {
 		enc := json.NewEncoder(e.stdout)
@@ -340,12 +351,18 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 		}
 	} else {
 		writeBalanceTable(e.stdout, rows)
+		if opts.keys {
+			printKeys(e.stdout, rows)
+		}
 	}
 	if failed > 0 {
 		var names []string
 		for _, r := range rows {
 			if r.Error != "" {
 				names = append(names, r.Account+": "+r.Error)
+			}
+			if r.KeysError != "" {
+				names = append(names, r.Account+": list keys: "+r.KeysError)
 			}
 		}
 		e.fail(fmt.Errorf("poll failed: %s", strings.Join(names, "; ")))

@@ -142,6 +142,8 @@ type Account struct {
 	// PollFailureAlertAfter is the number of consecutive failed polls that
 	// raise a poll alert; 0 is off.
 	PollFailureAlertAfter int
+	// Keys is nil when the API-key alerts are off.
+	Keys *Keys
 }
 
 // QuotaPerUSDAuto is Account.QuotaPerUSD for quota_per_usd: auto.
@@ -240,6 +242,7 @@ type rawOverrides struct {
 	Runway                *rawRunway     `yaml:"runway"`
 	PollFailureAlertAfter *int           `yaml:"poll_failure_alert_after"`
 	QuotaPerUSD           *quotaPerUSD   `yaml:"quota_per_usd"`
+	Keys                  *rawKeys       `yaml:"keys"`
 }
 
 // quotaPerUSD is auto (0) or a positive integer.
@@ -550,6 +553,9 @@ func (o *rawOverrides) check(path string) error {
 			return fmt.Errorf("%s.runway.window: must be positive", path)
 		}
 	}
+	if _, err := resolveKeys(o.Keys, path+".keys"); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -597,6 +603,7 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		return a, err
 	}
 	a.Runway = ra.runway(defs)
+	a.Keys, _ = resolveKeys(pick2(ra.Overrides.Keys, defs.Keys), path+".keys") // checked by rawOverrides.check
 	if a.Notifiers, err = ra.notifiers(path, all, known); err != nil {
 		return a, err
 	}

@@ -190,6 +190,13 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-duplicate-header.yaml":     "accounts[0].headers.A: duplicate key",
 		"bad-notifier-twice.yaml":       `accounts[0].notifiers[1]: "c" is listed twice`,
 		"bad-base-url-path.yaml":        "accounts[0].base_url: give the gateway's root (such as https://aihubmix.com), without /api/user/self",
+		"bad-keys-unknown.yaml":         "accounts[0].keys.remaining_belw: unknown key",
+		"bad-keys-every.yaml":           "defaults.keys.every: 10s is shorter than the minimum 1m0s (the key list changes slowly; every page spends the gateway's rate limit)",
+		"bad-keys-glob.yaml":            `accounts[0].keys.exclude[0]: "tmp-[a-" is not a valid glob (use *, ? and [a-z]): syntax error in pattern`,
+		"bad-keys-both-money.yaml":      "accounts[0].keys.remaining_below: set usd or quota, not both",
+		"bad-keys-expiry.yaml":          "accounts[0].keys.expires_within.duration: required, a positive duration such as 72h",
+		"bad-keys-severity.yaml":        `accounts[0].keys.expires_within.severity: unknown severity "loud" (want info, warning or critical)`,
+		"bad-keys-scalar.yaml":          `accounts[0].keys: want a mapping (every, remaining_below, expires_within, include, exclude) or off, got "on"`,
 	}
 	files, _ := filepath.Glob("testdata/bad-*.yaml")
 	if len(files) != len(tests) {

@@ -33,7 +33,32 @@ type diskAccount struct {
 	NextPoll     time.Time                      `json:"next_poll,omitzero"`
 	Samples      []diskSample                   `json:"samples,omitempty"`
 	Alerts       map[event.Kind]*diskAlertState `json:"alerts,omitempty"`
-	Config       string                         `json:"config,omitempty"`
+	// KeysListed is Keys.Listed, flat: it is the one key field of most
+	// accounts, read and written every cycle.
+	KeysListed int64     `json:"keys_listed_unix_ms,omitempty"`
+	Keys       *diskKeys `json:"keys,omitempty"`
+	Config     string    `json:"config,omitempty"`
+}
+
+// diskKeys is what is remembered of an account's API keys (Keys); added
+// after the first version, optional.
+type diskKeys struct {
+	FailedAt  time.Time                                 `json:"failed_at,omitzero"`
+	LastError string                                    `json:"last_error,omitempty"`
+	Alerts    map[event.Kind]map[string]*diskAlertState `json:"alerts,omitempty"`
+	Firing    map[string]*diskKey                       `json:"firing,omitempty"`
+}
+
+// diskKey is one remembered API key (Key), never its secret.
+type diskKey struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name,omitempty"`
+	Status      string `json:"status,omitempty"`
+	Unlimited   bool   `json:"unlimited,omitempty"`
+	Remain      int64  `json:"remain_quota"`
+	Used        int64  `json:"used_quota,omitempty"`
+	ExpiresAt   int64  `json:"expires_at,omitempty"`
+	QuotaPerUSD int64  `json:"quota_per_usd,omitempty"`
 }
 
 type diskSample struct {
@@ -79,12 +104,10 @@ func toDisk(f *File) *diskFile {
 				if s == nil {
 					continue
 				}
-				da.Alerts[kind] = &diskAlertState{
-					Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
-					Threshold: diskThreshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
-				}
+				da.Alerts[kind] = alertToDisk(s)
 			}
 		}
+		da.KeysListed, da.Keys = keysToDisk(a.Keys)
 		d.Accounts[name] = da
 	}
 	return d
@@ -114,12 +137,11 @@ func fromDisk(d *diskFile) *File {
 				if s == nil {
 					continue
 				}
-				a.Alerts[kind] = &alert.State{
-					Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
-					Threshold: alert.Threshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
-				}
+				st := alertFromDisk(s)
+				a.Alerts[kind] = &st
 			}
 		}
+		a.Keys = keysFromDisk(da.KeysListed, da.Keys)
 		f.Accounts[name] = a
 	}
 	f.Outbox = d.Outbox[:0]
@@ -129,4 +151,18 @@ func fromDisk(d *diskFile) *File {
 		}
 	}
 	return f
+}
+
+func alertToDisk(s *alert.State) *diskAlertState {
+	return &diskAlertState{
+		Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
+		Threshold: diskThreshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
+	}
+}
+
+func alertFromDisk(s *diskAlertState) alert.State {
+	return alert.State{
+		Level: s.Level, Since: s.Since, LastNotified: s.LastNotified, Told: s.Told,
+		Threshold: alert.Threshold{Quota: s.Threshold.Quota, Severity: s.Threshold.Severity, Source: s.Threshold.Source},
+	}
 }

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite testdata/golden.json from what 
 
 // representative is a state with every field of the schema set: two
 // accounts (one never polled successfully and paused by a Retry-After),
-// every alert kind, runway samples, an owed delivery of a poll alert with
+// every alert kind, the alerts and facts of an API key, runway samples, an owed delivery of a poll alert with
 // an unknown balance and one of a runway alert.
 func representative() *File {
 	t1, t2 := t0.Add(-2*time.Hour), t0.Add(-time.Hour)
@@ -34,11 +34,18 @@ func representative() *File {
 	*main.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t1, LastNotified: t2,
 		Threshold: alert.Threshold{Quota: 25_000_000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"chat", "hook"}}
 	*main.Alert(event.KindRunway) = alert.State{Level: event.SeverityCritical, Since: t2, LastNotified: t2, Told: []string{"pager"}}
+	main.Keys = &Keys{Listed: t2.UnixMilli(), FailedAt: t0, LastError: "HTTP 502 Bad Gateway",
+		Firing: map[string]*Key{"42": {ID: 42, Name: "svc", Status: "enabled", Remain: 1_000_000, Used: 9_000_000,
+			ExpiresAt: t0.Add(48 * time.Hour).Unix(), QuotaPerUSD: 500_000}}}
+	main.Keys.SetAlert(event.KindKeyQuota, "42", alert.State{Level: event.SeverityWarning, Since: t2, LastNotified: t2,
+		Threshold: alert.Threshold{Quota: 2_500_000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"chat"}})
+	main.Keys.SetAlert(event.KindKeyExpiry, "42", alert.State{Level: event.SeverityWarning, Since: t2, LastNotified: t2, Told: []string{"chat"}})
 	down := f.Account("down")
 	down.PollFailures, down.LastError, down.NextPoll = 3, "HTTP 429 Too Many Requests: slow down", t0.Add(30*time.Minute)
+	down.Keys = &Keys{Listed: t1.UnixMilli()} // listed, nothing firing: only the time is kept
 	*down.Alert(event.KindPoll) = alert.State{Level: event.SeverityCritical, Since: t1, LastNotified: t1, Told: []string{"pager"}}
 	f.Outbox = []*Delivery{
-		{Notifier: "pager", CreatedAt: t1, Attempts: 3, NextAttempt: t0.Add(time.Minute), LastError: "HTTP 503",
+		{Notifier: "pager", CreatedAt: t1, Attempts: 3, NextAttempt: t0.Add(time.Minute), LastError: "HTTP 503", Config: "/etc/quotawatch/config.yaml",
 			Event: event.Event{Version: event.PayloadVersion, ID: "evt_down", Kind: event.KindPoll, Status: event.StatusFiring,
 				Reason: event.ReasonNew, Severity: event.SeverityCritical, Account: "down", QuotaPerUSD: 500_000,
 				Summary: "down: 3 consecutive polls failed: HTTP 429", ObservedAt: t1, BalanceUnknown: true, NoThreshold: true, Error: "HTTP 429"}},

@@ -76,6 +76,9 @@ type Account struct {
 	Samples []alert.Sample
 	// Alerts is the state of each alert kind.
 	Alerts map[event.Kind]*alert.State
+	// Keys is what is remembered of the account's API keys (keys.go); nil
+	// when they were never listed.
+	Keys *Keys
 	// Config is the absolute path of the config file that last evaluated
 	// the account ("" in files written before it was recorded): when
 	// several configs share one state file, only the owner resolves and

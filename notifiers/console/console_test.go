@@ -311,3 +311,33 @@ func TestWriteErrorIsRetryable(t *testing.T) {
 		t.Fatalf("Notify = %v, want a retryable error", err)
 	}
 }
+
+func TestKeyLines(t *testing.T) {
+	at := time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
+	left := int64(2_000_000)
+	exp := at.Add(26 * time.Hour)
+	cases := []struct {
+		ev   notifiers.Event
+		want string
+	}{
+		{notifiers.Event{Kind: notifiers.KindKeyQuota, Status: notifiers.StatusFiring, Reason: notifiers.ReasonNew, Severity: notifiers.SeverityWarning,
+			Account: "main", Key: &notifiers.KeyRef{ID: 2, Name: "ci"}, RemainingQuota: &left, ThresholdQuota: 2_500_000, ObservedAt: at},
+			"2026-11-24T05:00:00Z WARNING  main  key ci $4.00 left < threshold $5.00 (warning, new)\n"},
+		{notifiers.Event{Kind: notifiers.KindKeyExpiry, Status: notifiers.StatusFiring, Reason: notifiers.ReasonNew, Severity: notifiers.SeverityWarning,
+			Account: "main", Key: &notifiers.KeyRef{ID: 3, Name: "deploy"}, ExpiresAt: &exp, ObservedAt: at},
+			"2026-11-24T05:00:00Z WARNING  main  key deploy expires 2026-11-25 07:00 UTC (in 1d2h) (warning, new)\n"},
+		{notifiers.Event{Kind: notifiers.KindKeyExpiry, Status: notifiers.StatusResolved, Reason: notifiers.ReasonResolved, Severity: notifiers.SeverityWarning,
+			Account: "main", Key: &notifiers.KeyRef{ID: 3, Name: "deploy", Status: "removed"}, ObservedAt: at},
+			"2026-11-24T05:00:00Z RESOLVED main  key deploy removed (was warning, resolved)\n"},
+	}
+	for _, tc := range cases {
+		var b strings.Builder
+		n := &Notifier{w: &b, now: time.Now}
+		if err := n.Notify(context.Background(), tc.ev); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tc.want {
+			t.Errorf("got  %q\nwant %q", b.String(), tc.want)
+		}
+	}
+}

@@ -66,6 +66,9 @@ type details struct {
 	RunwaySeconds   *float64                  `json:"runway_seconds,omitempty"`
 	SpendUSDPerHour *float64                  `json:"spend_usd_per_hour,omitempty"`
 	Error           string                    `json:"error,omitempty"`
+	Key             *notifiers.KeyRef         `json:"key,omitempty"`
+	RemainingUSD    *float64                  `json:"remaining_usd,omitempty"`
+	ExpiresAt       *time.Time                `json:"expires_at,omitempty"`
 }
 
 // Notify enqueues ev: a firing event as a trigger, a resolved event as a
@@ -139,6 +142,9 @@ func (n *Notifier) message(ev notifiers.Event) message {
 				RunwaySeconds:   ev.RunwaySeconds,
 				SpendUSDPerHour: ev.SpendUSDPerHour,
 				Error:           ev.Error,
+				Key:             ev.Key,
+				RemainingUSD:    ev.RemainingUSD,
+				ExpiresAt:       ev.ExpiresAt,
 			},
 		},
 	}
@@ -173,6 +179,9 @@ func known(ev notifiers.Event, quota int64) *float64 {
 // hex, so it stays stable and distinct.
 func dedupKey(ev notifiers.Event) string {
 	key := "quotawatch/" + ev.Account + "/" + string(ev.Kind)
+	if s := ev.Subject(); s != "" {
+		key += "/" + s // one incident per API key
+	}
 	if ev.Test() {
 		key = "quotawatch/" + ev.Account + "/test/" + ev.ID
 	}
