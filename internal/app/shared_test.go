@@ -129,3 +129,23 @@ func TestNotifierWithANewDestinationIsANewNotifier(t *testing.T) {
 		}
 	})
 }
+
+// A notifier with a new destination also hears the firing API-key alerts
+// as new (their told lists live outside the account's alerts).
+func TestNotifierWithANewDestinationHearsKeyAlerts(t *testing.T) {
+	h := newKeyHarness(t, keysConfig)
+	h.kp.set(limited(1, "svc", 4))
+	h.run(0)
+	if got := h.take(); got != "key_quota:new:warning:svc" {
+		t.Fatalf("chat got %q", got)
+	}
+	h.reconfigure(strings.Replace(keysConfig, "{ name: chat, type: console }", `{ name: chat, type: webhook, url: "http://127.0.0.1:1/new" }`, 1))
+	h.run(time.Hour)
+	if got := h.take(); got != "key_quota:new:warning:svc" {
+		t.Errorf("chat with a new URL got %q, want the key alert as new", got)
+	}
+	h.run(time.Hour)
+	if got := h.take(); got != "" {
+		t.Errorf("then %q", got)
+	}
+}
