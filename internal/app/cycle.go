@@ -104,6 +104,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	defer unlock()
+	state.RemoveStaleTemps(cfg.StateFile, c.logger())
 
 	st, err := state.Load(cfg.StateFile, c.now())
 	var corrupt *state.CorruptError
@@ -114,6 +115,8 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	case err != nil:
 		return rep, err
 	}
+
+	rep.Dropped += c.retarget(st)
 
 	now := c.now()
 	gw := c.Gateways
@@ -162,6 +165,13 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		}
 	}
 	c.keys(ctx, st, gw, results, unitOf, &rep)
+	// Every account of this config is its own, even when another config
+	// sharing the state file watched it before.
+	for i := range cfg.Accounts {
+		if as := st.Accounts[cfg.Accounts[i].Name]; as != nil {
+			as.Config = cfg.Path
+		}
+	}
 	c.digest(st, now)
 	rep.Queued = len(st.Outbox) - owed
 	rep.Queued += c.prune(st, &rep)

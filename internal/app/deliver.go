@@ -32,7 +32,9 @@ var DefaultRetry = Retry{Attempts: 3, Backoff: time.Second, Budget: 20 * time.Se
 func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 	queues := map[string][]*state.Delivery{}
 	for _, d := range st.Outbox {
-		queues[d.Notifier] = append(queues[d.Notifier], d)
+		if c.ownsDelivery(d) {
+			queues[d.Notifier] = append(queues[d.Notifier], d)
+		}
 	}
 	done := make(map[*state.Delivery]bool)
 	var mu sync.Mutex
@@ -62,7 +64,9 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 			continue
 		}
 		kept = append(kept, d)
-		rep.Owed[d.Notifier]++
+		if c.ownsDelivery(d) {
+			rep.Owed[d.Notifier]++
+		}
 	}
 	clear(st.Outbox[len(kept):])
 	st.Outbox = kept
