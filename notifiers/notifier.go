@@ -2,6 +2,8 @@ package notifiers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +52,30 @@ type Config interface {
 // repeats a secret. `quotawatch validate` prints them.
 type Warner interface {
 	Warnings() []string
+}
+
+// Destination is implemented by a Config to say where it delivers, such as
+// a webhook URL or a PagerDuty routing key: together with the type it
+// identifies the notifier beyond its name. When a notifier keeps its name
+// but its type or destination changes, whoever now receives its messages
+// was told nothing yet: quotawatch treats it like a rename (see
+// docs/alerts.md). The value is a secret: quotawatch keeps only a truncated
+// SHA-256 of it and never logs it. A Config without it is identified by its
+// type alone.
+type Destination interface {
+	Destination() string
+}
+
+// Fingerprint is the identity of a notifier of type typ configured by cfg:
+// a truncated SHA-256 (16 hex digits) of the type and cfg's Destination. It
+// reveals nothing of the destination.
+func Fingerprint(typ string, cfg Config) string {
+	dest := ""
+	if d, ok := cfg.(Destination); ok {
+		dest = d.Destination()
+	}
+	sum := sha256.Sum256([]byte("quotawatch-notifier\x00" + typ + "\x00" + dest))
+	return hex.EncodeToString(sum[:8])
 }
 
 // PathResolver is implemented by a Config that names files. The loader

@@ -192,6 +192,8 @@ func TestEscapedTemplates(t *testing.T) {
 		{`{{define "x"}}<{{.}}>{{end}}{{template "x" .Account}}`, "<[a]>"},
 		{"{{raw .Account}} {{.Account | raw}}", "<a> <a>"},
 		{`{{"<lit>"}}`, "[lit]"},
+		// QA finding 7: html escapes once, for the output format.
+		{"{{html .Account}} {{.Account | html}}", "[a] [a]"},
 	} {
 		tmpl, err := ParseEscapedTemplate("template", tc.text, esc)
 		if err != nil {

@@ -3,6 +3,7 @@ package notifiers
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -30,10 +31,16 @@ func ParseTemplate(key, text string) (*template.Template, error) {
 // html/template, it rewrites every action that prints a value so the value
 // passes through escape: the template's own text is trusted, the data never
 // is. The template function raw prints its argument unescaped, for the rare
-// template that has to build markup from data: {{raw .Account}}.
+// template that has to build markup from data: {{raw .Account}}. The
+// builtin html escapes for the output format too, once, so {{html .Error}}
+// is {{.Error}}.
 func ParseEscapedTemplate(key, text string, escape func(string) string) (*template.Template, error) {
 	t := template.New(key).Option("missingkey=error").Funcs(template.FuncMap{
 		"raw": func(v any) rawText { return rawText(fmt.Sprint(v)) },
+		// html, the text/template builtin, would escape for HTML and then
+		// be escaped again (&amp;lt;): here it escapes for the output
+		// format, once — the same as printing the value plainly.
+		"html": func(args ...any) rawText { return rawText(escape(fmt.Sprint(args...))) },
 		escapeFunc: func(v any) string {
 			if r, ok := v.(rawText); ok {
 				return string(r)
@@ -103,6 +110,30 @@ func Render(t *template.Template, ev Event) (string, error) {
 		return "", Permanent(fmt.Errorf("render template: %v", trimTemplateErr(err)))
 	}
 	return b.String(), nil
+}
+
+// TemplateFailedNote is the short note a message carries when its
+// notifier's template failed on the event and the default layout was used
+// instead (see RenderOrDefault).
+const TemplateFailedNote = "Note: this notifier's template failed on this alert; quotawatch used its default layout."
+
+// RenderOrDefault executes t against ev. A template that passed
+// ParseTemplate can still fail on real data (a slice of a short username,
+// an index past the end): retrying would fail the same way, and an alert
+// must not be lost to its layout. So on an error it logs an ERROR naming
+// the template (key) and the error on log (already scoped with the
+// notifier's name; nil is no log) and returns false: the caller then sends
+// the message in its default layout, with TemplateFailedNote.
+func RenderOrDefault(t *template.Template, ev Event, key string, log *slog.Logger) (string, bool) {
+	out, err := Render(t, ev)
+	if err == nil {
+		return out, true
+	}
+	if log != nil {
+		log.Error("template failed on this event; sending it in the default layout",
+			"template", key, "error", strings.TrimPrefix(err.Error(), "render template: "), "id", ev.ID, "account", ev.Account)
+	}
+	return "", false
 }
 
 func trimTemplateErr(err error) string {

@@ -114,6 +114,9 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	defer sess.Close()
+	if fs, ok := c.store().(state.FileStore); ok {
+		state.RemoveStaleTemps(fs.Path, c.logger())
+	}
 
 	st, err := sess.Load(ctx, c.now())
 	var corrupt *state.CorruptError
@@ -124,6 +127,8 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	case err != nil:
 		return rep, err
 	}
+
+	rep.Dropped += c.retarget(st)
 
 	now := c.now()
 	gw := c.Gateways
@@ -172,6 +177,13 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 		}
 	}
 	c.keys(ctx, st, gw, results, unitOf, &rep)
+	// Every account of this config is its own, even when another config
+	// sharing the state file watched it before.
+	for i := range cfg.Accounts {
+		if as := st.Accounts[cfg.Accounts[i].Name]; as != nil {
+			as.Config = cfg.Path
+		}
+	}
 	c.digest(st, now)
 	rep.Queued = len(st.Outbox) - owed
 	rep.Queued += c.prune(st, &rep)

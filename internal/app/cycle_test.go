@@ -106,14 +106,21 @@ type harness struct {
 	nots   map[string]*recorder
 	now    time.Time
 	waits  []time.Duration
-	// store is where the state lives: the state file, or a database when
-	// the test runs under onPostgres.
+	// store is where the state lives: nil for the config's state file, a
+	// database when the test runs under onPostgres.
 	store state.Store
 }
 
 // harnessStore makes the store of a new harness; onPostgres replaces it.
-var harnessStore = func(t *testing.T, cfg *config.Config) state.Store {
-	return state.FileStore{Path: cfg.StateFile}
+var harnessStore = func(t *testing.T, cfg *config.Config) state.Store { return nil }
+
+// stateStore is the harness's store: its database, or the state file its
+// config names now.
+func (h *harness) stateStore() state.Store {
+	if h.store != nil {
+		return h.store
+	}
+	return state.FileStore{Path: h.cfg.StateFile}
 }
 
 const baseConfig = `
@@ -176,7 +183,7 @@ func (h *harness) run(advance time.Duration) Report {
 
 func (h *harness) state() *state.File {
 	h.t.Helper()
-	sess, err := h.store.Lock(context.Background(), 0)
+	sess, err := h.stateStore().Lock(context.Background(), 0)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -437,7 +444,7 @@ func (p *remindPoller) Self(ctx context.Context, r aihubmix.Request) (aihubmix.S
 func TestOverlappingRunsAreLockedOut(t *testing.T) {
 	h := newHarness(t, baseConfig)
 	h.poller.set("main", 40)
-	sess, err := h.store.Lock(context.Background(), 0)
+	sess, err := h.stateStore().Lock(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

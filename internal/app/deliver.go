@@ -34,7 +34,9 @@ var DefaultRetry = Retry{Attempts: 3, Backoff: time.Second, Budget: 20 * time.Se
 func (c *Cycle) deliver(ctx context.Context, sess state.Session, st *state.File, rep *Report) error {
 	queues := map[string][]*state.Delivery{}
 	for _, d := range st.Outbox {
-		queues[d.Notifier] = append(queues[d.Notifier], d)
+		if c.ownsDelivery(d) {
+			queues[d.Notifier] = append(queues[d.Notifier], d)
+		}
 	}
 	done := make(map[*state.Delivery]bool)
 	var mu sync.Mutex
@@ -60,7 +62,9 @@ func (c *Cycle) deliver(ctx context.Context, sess state.Session, st *state.File,
 			continue
 		}
 		kept = append(kept, d)
-		rep.Owed[d.Notifier]++
+		if c.ownsDelivery(d) {
+			rep.Owed[d.Notifier]++
+		}
 	}
 	clear(st.Outbox[len(kept):])
 	st.Outbox = kept

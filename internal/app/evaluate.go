@@ -113,7 +113,7 @@ func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, 
 			case r.First:
 				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: tr.Severity, Threshold: tr.Threshold}, at, perUSD, fill)
 			}
-			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at})
+			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at, Config: c.Config.Path})
 			c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", r.Notifier, "kind", kind,
 				"reason", e.Reason, "severity", e.Severity, "id", e.ID)...)
 		}
@@ -127,7 +127,7 @@ func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, 
 		if untold := alert.Untold(next.Level, c.targets(acct), next.Told); len(untold) > 0 {
 			e := c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: next.Level, Threshold: next.Threshold}, at, perUSD, fill)
 			for _, name := range untold {
-				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: e, CreatedAt: at})
+				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: e, CreatedAt: at, Config: c.Config.Path})
 				next.Told = append(next.Told, name)
 				c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", name, "kind", kind,
 					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)...)
@@ -251,6 +251,13 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 	sort.Strings(removed)
 	for _, name := range removed {
 		as := st.Accounts[name]
+		if !c.ownsAccount(as) {
+			// Another config sharing the state file watches it: not ours
+			// to resolve or forget.
+			c.logger().Debug("account not in this config, owned by another config sharing the state file; left alone",
+				"account", name, "owner", as.Config)
+			continue
+		}
 		kinds := make([]notifiers.Kind, 0, len(as.Alerts))
 		for kind := range as.Alerts {
 			kinds = append(kinds, kind)
@@ -268,7 +275,7 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 				if !c.configured(n) {
 					continue
 				}
-				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: n, Event: ev, CreatedAt: now})
+				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: n, Event: ev, CreatedAt: now, Config: c.Config.Path})
 				queued++
 			}
 			c.logger().Warn("account removed from the config while its alert fires; resolving it",
@@ -286,6 +293,10 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 	untold := map[key]bool{}
 	kept := st.Outbox[:0]
 	for _, d := range st.Outbox {
+		if !c.ownsDelivery(d) {
+			kept = append(kept, d) // another config's to deliver or drop
+			continue
+		}
 		k := key{d.Notifier, d.Event.Account, string(d.Event.Kind), d.Event.Subject()}
 		if d.CreatedAt.After(now) {
 			d.CreatedAt = now // the clock was stepped back
@@ -332,6 +343,19 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 		}
 	}
 	return queued
+}
+
+// ownsAccount reports whether this cycle's config may resolve and forget
+// the account: it evaluated it last, or no owner is recorded (files written
+// before owners were, or the account's owner was not loaded from a file).
+func (c *Cycle) ownsAccount(as *state.Account) bool {
+	return as.Config == "" || as.Config == c.Config.Path
+}
+
+// ownsDelivery reports whether this cycle's config queued d (or no config
+// is recorded): another config's deliveries are left for it.
+func (c *Cycle) ownsDelivery(d *state.Delivery) bool {
+	return d.Config == "" || d.Config == c.Config.Path
 }
 
 // NewEventID returns a fresh, unique event id: "evt_" and 26 random base32

@@ -70,7 +70,7 @@ type haReceipt struct {
 // notifier is owed one event per account. In the end: nothing is lost,
 // no transition is notified with two events, a notifier hears at most one
 // repeat per kill (the delivery in flight), and after each kill the
-// surviving replica resumes delivery within one tick and a cycle.
+// surviving replica alone delivers all that is owed within one tick and a cycle.
 //
 // The replicas are this test binary running Service (what `run` runs) on
 // a 300 ms schedule, which the config's schedule does not allow. 50 kills
@@ -130,22 +130,25 @@ func TestTwoReplicasSurviveKill9(t *testing.T) {
 	}))
 	t.Cleanup(hook.Close)
 
+	// One config, at one path, as the replicas of a Deployment mount it:
+	// the state records which config owns each account and delivery. Each
+	// replica names itself in a header through its environment.
 	dir := t.TempDir()
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "state_database: %q\nlock_timeout: 5s\ndefaults: { repeat_interval: 0s, hysteresis: 0%% }\naccounts:\n", url)
+	for i := range accounts {
+		fmt.Fprintf(&cfg, "  - { name: acct-%d, base_url: %q, token: sk-test-%04d, account_threshold: \"off\", thresholds: [{ usd: 10, severity: critical }] }\n", i, up.URL, i)
+	}
+	cfg.WriteString("notifiers:\n")
+	for i := range hooks {
+		fmt.Fprintf(&cfg, "  - { name: h%d, type: webhook, url: %q, headers: { X-Replica: \"${QUOTAWATCH_HA_NAME}\" } }\n", i, fmt.Sprintf("%s/h%d", hook.URL, i))
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	replicas := map[string]*haProcess{}
 	for _, name := range []string{"a", "b"} {
-		var cfg strings.Builder
-		fmt.Fprintf(&cfg, "state_database: %q\nlock_timeout: 5s\ndefaults: { repeat_interval: 0s, hysteresis: 0%% }\naccounts:\n", url)
-		for i := range accounts {
-			fmt.Fprintf(&cfg, "  - { name: acct-%d, base_url: %q, token: sk-test-%04d, account_threshold: \"off\", thresholds: [{ usd: 10, severity: critical }] }\n", i, up.URL, i)
-		}
-		cfg.WriteString("notifiers:\n")
-		for i := range hooks {
-			fmt.Fprintf(&cfg, "  - { name: h%d, type: webhook, url: %q, headers: { X-Replica: %q } }\n", i, fmt.Sprintf("%s/h%d", hook.URL, i), name)
-		}
-		path := filepath.Join(dir, name+".yaml")
-		if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
-			t.Fatal(err)
-		}
 		p := &haProcess{t: t, name: name, config: path, log: filepath.Join(dir, name+".log")}
 		p.start()
 		t.Cleanup(p.stop)
@@ -188,27 +191,13 @@ func TestTwoReplicasSurviveKill9(t *testing.T) {
 				replicas[name].kill()
 				killed = true
 				landed++
-				// The survivor resumes delivery: the next receipt after the
-				// kill. Only then does the killed replica come back (as a
-				// new pod would), so the survivor alone is measured.
-				for {
-					mu.Lock()
-					var next *haReceipt
-					for i := len(got) - 1; i >= phaseStart; i-- {
-						if got[i].at.After(killedAt) {
-							next = &got[i]
-						}
-					}
-					mu.Unlock()
-					if next != nil {
-						takeovers = append(takeovers, next.at.Sub(killedAt))
-						break
-					}
-					if complete(phaseStart) || time.Since(killedAt) > 20*time.Second {
-						break
-					}
+				// The survivor alone finishes the phase: it takes the lock at
+				// its next tick and sends everything still owed. Only then
+				// does the killed replica come back, as a new pod would.
+				for !complete(phaseStart) && time.Since(killedAt) < 20*time.Second {
 					time.Sleep(5 * time.Millisecond)
 				}
+				takeovers = append(takeovers, time.Since(killedAt))
 				replicas[name].start()
 			case <-deadline:
 				var logs strings.Builder
@@ -282,12 +271,12 @@ func TestTwoReplicasSurviveKill9(t *testing.T) {
 	for _, d := range takeovers {
 		worst = max(worst, d)
 	}
-	// One tick for the next cycle to start, plus the cycle's own time up to
-	// its first delivery (connect, load, poll, save) on a loaded machine.
+	// One tick for the next cycle to start, plus the cycle's own time
+	// (connect, load, poll, save, deliver) on a loaded machine.
 	if bound := haTick + 3*time.Second; worst > bound {
-		t.Errorf("the survivor resumed delivery %s after a kill at worst, want within a tick and a cycle (%s)", worst, bound)
+		t.Errorf("the survivor delivered what was owed %s after a kill at worst, want within a tick and a cycle (%s)", worst, bound)
 	}
-	t.Logf("%d kills during delivery; the survivor resumed delivery after at worst %s (tick %s)", landed, worst.Round(time.Millisecond), haTick)
+	t.Logf("%d kills during delivery; the survivor delivered what was owed within %s of a kill at worst (tick %s)", landed, worst.Round(time.Millisecond), haTick)
 }
 
 func sumInts(m map[string]int) int {
@@ -317,7 +306,7 @@ func (p *haProcess) start() {
 		p.t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTwoReplicasSurviveKill9$")
-	cmd.Env = append(os.Environ(), haReplicaEnv+"="+p.config, "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), haReplicaEnv+"="+p.config, "QUOTAWATCH_HA_NAME="+p.name, "GORACE=atexit_sleep_ms=0")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)

@@ -669,6 +669,10 @@ func TestBashCompletionCompletes(t *testing.T) {
 		{[]string{"quotawatch", "help", "notify"}, "notify-test"},
 		{[]string{"quotawatch", "completion", "z"}, "zsh"},
 		{[]string{"quotawatch", "check", "--j"}, ""},
+		// QA finding 7: every command offers --help.
+		{[]string{"quotawatch", "check", "--h"}, "--help"},
+		{[]string{"quotawatch", "version", "--"}, "--help"},
+		{[]string{"quotawatch", "demo", "--h"}, "--help"},
 	} {
 		if got := complete(tc.words...); got != tc.want {
 			t.Errorf("%v: completions %q, want %q", tc.words[1:], got, tc.want)

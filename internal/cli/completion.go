@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -73,6 +74,10 @@ func newCompletionTable() completionTable {
 				seen[cf.name] = true
 				t.all = append(t.all, cf)
 			}
+		}
+		// Every command takes --help (the flag package answers it).
+		if !slices.ContainsFunc(t.flags[c.name], func(f compFlag) bool { return f.name == "help" }) {
+			t.flags[c.name] = append(t.flags[c.name], compFlag{name: "help", help: "show this command's help"})
 		}
 	}
 	g := globals{}

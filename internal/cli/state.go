@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/internal/app"
+	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/internal/state/pgstore"
 )
@@ -75,7 +76,7 @@ func runState(ctx context.Context, e *env, opts any, args []string) int {
 	case "export":
 		err = exportState(ctx, e, store, cfg.LockTimeout)
 	default:
-		err = importState(ctx, e, store, cfg.LockTimeout, o)
+		err = importState(ctx, e, store, cfg, o)
 	}
 	if err != nil {
 		e.fail(err)
@@ -97,12 +98,22 @@ func exportState(ctx context.Context, e *env, store state.Store, wait time.Durat
 	return state.Export(e.stdout, f)
 }
 
-func importState(ctx context.Context, e *env, store state.Store, wait time.Duration, o *stateOpts) error {
+func importState(ctx context.Context, e *env, store state.Store, cfg *config.Config, o *stateOpts) error {
 	f, err := state.Read(o.from)
 	if err != nil {
 		return fmt.Errorf("state import --from %s: %w", o.from, err)
 	}
-	sess, err := store.Lock(ctx, wait)
+	// The state records which config file owns each account and owed
+	// notification; moved to a config at another path, it would be left
+	// alone as another config's. State of one config is this config's now.
+	switch owners := f.Owners(); {
+	case len(owners) == 1 && owners[0] != cfg.Path && cfg.Path != "":
+		f.Adopt(owners[0], cfg.Path)
+		fmt.Fprintf(e.stdout, "the state was kept for config %s; it is %s's now\n", owners[0], cfg.Path)
+	case len(owners) > 1:
+		fmt.Fprintf(e.stdout, "the state is shared by the configs %s; each keeps its own accounts and owed notifications\n", strings.Join(owners, ", "))
+	}
+	sess, err := store.Lock(ctx, cfg.LockTimeout)
 	if err != nil {
 		return err
 	}

@@ -33,8 +33,9 @@ func withEnv(extra map[string]string) map[string]string {
 }
 
 // TestMoveBetweenFileAndDatabase: a user moves the state from the file to
-// the database and back with state export and state import; no alert is
-// sent again, and one owed is still delivered, once.
+// the database and back with state export and state import, each time to a
+// config at another path; no alert is sent again, and one owed is still
+// delivered, once.
 func TestMoveBetweenFileAndDatabase(t *testing.T) {
 	up, hook := newUpstream(t, manageKey), newReceiver(t)
 	dbEnv := withEnv(map[string]string{"QUOTAWATCH_DATABASE_URL": pgtest.URL(t)})
@@ -69,7 +70,9 @@ func TestMoveBetweenFileAndDatabase(t *testing.T) {
 	export := filepath.Join(t.TempDir(), "export.json")
 	os.WriteFile(export, []byte(exported.stdout), 0o600)
 
-	if r := runCLI(t, dbEnv, "state", "import", "--from", export, "--config", dbCfg); r.code != ExitOK || !strings.Contains(r.stdout, "imported 1 accounts and 1 owed") {
+	// The database's config lives at another path: it adopts the state.
+	if r := runCLI(t, dbEnv, "state", "import", "--from", export, "--config", dbCfg); r.code != ExitOK || !strings.Contains(r.stdout, "imported 1 accounts and 1 owed") ||
+		!strings.Contains(r.stdout, "it is "+dbCfg+"'s now") {
 		t.Fatalf("state import into the database: %+v", r)
 	}
 	if r := runCLI(t, dbEnv, "state", "import", "--from", export, "--config", dbCfg); r.code != ExitFailure || !strings.Contains(r.stderr, "--replace") {

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
@@ -434,10 +436,18 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	if cfg.StateFile == "" {
 		return nil, errors.New("state_file: must not be empty")
 	}
-	trailingSlash := strings.HasSuffix(cfg.StateFile, "/")
+	given := cfg.StateFile
 	cfg.StateFile = resolvePath(dir, cfg.StateFile)
-	if st, err := os.Stat(cfg.StateFile); (err == nil && st.IsDir()) || trailingSlash {
+	// os.Stat follows symbolic links: the state file is written through
+	// them, so what counts is the file a link finally names.
+	st, err := os.Stat(cfg.StateFile)
+	switch {
+	case err == nil && st.IsDir():
 		return nil, fmt.Errorf("state_file: %s is a directory; name a file in it, such as %s", cfg.StateFile, filepath.Join(cfg.StateFile, DefaultStateFile))
+	case strings.HasSuffix(given, "/"):
+		return nil, fmt.Errorf("state_file: %q must name a file, not end in /", given)
+	case err == nil && !st.Mode().IsRegular():
+		return nil, fmt.Errorf("state_file: %s exists and is not a regular file (%s); name a file quotawatch can create and replace", cfg.StateFile, fileKind(st.Mode()))
 	}
 	if cfg.StateDatabase, err = raw.stateDatabase(dir); err != nil {
 		return nil, err
@@ -666,12 +676,12 @@ func (ra *rawAccount) token(path, dir string) (Secret, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s.token_file: %v", path, unwrapPathError(err))
 		}
-		token = Secret(strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff")))
+		token = Secret(strings.TrimSpace(strings.TrimLeft(string(b), "\ufeff")))
 		if token == "" {
 			return "", fmt.Errorf("%s.token_file: the file is empty", path)
 		}
 	case ra.Token != "":
-		token = Secret(strings.TrimSpace(ra.Token))
+		token = Secret(strings.TrimSpace(strings.TrimLeft(ra.Token, "\ufeff")))
 	default:
 		return "", fmt.Errorf("%s.token: required (or token_file)", path)
 	}
@@ -681,10 +691,31 @@ func (ra *rawAccount) token(path, dir string) (Secret, error) {
 	if strings.ContainsAny(token.Reveal(), " \r\n\t") {
 		return "", fmt.Errorf("%s: must not contain white space", tokenKey)
 	}
+	if err := printableASCII(token.Reveal()); err != nil {
+		return "", fmt.Errorf("%s: %v", tokenKey, err)
+	}
 	if n := len(token); n < MinTokenLength {
 		return "", fmt.Errorf("%s: %d characters is too short for an access token (at least %d)", tokenKey, n, MinTokenLength)
 	}
 	return token, nil
+}
+
+// printableASCII checks that a token holds printable ASCII only: gateway
+// tokens do, and anything else (a zero-width space or a BOM pasted along,
+// a control character) would be sent as part of it. The error names an
+// invisible character by its code point, never the token.
+func printableASCII(token string) error {
+	for i, r := range token {
+		if r > 0x20 && r < 0x7f {
+			continue
+		}
+		what := "a character that is not printable ASCII"
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) || r == utf8.RuneError {
+			what = fmt.Sprintf("an invisible character (%U)", r)
+		}
+		return fmt.Errorf("has %s at byte %d; access tokens are printable ASCII — remove it", what, i)
+	}
+	return nil
 }
 
 // checkAccountHeaders checks the extra request headers of the account at
@@ -819,6 +850,12 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < MinScheduleInterval {
 		return nil, fmt.Errorf("%q polls more often than the minimum interval of %s", spec, MinScheduleInterval)
 	}
+	// A date that does not exist (31 February) never comes: run would
+	// wait forever without polling. robfig/cron gives up looking five
+	// years ahead.
+	if sched.Next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("%q never fires: no date matches it (such as 31 February)", spec)
+	}
 	return sched, nil
 }
 
@@ -845,6 +882,19 @@ func pick[T any](own, defs *T, def T) T {
 		return *own
 	}
 	return deref(defs, def)
+}
+
+// fileKind names what a file that is not a regular file is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file"
 }
 
 func resolvePath(dir, p string) string {

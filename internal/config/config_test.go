@@ -151,6 +151,10 @@ func TestLoadBadConfigs(t *testing.T) {
 		"bad-nested-unset.yaml":         "accounts[0].token: environment variable QW_TEST_UNSET_B is not set (use ${QW_TEST_UNSET_B:-default} for a default)",
 		"bad-schedule-too-often.yaml":   `schedule: "@every 1ms" polls more often than the minimum interval of 10s`,
 		"bad-schedule-negative.yaml":    `schedule: "@every -1s": the interval must be positive (at least 10s)`,
+		"bad-schedule-never.yaml":       `schedule: "0 0 31 2 *" never fires: no date matches it (such as 31 February)`,
+		"bad-state-file-device.yaml":    "state_file: /dev/null exists and is not a regular file (a device); name a file quotawatch can create and replace",
+		"bad-state-file-slash.yaml":     `state_file: "st.json/" must name a file, not end in /`,
+		"bad-email-host-port.yaml":      `notifiers[0].host: "127.0.0.1:18925" has a port in it; give the port in port:`,
 		"bad-base-url-port.yaml":        "accounts[0].base_url: port 70000 is out of range 1-65535",
 		"bad-listen-port.yaml":          "listen: port 65536 is out of range 0-65535",
 		"bad-notifier-url-port.yaml":    "notifiers[0].url: port 99999 is out of range 1-65535",
@@ -418,6 +422,43 @@ func TestTokenFileWithBOM(t *testing.T) {
 	}
 }
 
+// QA finding 7: any number of leading BOMs is stripped; a token with a
+// character outside printable ASCII (a trailing zero-width space, a BOM in
+// the middle, an accent) is refused with an error naming the key, never
+// the token.
+func TestTokenMustBePrintableASCII(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "two-boms"), []byte("\ufeff\ufeffsk-from-bom-file\n"), 0o600)
+	cfg, err := Parse([]byte("accounts: [{name: a, token_file: two-boms}]\n"), dir, all.Types(), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Accounts[0].Token.Reveal(); got != "sk-from-bom-file" {
+		t.Errorf("token = %q, want both BOMs stripped", got)
+	}
+	for file, content := range map[string]string{
+		"zwsp":      "sk-secret-token-1234\u200b\n",
+		"inner-bom": "sk-secret\ufefftoken-1234",
+		"non-ascii": "sk-secret-tökén-1234",
+		"control":   "sk-secret-token\x1b1234",
+	} {
+		t.Run(file, func(t *testing.T) {
+			os.WriteFile(filepath.Join(dir, file), []byte(content), 0o600)
+			_, err := Parse([]byte("accounts: [{name: a, token_file: "+file+"}]\n"), dir, all.Types(), goodEnv)
+			if err == nil || !strings.HasPrefix(err.Error(), "accounts[0].token_file: has ") || !strings.Contains(err.Error(), "printable ASCII") {
+				t.Fatalf("err = %v", err)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error repeats the token: %v", err)
+			}
+		})
+	}
+	_, err = Parse([]byte("accounts: [{name: a, token: \"sk-secret-token-1234\\u200b\"}]\n"), dir, all.Types(), goodEnv)
+	if err == nil || !strings.Contains(err.Error(), "accounts[0].token: has an invisible character (U+200B)") {
+		t.Errorf("inline token: err = %v", err)
+	}
+}
+
 func TestScheduleMinimum(t *testing.T) {
 	for spec, ok := range map[string]bool{
 		"@every 0s": false, "@every 1ms": false, "@every 9s": false, "@every 9.9s": false,
@@ -468,5 +509,21 @@ func TestTokenFileMustBeASmallRegularFile(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("token_file %s: Parse hangs", file)
 		}
+	}
+}
+
+// QA finding 6: a state_file that is a link to something other than a
+// regular file (a pipe, as /proc/self/fd/1 can be) is a config error.
+func TestStateFileLinkedToANamedPipeIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o600); err != nil {
+		t.Skip(err)
+	}
+	if err := os.Symlink("pipe", filepath.Join(dir, "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Parse([]byte("state_file: state.json\naccounts: [{ name: main, token: sk-test-token }]\n"), dir, all.Types(), goodEnv)
+	if err == nil || !strings.HasPrefix(err.Error(), "state_file: ") || !strings.Contains(err.Error(), "not a regular file (a named pipe)") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"syscall"
+
+	"github.com/quotawatch/quotawatch/internal/safefile"
 )
 
 // The delivery journal, <state_file>.delivered, records deliveries as they
@@ -59,7 +61,7 @@ func (j *Journal) Delivered(notifier, id string) error {
 		return j.err
 	}
 	if j.f == nil {
-		if j.f, j.err = os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); j.err != nil {
+		if j.f, j.err = os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NONBLOCK, 0o600); j.err != nil {
 			j.err = fmt.Errorf("open delivery journal: %w", j.err)
 			return j.err
 		}
@@ -91,23 +93,42 @@ func RemoveJournal(path string) error {
 	return nil
 }
 
+// MaxJournalSize caps the delivery journal Load reads: 64 MiB, some 700,000
+// deliveries of one cycle. Only a regular file (or a link to one) is read.
+const MaxJournalSize = 64 << 20
+
+// maxJournalLine is longer than any line Delivered writes (names are at
+// most 64 characters, ids 30); a longer line is not one of them.
+const maxJournalLine = 4 << 10
+
 // applyJournal drops from f's outbox the deliveries the journal of path
-// lists. A torn or unreadable line (a crash mid-write) is skipped: at worst
-// that delivery repeats.
+// lists. A torn, overlong or unreadable line (a crash mid-write) is
+// skipped: at worst that delivery repeats. A journal that is not a regular
+// file (a named pipe, a link to a device) or is larger than MaxJournalSize
+// is an error naming it, without reading it: the cycle fails rather than
+// hang, exhaust memory or repeat every delivery it may list.
 func applyJournal(path string, f *File) error {
-	data, err := os.ReadFile(JournalPath(path))
+	jpath := JournalPath(path)
+	data, err := safefile.ReadFile(jpath, MaxJournalSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read delivery journal: %w", err)
+		return fmt.Errorf("read delivery journal: %w; remove it or move it aside to go on (the deliveries it lists may then repeat)", err)
 	}
 	done := map[journalLine]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(line) > maxJournalLine {
+			continue
+		}
 		var l journalLine
-		if json.Unmarshal(sc.Bytes(), &l) == nil {
+		if json.Unmarshal(line, &l) == nil {
 			done[l] = true
 		}
 	}

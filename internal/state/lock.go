@@ -16,7 +16,8 @@ var ErrLocked = errors.New("state file is locked by another quotawatch run")
 
 // Lock takes an exclusive flock on <path>.lock, waiting at most wait (0 =
 // try once); for a symbolic link, beside the link's target. Once it holds
-// the lock it removes the temp files a killed writer left behind. The lock belongs to the open file, so it is released by the
+// the lock, the caller removes the temp files a killed writer left behind
+// (RemoveStaleTemps). The lock belongs to the open file, so it is released by the
 // returned unlock function, or by the kernel when the process dies — a
 // killed run never leaves a stale lock behind.
 func Lock(ctx context.Context, path string, wait time.Duration) (unlock func(), err error) {
@@ -35,7 +36,6 @@ func Lock(ctx context.Context, path string, wait time.Duration) (unlock func(), 
 	for delay := 10 * time.Millisecond; ; delay = min(delay*2, 250*time.Millisecond) {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			removeStaleTemps(path)
 			return func() {
 				syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 				f.Close()

@@ -22,6 +22,8 @@ type diskFile struct {
 	Accounts map[string]*diskAccount `json:"accounts"`
 	Outbox   []*Delivery             `json:"outbox"`
 	Digest   *diskDigest             `json:"digest,omitempty"`
+	// Notifiers: config path -> notifier name -> fingerprint (optional).
+	Notifiers map[string]map[string]string `json:"notifiers,omitempty"`
 }
 
 type diskAccount struct {
@@ -37,6 +39,7 @@ type diskAccount struct {
 	// accounts, read and written every cycle.
 	KeysListed int64     `json:"keys_listed_unix_ms,omitempty"`
 	Keys       *diskKeys `json:"keys,omitempty"`
+	Config     string    `json:"config,omitempty"`
 }
 
 // diskKeys is what is remembered of an account's API keys (Keys); added
@@ -82,14 +85,14 @@ type diskThreshold struct {
 // toDisk is f in the file's schema; it shares f's snapshots, deliveries
 // and slices of notifier names, and is only encoded.
 func toDisk(f *File) *diskFile {
-	d := &diskFile{Version: f.Version, Accounts: make(map[string]*diskAccount, len(f.Accounts)), Outbox: f.Outbox, Digest: digestToDisk(f.Digest)}
+	d := &diskFile{Version: f.Version, Accounts: make(map[string]*diskAccount, len(f.Accounts)), Outbox: f.Outbox, Digest: digestToDisk(f.Digest), Notifiers: f.Notifiers}
 	for name, a := range f.Accounts {
 		if a == nil {
 			continue
 		}
 		da := &diskAccount{
 			Snapshot: a.Snapshot, LastSuccess: a.LastSuccess, PollFailures: a.PollFailures,
-			LastError: a.LastError, NextPoll: a.NextPoll, Spend: spendToDisk(a.Spend),
+			LastError: a.LastError, NextPoll: a.NextPoll, Spend: spendToDisk(a.Spend), Config: a.Config,
 		}
 		if len(a.Samples) > 0 {
 			da.Samples = make([]diskSample, len(a.Samples))
@@ -115,14 +118,14 @@ func toDisk(f *File) *diskFile {
 // fromDisk is the in-memory state of d; accounts, alerts and deliveries
 // that are null in the file are left out.
 func fromDisk(d *diskFile) *File {
-	f := &File{Version: d.Version, Accounts: make(map[string]*Account, len(d.Accounts)), Digest: digestFromDisk(d.Digest)}
+	f := &File{Version: d.Version, Accounts: make(map[string]*Account, len(d.Accounts)), Digest: digestFromDisk(d.Digest), Notifiers: d.Notifiers}
 	for name, da := range d.Accounts {
 		if da == nil {
 			continue
 		}
 		a := &Account{
 			Snapshot: da.Snapshot, LastSuccess: da.LastSuccess, PollFailures: da.PollFailures,
-			LastError: da.LastError, NextPoll: da.NextPoll, Spend: spendFromDisk(da.Spend),
+			LastError: da.LastError, NextPoll: da.NextPoll, Spend: spendFromDisk(da.Spend), Config: da.Config,
 		}
 		if len(da.Samples) > 0 {
 			a.Samples = make([]alert.Sample, len(da.Samples))

@@ -28,6 +28,8 @@ func representative() *File {
 	main.Snapshot = &Snapshot{UserID: 7, Username: "alice", Quota: 20_000_000, UsedQuota: 80_000_000,
 		RemindThreshold: 1_000_000, QuotaPerUSD: 500_000, ObservedAt: t0}
 	main.LastSuccess = t0
+	main.Config = "/etc/quotawatch/config.yaml"
+	f.Notifiers = map[string]map[string]string{"/etc/quotawatch/config.yaml": {"chat": "0123456789abcdef", "pager": "fedcba9876543210"}}
 	main.Samples = []alert.Sample{{At: t1, Used: 79_000_000}, {At: t2, Used: 79_500_000}, {At: t0, Used: 80_000_000}}
 	*main.Alert(event.KindBalance) = alert.State{Level: event.SeverityWarning, Since: t1, LastNotified: t2,
 		Threshold: alert.Threshold{Quota: 25_000_000, Severity: event.SeverityWarning, Source: event.SourceConfig}, Told: []string{"chat", "hook"}}
@@ -55,7 +57,7 @@ func representative() *File {
 	down.Keys = &Keys{Listed: t1.UnixMilli()} // listed, nothing firing: only the time is kept
 	*down.Alert(event.KindPoll) = alert.State{Level: event.SeverityCritical, Since: t1, LastNotified: t1, Told: []string{"pager"}}
 	f.Outbox = []*Delivery{
-		{Notifier: "pager", CreatedAt: t1, Attempts: 3, NextAttempt: t0.Add(time.Minute), LastError: "HTTP 503",
+		{Notifier: "pager", CreatedAt: t1, Attempts: 3, NextAttempt: t0.Add(time.Minute), LastError: "HTTP 503", Config: "/etc/quotawatch/config.yaml",
 			Event: event.Event{Version: event.PayloadVersion, ID: "evt_down", Kind: event.KindPoll, Status: event.StatusFiring,
 				Reason: event.ReasonNew, Severity: event.SeverityCritical, Account: "down", QuotaPerUSD: 500_000,
 				Summary: "down: 3 consecutive polls failed: HTTP 429", ObservedAt: t1, BalanceUnknown: true, NoThreshold: true, Error: "HTTP 429"}},

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,13 @@ type File struct {
 	Outbox []*Delivery
 	// Digest records the last digest queued; nil when none ever was.
 	Digest *DigestState
+	// Notifiers holds, per config file (its absolute path, as in
+	// Account.Config), a fingerprint of each notifier's type and
+	// destination, by notifier name: a name whose fingerprint changed
+	// names a different destination, which was told nothing yet. Only a
+	// truncated SHA-256 is kept, never the destination (URLs and routing
+	// keys are secrets). May be nil.
+	Notifiers map[string]map[string]string
 }
 
 // New returns an empty state.
@@ -76,6 +84,11 @@ type Account struct {
 	// Keys is what is remembered of the account's API keys (keys.go); nil
 	// when they were never listed.
 	Keys *Keys
+	// Config is the absolute path of the config file that last evaluated
+	// the account ("" in files written before it was recorded): when
+	// several configs share one state file, only the owner resolves and
+	// forgets an account it no longer lists.
+	Config string
 }
 
 // Snapshot is the non-secret part of one upstream observation.
@@ -132,6 +145,10 @@ type Delivery struct {
 	Attempts    int         `json:"attempts"`
 	NextAttempt time.Time   `json:"next_attempt,omitzero"`
 	LastError   string      `json:"last_error,omitempty"`
+	// Config is the absolute path of the config file that queued it (""
+	// in older files, or for a config not loaded from a file): a cycle of
+	// another config sharing the state file leaves it alone.
+	Config string `json:"config,omitempty"`
 }
 
 // CorruptError reports a state file that could not be read and was moved
@@ -234,13 +251,34 @@ func Resolve(path string) string {
 // tempPattern is the name pattern of WriteAtomic's temp files for path.
 func tempPattern(path string) string { return filepath.Base(path) + ".tmp-*" }
 
-// removeStaleTemps deletes the temp files a killed writer left beside path.
-// Only a lock holder writes the state file, so under the lock every such
-// file is stale.
-func removeStaleTemps(path string) {
+// RemoveStaleTemps deletes the temp files a killed writer left beside the
+// state file at path, logging each at info on log (nil: no log). Call it
+// holding the lock (Lock): only a lock holder writes the state file, so
+// every such file is stale. Only what WriteAtomic creates is removed: a
+// regular file named exactly <state file>.tmp-<digits> (os.CreateTemp puts
+// decimal digits in place of the "*"); anything else, such as
+// state.json.tmp-1.keep or a folder, is left alone.
+func RemoveStaleTemps(path string, log *slog.Logger) {
+	path = Resolve(path)
 	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(tempPattern(path))))
+	prefix := filepath.Base(path) + ".tmp-"
 	for _, m := range matches {
-		os.Remove(m)
+		digits, ok := strings.CutPrefix(filepath.Base(m), prefix)
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" {
+			continue
+		}
+		if fi, err := os.Lstat(m); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(m); err != nil {
+			if log != nil {
+				log.Warn("could not remove a stale state temp file", "file", m, "error", err)
+			}
+			continue
+		}
+		if log != nil {
+			log.Info("removed a stale state temp file left by an interrupted write", "file", m)
+		}
 	}
 }
 

@@ -1,8 +1,10 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,29 +307,42 @@ func TestSymlinkedStateFileIsWrittenThrough(t *testing.T) {
 	}
 }
 
-// TestLockRemovesStaleTempFiles: a kill -9 between creating the temp file
-// and renaming it leaves <state>.tmp-*; whoever takes the lock next removes
-// them, since only a lock holder writes the state file.
-func TestLockRemovesStaleTempFiles(t *testing.T) {
+// TestRemoveStaleTempFiles: a kill -9 between creating the temp file and
+// renaming it leaves <state>.tmp-<digits>; whoever takes the lock next
+// removes them, since only a lock holder writes the state file, and logs
+// each. Nothing else is touched (QA finding 7): not a name that merely
+// starts like one, not a folder, not a link.
+func TestRemoveStaleTempFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
-	stale := []string{path + ".tmp-123", path + ".tmp-456"}
-	keep := []string{path, path + ".corrupt-20261124T050000.000Z", filepath.Join(dir, "other.json.tmp-1")}
+	stale := []string{path + ".tmp-123", path + ".tmp-4294967295"}
+	keep := []string{path, path + ".corrupt-20261124T050000.000Z", filepath.Join(dir, "other.json.tmp-1"),
+		path + ".tmp-999.keep", path + ".tmp-", path + ".tmp-12a", path + ".tmp-link"}
 	for _, p := range append(stale, keep...) {
 		os.WriteFile(p, []byte("{}"), 0o600)
 	}
+	os.Remove(path + ".tmp-link")
+	os.Symlink(path, path+".tmp-link")
+	os.Mkdir(path+".tmp-dir", 0o700)
+	os.Mkdir(path+".tmp-77", 0o700)
+	keep = append(keep, path+".tmp-dir", path+".tmp-77")
 	unlock, err := Lock(context.Background(), path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
+	var logs bytes.Buffer
+	RemoveStaleTemps(path, slog.New(slog.NewTextHandler(&logs, nil)))
 	for _, p := range stale {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("stale %s left", filepath.Base(p))
 		}
+		if !strings.Contains(logs.String(), "level=INFO") || !strings.Contains(logs.String(), p) {
+			t.Errorf("removal of %s not logged: %s", filepath.Base(p), logs.String())
+		}
 	}
 	for _, p := range keep {
-		if _, err := os.Stat(p); err != nil {
+		if _, err := os.Lstat(p); err != nil {
 			t.Errorf("%s removed", filepath.Base(p))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/quotawatch/quotawatch/event"
@@ -128,7 +129,8 @@ type AlertKey struct {
 // by every backend without a change of theirs.
 type Rows struct {
 	// Globals holds what the state has beside accounts and outbox (the
-	// digest's record), as the state file's top level without those two.
+	// digest's record, the notifiers' fingerprints), as the state file's
+	// top level without those two.
 	Globals []byte
 	// Accounts holds each account's JSON without its alerts.
 	Accounts map[string]AccountRow
@@ -163,7 +165,9 @@ func (f *File) Rows() (*Rows, error) {
 	d := toDisk(f)
 	r := &Rows{Accounts: make(map[string]AccountRow, len(d.Accounts)), Alerts: map[AlertKey][]byte{}}
 	var err error
-	if r.Globals, err = json.Marshal(&diskFile{Version: d.Version, Digest: d.Digest}); err != nil {
+	globals := *d
+	globals.Accounts, globals.Outbox = nil, nil
+	if r.Globals, err = json.Marshal(&globals); err != nil {
 		return nil, fmt.Errorf("encode state: %w", err)
 	}
 	put := func(k AlertKey, s *diskAlertState) error {
@@ -324,4 +328,49 @@ func Read(path string) (*File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// Owners returns, sorted, the config files recorded as owning f's accounts
+// and owed deliveries; unrecorded ownership ("") is left out.
+func (f *File) Owners() []string {
+	seen := map[string]bool{}
+	for _, a := range f.Accounts {
+		if a != nil && a.Config != "" {
+			seen[a.Config] = true
+		}
+	}
+	for _, d := range f.Outbox {
+		if d.Config != "" {
+			seen[d.Config] = true
+		}
+	}
+	for path := range f.Notifiers {
+		seen[path] = true
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Adopt makes the config file to the owner of all that the config file
+// from owned — accounts, owed deliveries and notifier fingerprints — as
+// when a state moves to a config at another path.
+func (f *File) Adopt(from, to string) {
+	for _, a := range f.Accounts {
+		if a != nil && a.Config == from {
+			a.Config = to
+		}
+	}
+	for _, d := range f.Outbox {
+		if d.Config == from {
+			d.Config = to
+		}
+	}
+	if fp, ok := f.Notifiers[from]; ok {
+		delete(f.Notifiers, from)
+		f.Notifiers[to] = fp
+	}
 }

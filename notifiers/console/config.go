@@ -42,5 +42,8 @@ func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
 	if w == nil {
 		w = os.Stdout
 	}
-	return &Notifier{w: w, tmpl: tmpl, now: time.Now}, nil
+	return &Notifier{w: w, tmpl: tmpl, now: time.Now, logger: o.Logger}, nil
 }
+
+// Destination is standard output: every console notifier writes there.
+func (c *Config) Destination() string { return "stdout" }

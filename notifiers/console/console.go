@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"text/template"
@@ -25,32 +26,37 @@ import (
 // Notifier writes one line per event. It is safe for concurrent use: lines
 // from concurrent calls never interleave.
 type Notifier struct {
-	mu   sync.Mutex
-	w    io.Writer
-	tmpl *template.Template
-	now  func() time.Time
+	mu     sync.Mutex
+	w      io.Writer
+	tmpl   *template.Template
+	now    func() time.Time
+	logger *slog.Logger
 }
 
 var _ notifiers.Notifier = (*Notifier)(nil)
 
-// Notify writes the event's line. It fails only if rendering the template or
-// writing fails; a template error is permanent, a write error is not.
+// Notify writes the event's line. It fails only if writing fails; when the
+// template fails on the event, the default line is written with a note.
 func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	render := n.line
+	if ev.Digest() {
+		render = digestLines
+	}
 	var text string
 	if n.tmpl != nil {
-		s, err := notifiers.Render(n.tmpl, ev)
-		if err != nil {
-			return err
+		s, ok := notifiers.RenderOrDefault(n.tmpl, ev, "template", n.logger)
+		if ok {
+			text = s
+		} else {
+			text = render(ev) + "  [" + notifiers.TemplateFailedNote + "]"
 		}
-		text = s
-	} else if ev.Digest() {
-		text = digestLines(ev)
 	} else {
-		text = n.line(ev)
+		text = render(ev)
 	}
+	text = stripControls(text)
 	if !strings.HasSuffix(text, "\n") {
 		text += "\n"
 	}
@@ -60,6 +66,24 @@ func (n *Notifier) Notify(ctx context.Context, ev notifiers.Event) error {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// stripControls removes C0 and C1 control characters (and DEL) except
+// newline and tab, so text from the gateway (a username, an error message)
+// cannot send escape sequences to the terminal or log viewer — ESC [ …,
+// OSC 8 links, a carriage return that overwrites the line. Bytes that are
+// not UTF-8 (a lone 0x9b is CSI to some terminals) become U+FFFD.
+func stripControls(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' {
+			return r
+		}
+		if r < 0x20 || r >= 0x7f && r <= 0x9f {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // line formats the default one-line rendering: time, a fixed-width tag,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -159,6 +160,56 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// QA finding 5: a template that fails on real data prints the default line
+// with a note, not nothing.
+func TestFailingTemplateFallsBackToTheDefaultLine(t *testing.T) {
+	var out, logs bytes.Buffer
+	c := &Config{Template: "{{slice .User.Username 0 3}}"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.New(notifiers.Options{Name: "console", Stdout: &out, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := firing()
+	ev.User.Username = "ab"
+	if err := n.Notify(context.Background(), ev); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	if got := out.String(); !strings.Contains(got, "main") || !strings.Contains(got, "(warning, new)") || !strings.Contains(got, "template failed") {
+		t.Errorf("got %q", got)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "index out of range") {
+		t.Errorf("log: %s", l)
+	}
+}
+
+// QA finding 7: control sequences from the gateway (a username with ESC and
+// OSC sequences) never reach the terminal; newlines and tabs do.
+func TestControlCharactersAreStripped(t *testing.T) {
+	ev := firing()
+	ev.User.Username = "\x1b[31mred\x1b]8;;https://evil.example\x07link\x1b]8;;\x07\u009b2J\r\x7fok\ttab\xff"
+	ev.Summary = "main: \x1b[2Jcleared"
+	for _, tmpl := range []string{"{{.User.Username}}\nnext", ""} {
+		var out bytes.Buffer
+		n := newNotifier(t, &Config{Template: tmpl}, &out)
+		if err := n.Notify(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		for _, r := range got {
+			if r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f {
+				t.Errorf("template %q: output %q has control character %U", tmpl, got, r)
+				break
+			}
+		}
+		if tmpl != "" && got != "[31mred]8;;https://evil.examplelink]8;;2Jok\ttab\uFFFD\nnext\n" {
+			t.Errorf("got %q", got)
+		}
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net/mail"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -155,6 +157,10 @@ func (c *Config) checkHost() (string, error) {
 		return "", fmt.Errorf("host: required")
 	case strings.Contains(host, "://") || strings.ContainsAny(host, "/ @"):
 		return "", fmt.Errorf("host: want a host name or IP address, not %q", c.Host)
+	case strings.Count(host, ":") == 1 || strings.HasPrefix(host, "[") && strings.Contains(host, "]:"):
+		// A host name or IPv4 address with a port (an IPv6 address has
+		// more colons; in brackets, the port follows "]:").
+		return "", fmt.Errorf("host: %q has a port in it; give the port in port:", c.Host)
 	}
 	return host, nil
 }
@@ -321,4 +327,16 @@ func domainOf(addr string) string {
 		return "quotawatch.invalid"
 	}
 	return d
+}
+
+// Destination is the server (host and port) and the recipients, in any
+// order.
+func (c *Config) Destination() string {
+	_, port, _ := c.checkTransport()
+	to := make([]string, len(c.To))
+	for i, t := range c.To {
+		to[i] = strings.ToLower(strings.TrimSpace(t))
+	}
+	slices.Sort(to)
+	return strings.ToLower(c.Host) + "\x00" + strconv.Itoa(port) + "\x00" + strings.Join(to, ",")
 }

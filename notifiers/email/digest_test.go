@@ -13,7 +13,7 @@ func TestDigestIsATable(t *testing.T) {
 	q := int64(20_000_000)
 	ev := notifiers.Event{Kind: notifiers.KindDigest, ID: "evt_d", Summary: "quotawatch digest: 1 accounts",
 		Accounts: []notifiers.DigestAccount{{Account: "<b>main</b>", Quota: &q, QuotaPerUSD: notifiers.QuotaPerUSD}}}
-	text, html, err := (&Notifier{}).bodies(ev)
+	text, html, err := (&Notifier{}).bodies(ev, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,11 +168,8 @@ func (n *Notifier) clientOptions(ctx context.Context, conn *dialed) []mail.Optio
 
 // message builds the email for ev.
 func (n *Notifier) message(ev notifiers.Event) (*mail.Msg, error) {
-	subject, err := n.subjectLine(ev)
-	if err != nil {
-		return nil, err
-	}
-	text, html, err := n.bodies(ev)
+	subject, subjectOK := n.subjectLine(ev)
+	text, html, err := n.bodies(ev, !subjectOK)
 	if err != nil {
 		return nil, err
 	}
@@ -211,18 +208,19 @@ func (n *Notifier) message(ev notifiers.Event) (*mail.Msg, error) {
 // subjectLine renders the subject template, or returns the event's title:
 // "[CRITICAL] main: balance $5.00 below $10.00", "[RESOLVED] ...",
 // "[TEST] ...". Line breaks are folded into spaces.
-func (n *Notifier) subjectLine(ev notifiers.Event) (string, error) {
-	s := ev.Title()
+// When the subject template fails on the event, it returns the title and
+// false.
+func (n *Notifier) subjectLine(ev notifiers.Event) (string, bool) {
+	s, ok := ev.Title(), true
 	if n.subject != nil {
-		out, err := notifiers.Render(n.subject, ev)
-		if err != nil {
-			return "", err
-		}
-		if out = strings.Join(strings.Fields(out), " "); out != "" {
-			s = out
+		var out string
+		if out, ok = notifiers.RenderOrDefault(n.subject, ev, "subject", n.logger); ok {
+			if out = strings.Join(strings.Fields(out), " "); out != "" {
+				s = out
+			}
 		}
 	}
-	return httpx.Truncate(s, 250), nil
+	return httpx.Truncate(s, 250), ok
 }
 
 // messageID returns a Message-ID that is unique per notification and
@@ -291,25 +289,40 @@ func orDash(s string) string {
 const testNote = "This is a test notification from quotawatch; no action is needed."
 
 // bodies returns the text and HTML parts. With a body template, the text
-// part is its output and the HTML part shows the same text, escaped.
-func (n *Notifier) bodies(ev notifiers.Event) (text, html string, err error) {
+// part is its output and the HTML part shows the same text, escaped. When
+// the body template fails on the event, or subjectFailed, the default
+// layout carries TemplateFailedNote.
+func (n *Notifier) bodies(ev notifiers.Event, subjectFailed bool) (text, html string, err error) {
 	data := htmlData{Title: ev.Title(), ID: ev.ID, Color: color(ev)}
 	if ev.Test() {
 		data.Note = testNote
 	}
+	custom, ok := "", n.body == nil
 	if n.body != nil {
-		out, err := notifiers.Render(n.body, ev)
-		if err != nil {
-			return "", "", err
+		custom, ok = notifiers.RenderOrDefault(n.body, ev, "template", n.logger)
+	}
+	if n.body != nil && ok {
+		data.Custom, text = custom, custom
+		if subjectFailed {
+			text = notifiers.TemplateFailedNote + "\n\n" + text
+			data.Custom = text
 		}
-		data.Custom, text = out, out
-	} else if ev.Digest() {
-		data.Summary, data.Rows = ev.Summary, ev.DigestRows()
-		text = digestText(ev)
 	} else {
-		data.Summary = ev.Summary
-		data.Facts = facts(ev)
-		text = plainText(ev)
+		ok = ok && !subjectFailed
+		if !ok {
+			data.Note = strings.TrimSpace(data.Note + " " + notifiers.TemplateFailedNote)
+		}
+		if ev.Digest() {
+			data.Summary, data.Rows = ev.Summary, ev.DigestRows()
+			text = digestText(ev)
+		} else {
+			data.Summary = ev.Summary
+			data.Facts = facts(ev)
+			text = plainText(ev)
+		}
+		if !ok {
+			text = notifiers.TemplateFailedNote + "\n\n" + text
+		}
 	}
 	var b strings.Builder
 	if err := htmlBody.Execute(&b, data); err != nil {

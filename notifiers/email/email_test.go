@@ -810,6 +810,10 @@ func TestValidate(t *testing.T) {
 		{"ipv6 loopback with auth", valid(func(c *Config) { c.Host, c.TLS, c.Username, c.Password = "[::1]", "none", "u", "p" }), "", 25},
 		{"no host", valid(func(c *Config) { c.Host = "" }), "host: required", 0},
 		{"host url", valid(func(c *Config) { c.Host = "smtp://smtp.example.com" }), "host: ", 0},
+		{"port in host", valid(func(c *Config) { c.Host = "127.0.0.1:18925" }), "host: \"127.0.0.1:18925\" has a port in it; give the port in port:", 0},
+		{"port in host name", valid(func(c *Config) { c.Host = "smtp.example.com:587" }), "host: ", 0},
+		{"port in ipv6 host", valid(func(c *Config) { c.Host = "[::1]:25" }), "host: ", 0},
+		{"ipv6 host", valid(func(c *Config) { c.Host, c.TLS = "fe80::1", "tls" }), "", 465},
 		{"bad tls", valid(func(c *Config) { c.TLS = "ssl" }), "tls: unknown mode", 0},
 		{"bad port", valid(func(c *Config) { c.Port = 70000 }), "port: ", 0},
 		{"none with auth remote", valid(func(c *Config) { c.TLS, c.Username, c.Password = "none", "u", "p" }), "tls: none would send the password", 0},
@@ -988,6 +992,42 @@ func TestFilesMustBeSmallRegularFiles(t *testing.T) {
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatal("Validate hangs")
+			}
+		})
+	}
+}
+
+// QA finding 5: a subject or body template that fails on real data does
+// not lose the alert: the default layout goes out, with a note, and an
+// ERROR log names the template and the error.
+func TestFailingTemplatesFallBackToTheDefaultLayout(t *testing.T) {
+	const failing = "{{slice .User.Username 0 3}}"
+	ev := criticalEvent()
+	ev.User.Username = "ab"
+	for _, tc := range []struct{ name, subject, body string }{
+		{"body", "", failing},
+		{"subject", failing, "{{.Account}} custom"},
+		{"both", failing, failing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, logs := newNotifier(t, &Config{Host: "localhost", TLS: TLSNone, From: "qw@example.com", To: []string{"a@example.com"},
+				Subject: tc.subject, Template: tc.body})
+			subject, _ := n.subjectLine(ev)
+			text, html, err := n.bodies(ev, tc.subject != "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.subject != "" && subject != ev.Title() {
+				t.Errorf("subject %q, want the default %q", subject, ev.Title())
+			}
+			if !strings.Contains(text, notifiers.TemplateFailedNote) || !strings.Contains(html, "template failed") {
+				t.Errorf("no note:\n%s\n%s", text, html)
+			}
+			if tc.body == failing && !strings.Contains(text, ev.Summary) {
+				t.Errorf("text part is not the default layout:\n%s", text)
+			}
+			if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "index out of range") {
+				t.Errorf("log: %s", l)
 			}
 		})
 	}

@@ -50,3 +50,12 @@ func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
 		now:        time.Now,
 	}, nil
 }
+
+// Destination is the endpoint and the routing key (a secret).
+func (c *Config) Destination() string {
+	u := c.URL
+	if u == "" {
+		u = DefaultURL
+	}
+	return u + "\x00" + c.RoutingKey
+}

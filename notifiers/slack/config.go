@@ -141,3 +141,16 @@ func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
 	}
 	return n, nil
 }
+
+// Destination is the incoming webhook's URL (a secret), or in bot mode the
+// Web API's URL and the channel.
+func (c *Config) Destination() string {
+	if c.WebhookURL != "" {
+		return "webhook\x00" + c.WebhookURL
+	}
+	api, err := normaliseAPIURL(c.APIURL)
+	if err != nil {
+		api = c.APIURL
+	}
+	return "bot\x00" + api + "\x00" + strings.TrimSpace(c.Channel)
+}

@@ -89,11 +89,12 @@ func (n *Notifier) mode() string {
 
 // texts returns the fallback text and the text of the main section: the
 // rendered template when one is configured, else the defaults.
+// When the template fails on the event, the defaults are used with a note.
 func (n *Notifier) texts(ev notifiers.Event) (text, section string, err error) {
 	if n.tmpl != nil {
-		out, err := notifiers.Render(n.tmpl, ev)
-		if err != nil {
-			return "", "", err
+		out, ok := notifiers.RenderOrDefault(n.tmpl, ev, "template", n.logger)
+		if !ok {
+			return fallbackText(ev), sectionText(ev) + "\n_" + escape(notifiers.TemplateFailedNote) + "_", nil
 		}
 		if strings.TrimSpace(out) != "" {
 			return out, out, nil

@@ -580,19 +580,32 @@ func TestAPIURLDefault(t *testing.T) {
 	}
 }
 
-func TestRenderErrorIsPermanent(t *testing.T) {
+// QA finding 5: a template that passed validation but fails on real data
+// (a slice of a short username) must not lose the alert: the message goes
+// out in the default layout, with a note, and an ERROR log says why.
+func TestFailingTemplateFallsBackToTheDefaultLayout(t *testing.T) {
+	var got capture
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t.Error("a message was sent despite a failing template")
+		got.add(r)
+		io.WriteString(w, "ok")
 	}))
 	t.Cleanup(srv.Close)
-	// The template passes the sample event (account "main") but fails on a
-	// shorter account name.
-	n, _ := newNotifier(t, &Config{WebhookURL: srv.URL + "/x", Template: "{{slice .Account 0 4}}"}, time.Second)
+	n, logs := newNotifier(t, &Config{WebhookURL: srv.URL + "/x", Template: "{{slice .User.Username 0 3}}"}, time.Second)
 	ev := notifiers.SampleEvent()
-	ev.Account = "ab"
-	err := n.Notify(t.Context(), ev)
-	if err == nil || !notifiers.IsPermanent(err) {
-		t.Errorf("err = %v, want a permanent render error", err)
+	ev.User.Username = "ab"
+	if err := n.Notify(t.Context(), ev); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	var m message
+	if err := json.Unmarshal(got.only(t).body, &m); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := m.section()
+	if !strings.Contains(text, ev.Summary) || !strings.Contains(text, "template failed") {
+		t.Errorf("section %q, want the default layout and the note", text)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "template failed") || !strings.Contains(l, "index out of range") {
+		t.Errorf("log: %s", l)
 	}
 }
 
@@ -635,6 +648,7 @@ func TestHostileTextIsEscaped(t *testing.T) {
 		{"template with printf and a variable", `{{$u := .User.Username}}{{printf "%s/%s" $u .Error}}`, "&lt;!channel&gt; &amp;amp;/HTTP 401: &lt;https://evil.example|click&gt; &lt;!channel&gt; &amp;amp;"},
 		{"template with if, with, range and define", `{{define "u"}}[{{.}}]{{end}}{{if .Error}}{{with .User}}{{template "u" .Username}}{{end}}{{range $i, $e := .Facts}}{{if eq $e.Name "Error"}}{{$e.Value}}{{end}}{{end}}{{end}}`, "[&lt;!channel&gt; &amp;amp;]HTTP 401: &lt;https://evil.example|click&gt; &lt;!channel&gt; &amp;amp;"},
 		{"raw is explicit", "{{raw .User.Username}}", ping + " " + amp},
+		{"html escapes once", "{{html .User.Username}}", "&lt;!channel&gt; &amp;amp;"},
 	} {
 		for _, bot := range []bool{false, true} {
 			mode := "webhook"

@@ -92,6 +92,7 @@ func (c *Config) New(o notifiers.Options) (notifiers.Notifier, error) {
 // followed by the base64 of 24 to 64 random bytes.
 const (
 	minKeyBytes    = 24
+	maxKeyBytes    = 64
 	secretKeyBytes = 32 // what NewSecret generates
 )
 
@@ -108,25 +109,36 @@ func NewSecret() string {
 // secret, which those libraries refuse or, when it happens to be valid
 // base64, silently decode into a different key; a whsec_ secret whose base64
 // lacks its padding, which they refuse; and a key shorter than the 24 bytes
-// the specification asks for.
+// the specification asks for (a raw secret too), or longer than its 64.
 func (c *Config) Warnings() []string {
 	if c.Secret == "" {
 		return nil
 	}
 	const fix = "; generate one with `quotawatch secret`"
+	var w []string
 	rest, ok := strings.CutPrefix(c.Secret, secretPrefix)
 	if !ok {
-		return []string{"secret: not a Standard Webhooks secret (whsec_ and base64): quotawatch signs with its raw bytes, " +
-			"but the official Standard Webhooks libraries refuse it or decode it into a different key" + fix}
-	}
-	var w []string
-	if _, err := base64.StdEncoding.DecodeString(rest); err != nil {
+		w = append(w, "secret: not a Standard Webhooks secret (whsec_ and base64): quotawatch signs with its raw bytes, "+
+			"but the official Standard Webhooks libraries refuse it or decode it into a different key"+fix)
+	} else if _, err := base64.StdEncoding.DecodeString(rest); err != nil {
 		w = append(w, "secret: the base64 after whsec_ lacks its = padding, which the official Standard Webhooks libraries refuse"+fix)
 	}
-	if key, err := signingKey(c.Secret); err == nil && len(key) < minKeyBytes {
-		w = append(w, fmt.Sprintf("secret: the key is %d bytes; Standard Webhooks asks for %d to 64 random bytes%s", len(key), minKeyBytes, fix))
+	key, err := signingKey(c.Secret)
+	switch {
+	case err != nil:
+	case len(key) < minKeyBytes:
+		w = append(w, fmt.Sprintf("secret: the key is %s, shorter than the %d to %d random bytes Standard Webhooks asks for%s", bytesN(len(key)), minKeyBytes, maxKeyBytes, fix))
+	case ok && len(key) > maxKeyBytes:
+		w = append(w, fmt.Sprintf("secret: the key is %s, longer than the %d to %d random bytes Standard Webhooks asks for%s", bytesN(len(key)), minKeyBytes, maxKeyBytes, fix))
 	}
 	return w
+}
+
+func bytesN(n int) string {
+	if n == 1 {
+		return "1 byte"
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // signingKey returns the HMAC key for secret, or nil when there is none.
@@ -200,3 +212,6 @@ func secretsOf(c *Config) []string {
 	slices.SortFunc(s, func(a, b string) int { return len(b) - len(a) })
 	return s
 }
+
+// Destination is the URL (a secret: it may carry a token).
+func (c *Config) Destination() string { return c.URL }

@@ -528,6 +528,8 @@ func TestSecretsForStandardWebhooksLibraries(t *testing.T) {
 		{"raw secret", canarySecret + " correct horse", false, "not a Standard Webhooks secret"},
 		{"raw secret that is valid base64", "c2VjcmV0S2V5MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1u", false, "decode it into a different key"},
 		{"16-byte key", "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef")), true, "the key is 16 bytes"},
+		{"raw 1-byte secret", "Q", false, "the key is 1 byte, shorter than the 24"},
+		{"65-byte key", "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 65))), true, "the key is 65 bytes, longer than"},
 		{"unpadded base64", "whsec_" + base64.RawStdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))), false, "padding"},
 	}
 	for _, tt := range tests {

@@ -32,7 +32,8 @@ var t0 = time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
 
 // Sample is a state with something of every part: accounts with a
 // snapshot, samples and alerts, budgets and spend, API keys and their
-// alerts, the digest's record, and an outbox of several deliveries.
+// alerts, the digest's record, the notifiers' fingerprints, the configs
+// that own accounts and deliveries, and an outbox of several deliveries.
 func Sample() *state.File {
 	f := state.New()
 	a := f.Account("main")
@@ -60,13 +61,15 @@ func Sample() *state.File {
 	a.Keys.SetAlert(event.KindKeyQuota, "42", alert.State{Level: event.SeverityWarning, Since: t0, LastNotified: t0, Told: []string{"chat"}})
 	a.Keys.SetAlert(event.KindKeyExpiry, "42", alert.State{Level: event.SeverityCritical, Since: t0, LastNotified: t0, Told: []string{"hook"}})
 	a.Keys.SetAlert(event.KindKeyQuota, "7", alert.State{Level: event.SeverityInfo, Since: t0, Told: []string{"hook"}})
+	f.Notifiers = map[string]map[string]string{"/etc/quotawatch/config.yaml": {"chat": "0123456789abcdef", "hook": "fedcba9876543210"}}
+	a.Config = "/etc/quotawatch/config.yaml"
 	f.Digest = &state.DigestState{Last: t0.Add(-time.Hour), Used: map[string]int64{"main": 79000000, "side": 5}}
 	b := f.Account("side")
 	b.Keys = &state.Keys{Listed: t0.Add(-time.Hour).UnixMilli()}
 	b.PollFailures, b.LastError, b.NextPoll = 3, "HTTP 503: busy", t0.Add(time.Minute)
 	*b.Alert(event.KindPoll) = alert.State{Level: event.SeverityWarning, Since: t0, Told: []string{"chat"}}
 	for i, d := range []struct{ notifier, id string }{{"hook", "evt_1"}, {"chat", "evt_1"}, {"hook", "evt_2"}, {"chat", "evt_3"}} {
-		f.Outbox = append(f.Outbox, &state.Delivery{Notifier: d.notifier, CreatedAt: t0.Add(time.Duration(i) * time.Second), Attempts: i,
+		f.Outbox = append(f.Outbox, &state.Delivery{Notifier: d.notifier, CreatedAt: t0.Add(time.Duration(i) * time.Second), Attempts: i, Config: "/etc/quotawatch/config.yaml",
 			LastError: strings.Repeat("x", i), Event: event.Event{ID: d.id, Kind: event.KindBalance, Account: "main", Severity: event.SeverityWarning, Summary: "low \u00e9 \"quoted\""}})
 	}
 	return f
