@@ -35,9 +35,13 @@ type Spend struct {
 	SpentSince *time.Time `json:"spent_since,omitempty"`
 	Partial    bool       `json:"partial,omitempty"`
 	// UsedDecreasedAt is when used_quota last went down in the period (a
-	// gateway reset or refund); the figure counts the growth before and
-	// after it.
+	// gateway reset, refund or glitch); the figure counts only growth above
+	// the highest used_quota seen in the period.
 	UsedDecreasedAt *time.Time `json:"used_decreased_at,omitempty"`
+	// BudgetChanged is set on a budget alert resolved within its period
+	// because the config no longer sets a budget the spend reaches (a
+	// budget raised or removed), rather than because a new period began.
+	BudgetChanged bool `json:"budget_changed,omitempty"`
 	// Window is the spend-rate window ("1h"), AboveUSDPerHour its limit,
 	// and RateSince when spending first went faster than the limit.
 	Window          string     `json:"window,omitempty"`
@@ -130,7 +134,7 @@ func (e Event) spentCaveats() string {
 		parts = append(parts, "counted since "+e.localTime(*e.SpentSince)+" only: no earlier sample in this "+e.Period)
 	}
 	if e.UsedDecreasedAt != nil {
-		parts = append(parts, "used_quota went down at "+e.localTime(*e.UsedDecreasedAt)+" (gateway reset or refund), growth before and after counted")
+		parts = append(parts, "used_quota went down at "+e.localTime(*e.UsedDecreasedAt)+" (gateway reset, refund or glitch): only growth above its highest value this "+e.Period+" counted")
 	}
 	if len(parts) == 0 {
 		return ""
@@ -200,6 +204,9 @@ func (e Event) spendSummary() string {
 		return fmt.Sprintf("%s: spent %s %s, reaching the %s %s budget %s%s; balance %s",
 			e.Account, e.Spent(), e.periodName(), e.Severity, e.Period, e.Budget(), e.spentCaveats(), e.Balance())
 	case SituationBudgetOver:
+		if e.BudgetChanged {
+			return fmt.Sprintf("%s: the config no longer sets a %s budget that the spend reaches; the alert ends", e.Account, e.Period)
+		}
 		return fmt.Sprintf("%s: a new %s began; the %s budget %s starts afresh", e.Account, e.Period, e.Period, e.Budget())
 	case SituationRateHigh:
 		s := fmt.Sprintf("%s: spending %s", e.Account, e.rateText())
@@ -307,7 +314,7 @@ func (e Event) spendFacts() []Fact {
 		}
 		fs = append(fs, Fact{"Spent", spent}, Fact{"Budget", e.Budget() + " per " + e.Period})
 		if e.UsedDecreasedAt != nil {
-			fs = append(fs, Fact{"Note", "used_quota went down at " + e.localTime(*e.UsedDecreasedAt) + " (gateway reset or refund)"})
+			fs = append(fs, Fact{"Note", "used_quota went down at " + e.localTime(*e.UsedDecreasedAt) + " (gateway reset, refund or glitch): only growth above its highest value this " + e.Period + " counted"})
 		}
 	case KindSpendRate:
 		fs = append(fs, Fact{"Spend", e.rateText()})
