@@ -151,6 +151,12 @@ func (c *Cycle) keys(ctx context.Context, st *state.File, gw *Gateways, results 
 		if lists != nil {
 			l = lists[i]
 		}
+		if l != nil {
+			// Dated like the due check (the poll's time), not the end of
+			// the listing: otherwise hourly cycles with keys.every 1h list
+			// every other cycle.
+			l.At = results[i].At
+		}
 		switch {
 		case l == nil, l.Err != nil && ctx.Err() != nil:
 			c.keysBetween(st, acct, as, results[i].At, perUSD)

@@ -594,3 +594,25 @@ func TestKeyPayloadsWithoutThreshold(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysEveryDoesNotDrift: hourly cycles with keys.every 1h list keys
+// every cycle, even when the clock advances during the cycle (the listing
+// ends after the poll's time).
+func TestKeysEveryDoesNotDrift(t *testing.T) {
+	h := newKeyHarness(t, keysConfig)
+	h.kp.set(limited(1, "svc", 10))
+	for range 6 {
+		base := h.now
+		ticks := 0
+		c := h.cycle()
+		c.Poller = h.kp
+		c.Now = func() time.Time { ticks++; return base.Add(time.Duration(ticks) * time.Second) }
+		if _, err := c.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		h.now = base.Add(time.Hour)
+	}
+	if n := h.kp.listed(); n != 6 {
+		t.Errorf("6 hourly cycles listed keys %d times, want 6", n)
+	}
+}
