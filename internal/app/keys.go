@@ -428,12 +428,16 @@ func keyLabel(k *state.Key, dup bool) string {
 	return k.Name
 }
 
-// setKeys replaces an account's key series with those of a fresh list.
+// setKeys replaces an account's key series with those of a fresh list,
+// unless a reload removed the account meanwhile (forAccount).
 func (m *Metrics) setKeys(account string, keys []*state.Key, perUSD int64) {
 	if m == nil {
 		return
 	}
-	km := m.keys
+	m.forAccount(account, func() { m.keys.set(account, keys, perUSD) })
+}
+
+func (km *keyMetrics) set(account string, keys []*state.Key, perUSD int64) {
 	km.mu.Lock()
 	defer km.mu.Unlock()
 	names := map[string]int{}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quotawatch/quotawatch/internal/state"
 )
 
 func TestPrepareForgetsRemovedAccountsAndNotifiers(t *testing.T) {
@@ -40,5 +42,19 @@ func TestPrepareForgetsRemovedAccountsAndNotifiers(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A cycle still running on the old config does not re-create the key
+// series of an account that a reload (Prepare) removed.
+func TestKeySeriesOfARemovedAccountStayDeleted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	m.Prepare(nil, []string{"old", "kept"})
+	m.setKeys("old", []*state.Key{{ID: 1, Name: "svc", Remain: 5 * usd}}, 500000)
+	m.Prepare(nil, []string{"kept"}) // a reload removed old
+	m.setKeys("old", []*state.Key{{ID: 1, Name: "svc", Remain: 4 * usd}}, 500000) // the old cycle lists on
+	if got := keySeries(t, reg); got != "" {
+		t.Errorf("key series after the reload: %s", got)
 	}
 }
