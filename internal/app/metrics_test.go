@@ -52,7 +52,7 @@ func TestKeySeriesOfARemovedAccountStayDeleted(t *testing.T) {
 	m := NewMetrics(reg)
 	m.Prepare(nil, []string{"old", "kept"})
 	m.setKeys("old", []*state.Key{{ID: 1, Name: "svc", Remain: 5 * usd}}, 500000)
-	m.Prepare(nil, []string{"kept"}) // a reload removed old
+	m.Prepare(nil, []string{"kept"})                                              // a reload removed old
 	m.setKeys("old", []*state.Key{{ID: 1, Name: "svc", Remain: 4 * usd}}, 500000) // the old cycle lists on
 	if got := keySeries(t, reg); got != "" {
 		t.Errorf("key series after the reload: %s", got)
