@@ -151,6 +151,7 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 	type load struct {
 		accounts int
+		keys     int // accounts with keys: at least one key page each, when listed
 		status   map[string]bool
 	}
 	var hosts []string
@@ -164,6 +165,9 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 			hosts = append(hosts, h)
 		}
 		l.accounts++
+		if a.Keys != nil {
+			l.keys++
+		}
 		if a.QuotaPerUSD == config.QuotaPerUSDAuto {
 			l.status[app.GatewayKey(a.BaseURL)] = true
 		}
@@ -177,7 +181,7 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 	var out []string
 	for _, h := range hosts {
 		l := loads[h]
-		n := l.accounts + len(l.status)
+		n := l.accounts + l.keys + len(l.status)
 		if float64(n) <= allowed {
 			continue
 		}
@@ -185,15 +189,25 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 		if l.accounts != 1 {
 			what += "s"
 		}
+		if l.keys > 0 {
+			what += fmt.Sprintf(" + %d key page", l.keys)
+			if l.keys != 1 {
+				what += "s"
+			}
+		}
 		if len(l.status) > 0 {
 			what += " + /api/status"
+		}
+		deferred := "the polls"
+		if l.keys > 0 {
+			deferred = "the polls and key listings"
 		}
 		reqs := fmt.Sprintf("%d requests", n)
 		if n == 1 {
 			reqs = "1 request"
 		}
-		out = append(out, fmt.Sprintf("gateway %s: %s per cycle (%s) exceed gateway_rate %s, which allows %s: the polls beyond it are deferred",
-			h, reqs, what, r, per))
+		out = append(out, fmt.Sprintf("gateway %s: %s per cycle (%s) exceed gateway_rate %s, which allows %s: %s beyond it are deferred",
+			h, reqs, what, r, per, deferred))
 	}
 	return out
 }
