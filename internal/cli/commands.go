@@ -295,6 +295,9 @@ type balanceRow struct {
 	// why they could not be listed.
 	Keys      []keyRow `json:"keys,omitempty"`
 	KeysError string   `json:"keys_error,omitempty"`
+	// KeysTruncated is set when the key list was cut at the page cap:
+	// Keys is then not every key of the account.
+	KeysTruncated bool `json:"keys_truncated,omitempty"`
 	// Spend is set for an account with budgets (spend.go).
 	Spend *spendRow `json:"spend,omitempty"`
 }
@@ -347,7 +350,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	transport := app.NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
 	poller := app.NewPoller(transport)
-	balances := app.Balances(ctx, cfg, poller, e.logger)
+	balances := app.Balances(ctx, cfg, poller, e.logger, opts.keys)
 
 	rows := make([]balanceRow, len(balances))
 	spend := app.SpendOf(cfg, balances, time.Now())
@@ -361,7 +364,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 		}
 	}
 	if opts.keys {
-		failed += listKeys(ctx, e, cfg, poller, balances, rows)
+		failed += keyRows(e, balances, rows)
 	}
 
 	if opts.json {
