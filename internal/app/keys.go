@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -433,16 +434,24 @@ func (c *Cycle) stepKey(st *state.File, acct config.Account, as *state.Account, 
 }
 
 // fillKey adds the key's facts to an event. A key_expiry alert has no
-// threshold, and an exhausted key's (one quota unit) is no amount anyone
-// set: such events carry none (no threshold fields in the payload).
+// threshold, and an exhausted key's (alert.KeyExhausted, one quota unit)
+// is no amount anyone set: such events carry none (no threshold fields in
+// the payload). What remains is priced at the unit the key was listed
+// with, and given in the event's unit: a remembered key keeps its dollars
+// when the account's unit changes.
 func fillKey(ev *event.Event, k *state.Key) {
-	if ev.Kind == event.KindKeyExpiry || ev.ThresholdQuota == alert.KeyExhausted.Quota {
+	exhausted := alert.IsKeyExhausted(alert.Threshold{Quota: ev.ThresholdQuota, Severity: ev.Severity, Source: ev.ThresholdSource})
+	if ev.Kind == event.KindKeyExpiry || exhausted {
 		ev.NoThreshold = true
 		ev.ThresholdQuota, ev.ThresholdUSD, ev.ThresholdSource = 0, 0, ""
 	}
 	ev.Key = &event.KeyRef{ID: k.ID, Name: k.Name, Status: k.Status}
 	if !k.Unlimited {
 		q, usd := k.Remain, event.USDAt(k.Remain, ev.Unit())
+		if k.QuotaPerUSD > 0 && k.QuotaPerUSD != ev.Unit() {
+			usd = event.USDAt(k.Remain, k.QuotaPerUSD)
+			q = int64(math.Round(usd * float64(ev.Unit())))
+		}
 		ev.RemainingQuota, ev.RemainingUSD = &q, &usd
 	}
 	ev.ExpiresAt = event.KeyExpiresAt(k.ExpiresAt)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
+	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
@@ -713,5 +714,30 @@ func TestKeysRetryAfterIsNotAFailure(t *testing.T) {
 	h.run(time.Hour)
 	if ks := h.state().Accounts["main"].Keys; !ks.NextList.Equal(h.now.Add(MaxPollPause)) {
 		t.Errorf("next listing %s, want MaxPollPause from now", ks.NextList)
+	}
+}
+
+// TestFillKeyPricesAtTheListedUnit: a remembered key keeps its dollars when
+// the account's unit changes; only the exhausted threshold (marked by its
+// source) is dropped from an event, not a person's one-unit threshold.
+func TestFillKeyPricesAtTheListedUnit(t *testing.T) {
+	ev := event.Event{Kind: event.KindKeyQuota, Severity: event.SeverityWarning, QuotaPerUSD: 1_000_000,
+		ThresholdQuota: 10_000_000, ThresholdSource: event.SourceConfig}
+	fillKey(&ev, &state.Key{ID: 1, Name: "svc", Remain: 2_500_000, QuotaPerUSD: 500_000})
+	if *ev.RemainingUSD != 5 || *ev.RemainingQuota != 5_000_000 {
+		t.Errorf("remaining $%g (%d quota), want $5 in the new unit (5000000)", *ev.RemainingUSD, *ev.RemainingQuota)
+	}
+
+	ev = event.Event{Kind: event.KindKeyQuota, Severity: event.SeverityWarning, ThresholdQuota: 1, ThresholdSource: event.SourceConfig}
+	fillKey(&ev, &state.Key{ID: 1, Name: "svc", Remain: 0})
+	if ev.NoThreshold || ev.ThresholdQuota != 1 {
+		t.Errorf("a configured one-unit threshold was taken for exhaustion: %+v", ev)
+	}
+	for _, th := range []alert.Threshold{alert.KeyExhausted, {Quota: 1, Severity: event.SeverityCritical, Source: event.SourceConfig}} {
+		ev = event.Event{Kind: event.KindKeyQuota, Severity: event.SeverityCritical, ThresholdQuota: th.Quota, ThresholdSource: th.Source}
+		fillKey(&ev, &state.Key{ID: 1, Name: "svc", Remain: 0, Status: "exhausted"})
+		if !ev.NoThreshold || ev.ThresholdSource != "" {
+			t.Errorf("exhausted (%+v): threshold kept: %+v", th, ev)
+		}
 	}
 }
