@@ -263,10 +263,14 @@ func (c *Cycle) keysRead(st *state.File, acct config.Account, as *state.Account,
 			"account", acct.Name, "pages", aihubmix.MaxKeyPages, "keys", len(l.List.Keys))
 	}
 	listed := make(map[string]bool, len(l.List.Keys))
+	unwatched := map[string]*state.Key{}
 	var watched []*state.Key
 	for _, k := range l.List.Keys {
 		sk := stateKey(k, perUSD)
 		listed[sk.Subject()] = true
+		if !kc.Watches(k.Name) {
+			unwatched[sk.Subject()] = sk
+		}
 		if kc.Watches(k.Name) {
 			watched = append(watched, sk)
 		}
@@ -313,7 +317,10 @@ func (c *Cycle) keysRead(st *state.File, acct config.Account, as *state.Account,
 		}
 		gone := *k
 		gone.Status = event.KeyRemoved
-		if listed[id] {
+		if u := unwatched[id]; u != nil {
+			// Listed but no longer watched (a rename into exclude): its
+			// current name and numbers.
+			gone = *u
 			gone.Status = event.KeyUnwatched
 		}
 		for _, kind := range event.KeyKinds {

@@ -741,3 +741,26 @@ func TestFillKeyPricesAtTheListedUnit(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyRenamedOutOfViewShowsItsNewName: a rename that makes exclude
+// match resolves the key's alert as no longer watched, with the key's
+// current name and numbers.
+func TestKeyRenamedOutOfViewShowsItsNewName(t *testing.T) {
+	h := newKeyHarness(t, keysConfig)
+	h.kp.set(limited(1, "svc", 1))
+	h.run(0)
+	if got := h.take(); got != "key_quota:new:warning:svc" {
+		t.Fatalf("first: %q", got)
+	}
+	h.kp.set(limited(1, "tmp-svc", 3)) // exclude: ["tmp-*"]
+	h.run(time.Hour)
+	r := h.nots["chat"]
+	if len(r.got) != 1 {
+		t.Fatalf("got %q", h.take())
+	}
+	e := r.got[0]
+	if e.Key.Status != event.KeyUnwatched || e.KeyName() != "tmp-svc" || *e.RemainingUSD != 3 ||
+		e.Summary != "main: key tmp-svc is no longer watched; its key_quota alert ends" {
+		t.Errorf("resolution: %+v $%g %q", e.Key, *e.RemainingUSD, e.Summary)
+	}
+}
