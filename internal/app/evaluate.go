@@ -314,7 +314,6 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			c.logger().Error("dropping undelivered notification after max_owed_age",
 				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason,
 				"attempts", d.Attempts, "last_error", d.LastError, "max_owed_age", c.Config.MaxOwedAge)
-			c.Metrics.attempt(d.Notifier, "dropped", 0)
 			if isNew {
 				untold[k] = true
 			}
@@ -325,6 +324,9 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			kept = append(kept, d)
 			continue
 		}
+		// Every delivery given up counts (a notifier no longer configured
+		// has no series after a reload, so none is made for it).
+		c.Metrics.attempt(d.Notifier, "dropped", 0)
 		rep.Dropped++
 	}
 	clear(st.Outbox[len(kept):])
