@@ -679,10 +679,10 @@ notifiers: [{ name: chat, type: console }]
 
 func TestPollSummaryCountsInWords(t *testing.T) {
 	ev := notifiers.Event{Kind: notifiers.KindPoll, Status: notifiers.StatusFiring, Account: "main", Error: "HTTP 500"}
-	if got, want := Summary(ev, 1), "main: 1 poll failed: HTTP 500"; got != want {
+	if got, want := ev.SummaryText(1), "main: 1 poll failed: HTTP 500"; got != want {
 		t.Errorf("Summary after one failure = %q, want %q", got, want)
 	}
-	if got, want := Summary(ev, 3), "main: 3 consecutive polls failed: HTTP 500"; got != want {
+	if got, want := ev.SummaryText(3), "main: 3 consecutive polls failed: HTTP 500"; got != want {
 		t.Errorf("Summary after three failures = %q, want %q", got, want)
 	}
 }

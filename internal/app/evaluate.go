@@ -201,13 +201,9 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 	if fill != nil {
 		fill(&ev)
 	}
-	ev.Summary = Summary(ev, as.PollFailures)
+	ev.Summary = ev.SummaryText(as.PollFailures)
 	return ev
 }
-
-// Summary is the one-line human statement of an event; see
-// event.Event.SummaryText.
-func Summary(ev notifiers.Event, pollFailures int) string { return ev.SummaryText(pollFailures) }
 
 // configured reports whether a notifier of that name is configured.
 func (c *Cycle) configured(name string) bool {
