@@ -69,12 +69,18 @@ func (d *doc) decode(t *testing.T, v any) {
 // apiVersion, kind or metadata.name.
 func loadManifests(t *testing.T) []*doc {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(manifestDir, "*.yaml"))
+	return loadManifestsIn(t, manifestDir)
+}
+
+// loadManifestsIn is loadManifests for the folder dir.
+func loadManifestsIn(t *testing.T, dir string) []*doc {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Fatalf("no manifests under %s", manifestDir)
+		t.Fatalf("no manifests under %s", dir)
 	}
 	var docs []*doc
 	for _, f := range files {
@@ -122,7 +128,11 @@ func find(t *testing.T, docs []*doc, kind, name string) *doc {
 		}
 	}
 	if len(hits) != 1 {
-		t.Fatalf("want exactly one %s %q in %s, got %d", kind, name, manifestDir, len(hits))
+		where := manifestDir
+		if len(docs) > 0 {
+			where = filepath.Dir(docs[0].File)
+		}
+		t.Fatalf("want exactly one %s %q in %s, got %d", kind, name, where, len(hits))
 	}
 	return hits[0]
 }
@@ -445,125 +455,134 @@ func TestWorkloadsHardened(t *testing.T) {
 	find(t, docs, "Secret", secretName)
 	images := map[string]bool{}
 	for _, w := range workloads(t, docs) {
-		t.Run(w.name, func(t *testing.T) {
-			spec := w.tmpl.Spec
-			sc := spec.SecurityContext
-			if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
-				t.Error("pod securityContext.runAsNonRoot: want true")
-			}
-			for name, id := range map[string]*int64{"runAsUser": sc.RunAsUser, "runAsGroup": sc.RunAsGroup, "fsGroup": sc.FSGroup} {
-				if id == nil || *id != nonRootID {
-					t.Errorf("pod securityContext.%s: want %d (the image's nonroot user)", name, nonRootID)
-				}
-			}
-			if sc.SeccompProfile.Type != "RuntimeDefault" {
-				t.Errorf("pod seccompProfile.type = %q, want RuntimeDefault", sc.SeccompProfile.Type)
-			}
-			if a := spec.AutomountServiceAccountToken; a == nil || *a {
-				t.Error("automountServiceAccountToken: want false; quotawatch never talks to the API server")
-			}
-			if len(spec.Containers) != 1 || len(spec.InitContainers) != 0 {
-				t.Fatalf("want exactly one container and no init containers, got %d and %d", len(spec.Containers), len(spec.InitContainers))
-			}
-			c := spec.Containers[0]
-			if c.Image == "" {
-				t.Error("container has no image")
-			}
-			images[c.Image] = true
-			if len(c.Command) != 0 {
-				t.Errorf("command = %q; leave it to the image's ENTRYPOINT and set args", c.Command)
-			}
-
-			csc := c.SecurityContext
-			if csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
-				t.Error("readOnlyRootFilesystem: want true")
-			}
-			if csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
-				t.Error("allowPrivilegeEscalation: want false")
-			}
-			if csc.Privileged != nil && *csc.Privileged {
-				t.Error("privileged: want false")
-			}
-			if !slices.Equal(csc.Capabilities.Drop, []string{"ALL"}) || len(csc.Capabilities.Add) != 0 {
-				t.Errorf("capabilities = drop %q add %q, want drop [ALL] and nothing added", csc.Capabilities.Drop, csc.Capabilities.Add)
-			}
-			if csc.RunAsUser != nil && *csc.RunAsUser == 0 {
-				t.Error("container runAsUser: 0 overrides the pod's non-root user")
-			}
-
-			for _, res := range []string{"cpu", "memory"} {
-				req, rerr := quantity(c.Resources.Requests[res])
-				lim, lerr := quantity(c.Resources.Limits[res])
-				switch {
-				case rerr != nil || req == 0:
-					t.Errorf("resources.requests.%s: %q, want a positive quantity", res, c.Resources.Requests[res])
-				case lerr != nil || lim == 0:
-					t.Errorf("resources.limits.%s: %q, want a positive quantity", res, c.Resources.Limits[res])
-				case req > lim:
-					t.Errorf("resources: %s request %s exceeds its limit %s", res, c.Resources.Requests[res], c.Resources.Limits[res])
-				}
-			}
-
-			var fromSecret bool
-			for _, ef := range c.EnvFrom {
-				fromSecret = fromSecret || ef.SecretRef != nil && ef.SecretRef.Name == secretName
-			}
-			if !fromSecret {
-				t.Errorf("envFrom: want a secretRef to %s", secretName)
-			}
-			env := map[string]string{}
-			for _, e := range c.Env {
-				env[e.Name] = e.Value
-			}
-			if got, want := env["QUOTAWATCH_CONFIG"], configDir+"/"+configKey; got != want {
-				t.Errorf("env QUOTAWATCH_CONFIG = %q, want %q", got, want)
-			}
-
-			volumes := map[string]volume{}
-			for _, v := range spec.Volumes {
-				volumes[v.Name] = v
-			}
-			var configOK, stateOK bool
-			for _, m := range c.VolumeMounts {
-				v, ok := volumes[m.Name]
-				if !ok {
-					t.Errorf("volumeMount %q: no such volume", m.Name)
-					continue
-				}
-				switch m.MountPath {
-				case configDir:
-					switch {
-					case v.ConfigMap == nil || v.ConfigMap.Name != configMapName:
-						t.Errorf("%s: want the ConfigMap %s mounted there", configDir, configMapName)
-					case !m.ReadOnly:
-						t.Errorf("%s: want a read-only mount", configDir)
-					case m.SubPath != "":
-						t.Errorf("%s: a subPath mount never sees ConfigMap updates; mount the directory", configDir)
-					default:
-						configOK = true
-					}
-				case stateDir:
-					switch {
-					case v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != pvcName:
-						t.Errorf("%s: want the PVC %s mounted there", stateDir, pvcName)
-					case m.ReadOnly || v.PersistentVolumeClaim.ReadOnly:
-						t.Errorf("%s: the state volume must be writable", stateDir)
-					default:
-						stateOK = true
-					}
-				}
-			}
-			if !configOK {
-				t.Errorf("want the config mounted read-only at %s", configDir)
-			}
-			if !stateOK {
-				t.Errorf("want the PVC %s mounted at %s", pvcName, stateDir)
-			}
-		})
+		t.Run(w.name, func(t *testing.T) { images[checkWorkload(t, w.tmpl, true)] = true })
 	}
 	if len(images) != 1 {
 		t.Errorf("the CronJob and the Deployment run different images: %v", slices.Sorted(maps.Keys(images)))
 	}
+}
+
+// checkWorkload checks a pod template as TestWorkloadsHardened describes
+// and returns its image. With pvc, the state volume must be mounted at
+// stateDir; without, the pod must mount no volume but the config.
+func checkWorkload(t *testing.T, tmpl podTemplate, pvc bool) string {
+	t.Helper()
+	spec := tmpl.Spec
+	sc := spec.SecurityContext
+	if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Error("pod securityContext.runAsNonRoot: want true")
+	}
+	for name, id := range map[string]*int64{"runAsUser": sc.RunAsUser, "runAsGroup": sc.RunAsGroup, "fsGroup": sc.FSGroup} {
+		if id == nil || *id != nonRootID {
+			t.Errorf("pod securityContext.%s: want %d (the image's nonroot user)", name, nonRootID)
+		}
+	}
+	if sc.SeccompProfile.Type != "RuntimeDefault" {
+		t.Errorf("pod seccompProfile.type = %q, want RuntimeDefault", sc.SeccompProfile.Type)
+	}
+	if a := spec.AutomountServiceAccountToken; a == nil || *a {
+		t.Error("automountServiceAccountToken: want false; quotawatch never talks to the API server")
+	}
+	if len(spec.Containers) != 1 || len(spec.InitContainers) != 0 {
+		t.Fatalf("want exactly one container and no init containers, got %d and %d", len(spec.Containers), len(spec.InitContainers))
+	}
+	c := spec.Containers[0]
+	if c.Image == "" {
+		t.Error("container has no image")
+	}
+	if len(c.Command) != 0 {
+		t.Errorf("command = %q; leave it to the image's ENTRYPOINT and set args", c.Command)
+	}
+
+	csc := c.SecurityContext
+	if csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
+		t.Error("readOnlyRootFilesystem: want true")
+	}
+	if csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
+		t.Error("allowPrivilegeEscalation: want false")
+	}
+	if csc.Privileged != nil && *csc.Privileged {
+		t.Error("privileged: want false")
+	}
+	if !slices.Equal(csc.Capabilities.Drop, []string{"ALL"}) || len(csc.Capabilities.Add) != 0 {
+		t.Errorf("capabilities = drop %q add %q, want drop [ALL] and nothing added", csc.Capabilities.Drop, csc.Capabilities.Add)
+	}
+	if csc.RunAsUser != nil && *csc.RunAsUser == 0 {
+		t.Error("container runAsUser: 0 overrides the pod's non-root user")
+	}
+
+	for _, res := range []string{"cpu", "memory"} {
+		req, rerr := quantity(c.Resources.Requests[res])
+		lim, lerr := quantity(c.Resources.Limits[res])
+		switch {
+		case rerr != nil || req == 0:
+			t.Errorf("resources.requests.%s: %q, want a positive quantity", res, c.Resources.Requests[res])
+		case lerr != nil || lim == 0:
+			t.Errorf("resources.limits.%s: %q, want a positive quantity", res, c.Resources.Limits[res])
+		case req > lim:
+			t.Errorf("resources: %s request %s exceeds its limit %s", res, c.Resources.Requests[res], c.Resources.Limits[res])
+		}
+	}
+
+	var fromSecret bool
+	for _, ef := range c.EnvFrom {
+		fromSecret = fromSecret || ef.SecretRef != nil && ef.SecretRef.Name == secretName
+	}
+	if !fromSecret {
+		t.Errorf("envFrom: want a secretRef to %s", secretName)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if got, want := env["QUOTAWATCH_CONFIG"], configDir+"/"+configKey; got != want {
+		t.Errorf("env QUOTAWATCH_CONFIG = %q, want %q", got, want)
+	}
+
+	volumes := map[string]volume{}
+	for _, v := range spec.Volumes {
+		volumes[v.Name] = v
+	}
+	var configOK, stateOK bool
+	for _, m := range c.VolumeMounts {
+		v, ok := volumes[m.Name]
+		if !ok {
+			t.Errorf("volumeMount %q: no such volume", m.Name)
+			continue
+		}
+		switch m.MountPath {
+		case configDir:
+			switch {
+			case v.ConfigMap == nil || v.ConfigMap.Name != configMapName:
+				t.Errorf("%s: want the ConfigMap %s mounted there", configDir, configMapName)
+			case !m.ReadOnly:
+				t.Errorf("%s: want a read-only mount", configDir)
+			case m.SubPath != "":
+				t.Errorf("%s: a subPath mount never sees ConfigMap updates; mount the directory", configDir)
+			default:
+				configOK = true
+			}
+		case stateDir:
+			switch {
+			case v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != pvcName:
+				t.Errorf("%s: want the PVC %s mounted there", stateDir, pvcName)
+			case m.ReadOnly || v.PersistentVolumeClaim.ReadOnly:
+				t.Errorf("%s: the state volume must be writable", stateDir)
+			default:
+				stateOK = true
+			}
+		}
+	}
+	if !configOK {
+		t.Errorf("want the config mounted read-only at %s", configDir)
+	}
+	if !stateOK && pvc {
+		t.Errorf("want the PVC %s mounted at %s", pvcName, stateDir)
+	}
+	if !pvc && (stateOK || len(spec.Volumes) != 1) {
+		t.Errorf("want no volume but the config, got %d volumes", len(spec.Volumes))
+	}
+	return c.Image
 }
 
 // TestManifestFieldNames catches misspelt Kubernetes fields, which
@@ -751,9 +770,10 @@ func loadConfigMap(t *testing.T, docs []*doc) *config.Config {
 		t.Fatalf("ConfigMap %s has no key %s", configMapName, configKey)
 	}
 	fakes := map[string]string{
-		"AIHUBMIX_MANAGE_KEY": "sk-fake-manage-key",
-		"SLACK_WEBHOOK_URL":   "https://hooks.slack.com/services/T000/B000/fake",
-		"WEBHOOK_SECRET":      "fake-signing-secret",
+		"AIHUBMIX_MANAGE_KEY":     "sk-fake-manage-key",
+		"SLACK_WEBHOOK_URL":       "https://hooks.slack.com/services/T000/B000/fake",
+		"WEBHOOK_SECRET":          "fake-signing-secret",
+		"QUOTAWATCH_DATABASE_URL": "postgres://quotawatch:fake@postgres.example:5432/quotawatch",
 	}
 	env := map[string]string{}
 	for k := range secretKeys(t, docs) {

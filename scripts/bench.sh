@@ -4,7 +4,9 @@
 # Usage (from the repo root): bash scripts/bench.sh
 #
 # Needs Go, curl and the usual coreutils; uses hyperfine and GNU time when
-# present. Everything talks to a fake AIHubMix (scripts/fakeupstream) on
+# present. The state backend benchmarks need PostgreSQL's server binaries
+# or QUOTAWATCH_TEST_DATABASE_URL, as the tests do; without them they are
+# skipped. Everything talks to a fake AIHubMix (scripts/fakeupstream) on
 # 127.0.0.1 only; nothing leaves the machine. Takes about a minute or two.
 # Progress goes to stderr, results to stdout. RUNS=N changes the number of
 # runs of the single-account comparison (default 30).
@@ -311,6 +313,28 @@ if [[ -n $keys_ratio ]]; then
 	echo "| steady cycle, $ACCOUNTS accounts × 20 API keys, keys.every not elapsed / without keys (BenchmarkKeysSteady1000) | ${keys_ratio}× | ≤ 1.2× | $(verdict "$keys_ratio" '<=' 1.2) |"
 fi
 echo
+if grep -q '^BenchmarkSteadyCycle' "$tmp/gobench.txt"; then
+	echo 'State backends (*BenchmarkSteadyCycle*: a steady cycle, state in the file or in PostgreSQL), median of 3:'
+	echo
+	echo '| accounts | backend | time/op | written per cycle |'
+	echo '| --- | --- | --- | --- |'
+	awk '/^BenchmarkSteadyCycle\// {
+		split($1, p, "/"); backend = p[2]; n = p[3]; sub(/-[0-9]+$/, "", n); key = n " " backend
+		for (i = 3; i < NF; i++) {
+			if ($(i+1) == "ns/op") ns[key] = ns[key] " " $i
+			if ($(i+1) == "rows/op") w[key] = $i " rows"
+			if ($(i+1) == "file-bytes/op") w[key] = "the whole file, " $i " bytes"
+		}
+		if (!(key in seen)) { seen[key] = 1; order[++k] = key }
+	}
+	function med(s,   a, c, i, j, t) {
+		c = split(s, a, " ")
+		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return a[int((c + 1) / 2)]
+	}
+	END { for (i = 1; i <= k; i++) { split(order[i], q, " "); printf "| %s | %s | %.1f ms | %s |\n", q[1], q[2], med(ns[order[i]]) / 1e6, w[order[i]] } }' "$tmp/gobench.txt"
+	echo
+fi
 echo '<details><summary>raw <code>go test -bench</code> output</summary>'
 echo
 echo '```'

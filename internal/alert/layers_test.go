@@ -10,7 +10,8 @@ import (
 // TestLayers keeps the core free of the plugin API: the event vocabulary
 // imports only the standard library, the alert core only the vocabulary,
 // the state file only those two and its bounded file read, and the gateway
-// client only the shared HTTP helpers and the clock. Together
+// client only the shared HTTP helpers and the clock; the state database
+// backend only the state and its driver, pgx. Together
 // with their own imports being checked here, that bounds what they link.
 func TestLayers(t *testing.T) {
 	const mod = "github.com/quotawatch/quotawatch/"
@@ -22,7 +23,10 @@ func TestLayers(t *testing.T) {
 		"../httpx":    nil,
 		"../clock":    nil,
 		"../aihubmix": {"internal/clock", "internal/httpx"},
+		// The database backend: the state and its driver, nothing else.
+		"../state/pgstore": {"event", "internal/state"},
 	}
+	external := map[string]string{"../state/pgstore": "github.com/jackc/pgx/v5"}
 	for dir, ours := range allowed {
 		pkg, err := build.Default.ImportDir(dir, 0)
 		if err != nil {
@@ -35,6 +39,7 @@ func TestLayers(t *testing.T) {
 				if !slices.Contains(ours, strings.TrimPrefix(imp, mod)) {
 					t.Errorf("%s imports %s", dir, imp)
 				}
+			case external[dir] != "" && (imp == external[dir] || strings.HasPrefix(imp, external[dir]+"/")):
 			case strings.Contains(first, "."):
 				t.Errorf("%s imports %s, outside the standard library", dir, imp)
 			}

@@ -39,6 +39,12 @@ type Cycle struct {
 	// Gateways paces polls per gateway host; nil is NewGateways(Config)
 	// per Run.
 	Gateways *Gateways
+	// Store holds the state; nil is the state file, Config.StateFile.
+	Store state.Store
+	// TryLock makes Run try the state lock once instead of waiting
+	// lock_timeout: run with a shared database, where another replica
+	// holding it means that replica does this cycle's work.
+	TryLock bool
 }
 
 // Report says what a cycle did; Err turns it into the exit status.
@@ -99,14 +105,20 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	start := time.Now()
 	cfg := c.Config
 	rep := Report{Accounts: len(cfg.Accounts)}
-	unlock, err := state.Lock(ctx, cfg.StateFile, cfg.LockTimeout)
+	wait := cfg.LockTimeout
+	if c.TryLock {
+		wait = 0
+	}
+	sess, err := c.store().Lock(ctx, wait)
 	if err != nil {
 		return rep, err
 	}
-	defer unlock()
-	state.RemoveStaleTemps(cfg.StateFile, c.logger())
+	defer sess.Close()
+	if fs, ok := c.store().(state.FileStore); ok {
+		state.RemoveStaleTemps(fs.Path, c.logger())
+	}
 
-	st, err := state.Load(cfg.StateFile, c.now())
+	st, err := sess.Load(ctx, c.now())
 	var corrupt *state.CorruptError
 	switch {
 	case errors.As(err, &corrupt):
@@ -179,12 +191,14 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	// re-sends, it never forgets. With nothing new queued (what was owed is
 	// on disk already), one save at the end will do.
 	if rep.Queued > 0 {
-		if err := c.save(st); err != nil {
+		if err := sess.Save(ctx, st); err != nil {
 			return rep, err
 		}
 	}
-	c.deliver(ctx, st, &rep)
-	if err := c.save(st); err != nil {
+	if err := c.deliver(ctx, sess, st, &rep); err != nil {
+		return rep, err
+	}
+	if err := sess.Save(ctx, st); err != nil {
 		return rep, err
 	}
 	c.Metrics.cycle(time.Since(start))
@@ -201,13 +215,12 @@ func (c *Cycle) unit(u Unit) int64 {
 	return u.PerUSD
 }
 
-// save writes the state file; it then holds every delivery the journal
-// recorded, so the journal goes.
-func (c *Cycle) save(st *state.File) error {
-	if err := state.Save(c.Config.StateFile, st); err != nil {
-		return err
+// store is where the state lives.
+func (c *Cycle) store() state.Store {
+	if c.Store != nil {
+		return c.Store
 	}
-	return state.RemoveJournal(c.Config.StateFile)
+	return state.FileStore{Path: c.Config.StateFile}
 }
 
 // stopping reports whether the program is shutting down (Stop is closed): a

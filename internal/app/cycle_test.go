@@ -66,6 +66,8 @@ type recorder struct {
 	attempts []string // event ids of every attempt
 	failNext int
 	failWith error
+	// onNotify, when set, runs as an attempt succeeds, before it returns.
+	onNotify func()
 }
 
 func (r *recorder) Notify(_ context.Context, ev notifiers.Event) error {
@@ -80,6 +82,9 @@ func (r *recorder) Notify(_ context.Context, ev notifiers.Event) error {
 		return errors.New("HTTP 503 Service Unavailable")
 	}
 	r.got = append(r.got, ev)
+	if r.onNotify != nil {
+		r.onNotify()
+	}
 	return nil
 }
 
@@ -95,11 +100,27 @@ func (r *recorder) reasons() string {
 
 type harness struct {
 	t      *testing.T
+	yaml   string
 	cfg    *config.Config
 	poller *fakePoller
 	nots   map[string]*recorder
 	now    time.Time
 	waits  []time.Duration
+	// store is where the state lives: nil for the config's state file, a
+	// database when the test runs under onPostgres.
+	store state.Store
+}
+
+// harnessStore makes the store of a new harness; onPostgres replaces it.
+var harnessStore = func(t *testing.T, cfg *config.Config) state.Store { return nil }
+
+// stateStore is the harness's store: its database, or the state file its
+// config names now.
+func (h *harness) stateStore() state.Store {
+	if h.store != nil {
+		return h.store
+	}
+	return state.FileStore{Path: h.cfg.StateFile}
 }
 
 const baseConfig = `
@@ -122,11 +143,12 @@ func newHarness(t *testing.T, yaml string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, cfg: cfg, poller: newPoller(), nots: map[string]*recorder{},
+	h := &harness{t: t, yaml: yaml, cfg: cfg, poller: newPoller(), nots: map[string]*recorder{},
 		now: time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)}
 	for _, n := range cfg.Notifiers {
 		h.nots[n.Name] = &recorder{}
 	}
+	h.store = harnessStore(t, cfg)
 	return h
 }
 
@@ -136,7 +158,7 @@ func (h *harness) cycle() *Cycle {
 		nots[name] = r
 	}
 	return &Cycle{
-		Config: h.cfg, Poller: h.poller, Notifiers: nots,
+		Config: h.cfg, Poller: h.poller, Notifiers: nots, Store: h.store,
 		Now: func() time.Time { return h.now },
 		Retry: Retry{Attempts: 3, Backoff: time.Second, Budget: 10 * time.Second, Sleep: func(_ context.Context, d time.Duration) error {
 			h.waits = append(h.waits, d)
@@ -144,6 +166,9 @@ func (h *harness) cycle() *Cycle {
 		}},
 	}
 }
+
+// cfgYAML is the config text the harness was made with.
+func (h *harness) cfgYAML() string { return h.yaml }
 
 // run advances the clock, runs one cycle and returns its report.
 func (h *harness) run(advance time.Duration) Report {
@@ -158,7 +183,12 @@ func (h *harness) run(advance time.Duration) Report {
 
 func (h *harness) state() *state.File {
 	h.t.Helper()
-	f, err := state.Load(h.cfg.StateFile, h.now)
+	sess, err := h.stateStore().Lock(context.Background(), 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer sess.Close()
+	f, err := sess.Load(context.Background(), h.now)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -414,12 +444,12 @@ func (p *remindPoller) Self(ctx context.Context, r aihubmix.Request) (aihubmix.S
 func TestOverlappingRunsAreLockedOut(t *testing.T) {
 	h := newHarness(t, baseConfig)
 	h.poller.set("main", 40)
-	unlock, err := state.Lock(context.Background(), h.cfg.StateFile, 0)
+	sess, err := h.stateStore().Lock(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = h.cycle().Run(context.Background())
-	unlock()
+	sess.Close()
 	if !errors.Is(err, state.ErrLocked) {
 		t.Fatalf("cycle under someone else's lock = %v, want ErrLocked", err)
 	}

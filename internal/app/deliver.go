@@ -29,7 +29,9 @@ var DefaultRetry = Retry{Attempts: 3, Backoff: time.Second, Budget: 20 * time.Se
 
 // deliver sends what is owed: each notifier's queue in order, notifiers in
 // parallel. A delivery leaves the outbox only when its notifier accepted it.
-func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
+// Its error says the session lost the state lock mid-way (see
+// state.ErrLockLost); what was not delivered stays owed.
+func (c *Cycle) deliver(ctx context.Context, sess state.Session, st *state.File, rep *Report) error {
 	queues := map[string][]*state.Delivery{}
 	for _, d := range st.Outbox {
 		if c.ownsDelivery(d) {
@@ -39,10 +41,7 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 	done := make(map[*state.Delivery]bool)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var prog *progress
-	if len(st.Outbox) > 0 {
-		prog = newProgress(c.Config.StateFile, c.logger())
-	}
+	prog := newProgress(ctx, sess, c.logger())
 	for name, q := range queues {
 		wg.Go(func() {
 			ok := c.deliverTo(ctx, name, q, prog)
@@ -54,7 +53,6 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 		})
 	}
 	wg.Wait()
-	prog.close()
 
 	rep.Owed = map[string]int{}
 	kept := st.Outbox[:0]
@@ -78,6 +76,7 @@ func (c *Cycle) deliver(ctx context.Context, st *state.File, rep *Report) {
 	if len(rep.Owed) == 0 {
 		rep.Owed = nil
 	}
+	return prog.err()
 }
 
 // MaxDeliveryPause caps how long a notifier's Retry-After may pause its
@@ -116,7 +115,7 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 			continue
 		}
 		for attempt := 1; ; attempt++ {
-			if ctx.Err() != nil || c.stopping() {
+			if ctx.Err() != nil || c.stopping() || prog.stopped() {
 				return ok
 			}
 			d.Attempts++
@@ -130,7 +129,9 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 				c.Metrics.attempt(name, "success", took)
 				log.Info("delivered", "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason, "attempts", d.Attempts)
 				ok = append(ok, d)
-				prog.delivered(name, d)
+				if !prog.delivered(name, d) {
+					return ok
+				}
 				break
 			}
 			d.LastError = err.Error()

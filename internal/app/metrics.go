@@ -33,6 +33,7 @@ type Metrics struct {
 	cycleDuration prometheus.Histogram
 	notifyLatency *prometheus.HistogramVec
 	owed          *prometheus.GaugeVec
+	skipped       *prometheus.CounterVec
 	keys          *keyMetrics
 	spentUSD      *prometheus.GaugeVec
 }
@@ -67,7 +68,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		owed: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "quotawatch_owed_notifications", Help: "Notifications recorded but not yet delivered, per notifier.",
 		}, []string{"notifier"}),
+		skipped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "quotawatch_cycles_skipped_total", Help: "Scheduled cycles not run, per reason (locked: another replica held the state database's lock and did the cycle's work).",
+		}, []string{"reason"}),
 	}
+	m.skipped.WithLabelValues("locked")
 	m.keys = newKeyMetrics(f)
 	m.spentUSD = newSpentMetric(f)
 	f.NewGaugeFunc(prometheus.GaugeOpts{
@@ -196,4 +201,30 @@ func (m *Metrics) cycle(d time.Duration) {
 		return
 	}
 	m.cycleDuration.Observe(d.Seconds())
+}
+
+func (m *Metrics) skip(reason string) {
+	if m == nil {
+		return
+	}
+	m.skipped.WithLabelValues(reason).Inc()
+}
+
+// skippedCycle is what a replica that left a cycle to another replica
+// exports: the per-account gauges of the cycles it ran itself (balance,
+// level, last success) go, and its owed counts read 0, so that only the
+// replica doing the work shows a view of the accounts — a standby's old
+// view would look stale and owed forever.
+func (m *Metrics) skippedCycle() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.balance.Reset()
+	m.level.Reset()
+	m.lastSuccess.Reset()
+	for n := range m.notifiers {
+		m.owed.WithLabelValues(n).Set(0)
+	}
 }

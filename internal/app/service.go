@@ -18,6 +18,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
 )
 
@@ -44,6 +45,10 @@ type Service struct {
 	Poller Poller
 	// Now overrides the clock of cycles, for tests.
 	Now func() time.Time
+	// Store overrides where the state lives; nil is OpenStore's choice for
+	// the config run starts with (a change of state_file or
+	// state_database takes a restart).
+	Store state.Store
 
 	// OnListen, if set, is called with the HTTP server's address once it
 	// listens (useful with listen: 127.0.0.1:0).
@@ -85,6 +90,11 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 	if err != nil {
 		return err
 	}
+	if s.Store == nil {
+		if s.Store, err = OpenStore(ctx, cfg, s.Logger); err != nil {
+			return err
+		}
+	}
 	s.install(cfg, nots, transport)
 
 	srv, err := s.listen(cfg.Listen)
@@ -109,7 +119,7 @@ func (s *Service) Run(ctx context.Context, cfg *config.Config, reload <-chan str
 	// run cannot overlap it; cron tracks only the runs it starts itself.
 	var first sync.WaitGroup
 	first.Go(job.Run)
-	s.Logger.Info("started", "schedule", cfg.Schedule, "accounts", len(cfg.Accounts), "state_file", cfg.StateFile)
+	s.Logger.Info("started", "schedule", cfg.Schedule, "accounts", len(cfg.Accounts), "state", s.Store.String())
 
 	serveErr := s.loop(ctx, cfg, reload, transport, sch, srv.failed())
 
@@ -195,6 +205,9 @@ func (s *Service) apply(cfg *config.Config, r reloaded, transport http.RoundTrip
 	s.install(next, r.nots, transport)
 	if next.Listen != cfg.Listen {
 		s.Logger.Warn("listen changed; restart to apply it", "listen", cfg.Listen)
+	}
+	if next.StateFile != cfg.StateFile || next.StateDatabase != cfg.StateDatabase {
+		s.Logger.Warn("state_file or state_database changed; restart to apply it", "state", s.Store.String())
 	}
 	if next.Schedule != cfg.Schedule {
 		sch.set(s, next.Cron)
@@ -294,7 +307,7 @@ func (s *Service) install(cfg *config.Config, nots map[string]notifiers.Notifier
 	gw := NewGateways(cfg)
 	gw.Now = s.Now
 	s.cycle.Store(&Cycle{Config: cfg, Poller: p, Notifiers: nots, Logger: s.Logger, Metrics: s.metrics, Now: s.Now, Stop: s.stop,
-		Units: &s.units, Gateways: gw})
+		Units: &s.units, Gateways: gw, Store: s.Store, TryLock: shared(s.Store)})
 }
 
 func (s *Service) now() time.Time {
@@ -313,15 +326,25 @@ func (s *Service) setSchedule(sched cron.Schedule) {
 func (s *Service) runCycle(ctx context.Context) {
 	c := s.cycle.Load()
 	rep, err := c.Run(ctx)
+	// With a shared database, a replica that finds the lock held leaves the
+	// cycle to the replica holding it: that is the loop working, so it
+	// counts as a completed cycle for readiness, and is no failure.
+	skipped := c.TryLock && errors.Is(err, state.ErrLocked)
 	// A cycle that ended, even in failure (the state lock held by another
 	// run, say), shows the loop is not stuck.
 	s.mu.Lock()
 	s.lastDone = s.now()
-	first := !s.ready && err == nil
-	s.ready = s.ready || err == nil
+	first := !s.ready && (err == nil || skipped)
+	s.ready = s.ready || err == nil || skipped
 	s.mu.Unlock()
 	if first {
-		s.Logger.Info("ready: the first cycle completed")
+		s.Logger.Info("ready: the first cycle completed or was left to the replica holding the state lock")
+	}
+	if skipped {
+		s.metrics.skip("locked")
+		s.metrics.skippedCycle()
+		s.Logger.Debug("cycle skipped: another replica holds the state lock", "state", c.store().String())
+		return
 	}
 	if err != nil {
 		s.Logger.Error("cycle failed", "error", err)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
@@ -227,8 +228,9 @@ type BalanceSpend struct {
 }
 
 // SpendOf is the spend of each account with budgets, by index of
-// balances, from the state file (read, never written) and the fresh polls.
-func SpendOf(cfg *config.Config, balances []Balance, now time.Time) []*BalanceSpend {
+// balances, from the stored state (read, never written: see PeekState) and
+// the fresh polls.
+func SpendOf(ctx context.Context, cfg *config.Config, balances []Balance, now time.Time) []*BalanceSpend {
 	out := make([]*BalanceSpend, len(balances))
 	var st *state.File
 	for i, b := range balances {
@@ -237,7 +239,7 @@ func SpendOf(cfg *config.Config, balances []Balance, now time.Time) []*BalanceSp
 			continue
 		}
 		if st == nil {
-			if st = state.Peek(cfg.StateFile); st == nil {
+			if st = PeekState(ctx, cfg); st == nil {
 				st = state.New()
 			}
 		}

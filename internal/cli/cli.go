@@ -62,6 +62,7 @@ func commands() []command {
 		{name: "notify-test", summary: "send a marked test alert through every notifier (or --notifier NAME)", config: true, logs: true, flags: notifyTestFlags, run: runNotifyTest},
 		{name: "validate", summary: "load and validate the config; no network", config: true, logs: true, run: runValidate},
 		{name: "demo", summary: "zero-setup tour against a simulated account on loopback", flags: demoFlags, run: runDemo},
+		{name: "state", summary: "move the state: migrate (apply the database schema), export (print it as JSON), import --from FILE", config: true, logs: true, args: "migrate|export|import", maxArgs: 1, flags: stateFlags, run: runState},
 		{name: "version", summary: "print version, commit and Go version", run: runVersion},
 		{name: "secret", summary: "print a new webhook signing secret (whsec_ + base64 of 32 random bytes)", run: runSecret},
 		{name: "completion", summary: "print a shell completion script: bash, zsh or fish", args: "bash|zsh|fish", maxArgs: 1, run: runCompletion},
@@ -114,7 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 
 	cfs, opts := cmd.flagSet(&g)
-	if err := cfs.Parse(rest); err != nil {
+	positional, err := parseInterspersed(cfs, rest)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			commandUsage(stdout, cmd)
 			return ExitOK
@@ -122,8 +124,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		fmt.Fprintf(stderr, "quotawatch: %s (run 'quotawatch help %s')\n", flagError(err), name)
 		return ExitUsage
 	}
-	if cfs.NArg() > cmd.maxArgs {
-		fmt.Fprintf(stderr, "quotawatch: unexpected argument %q (run 'quotawatch help %s')\n", cfs.Arg(cmd.maxArgs), name)
+	if len(positional) > cmd.maxArgs {
+		fmt.Fprintf(stderr, "quotawatch: unexpected argument %q (run 'quotawatch help %s')\n", positional[cmd.maxArgs], name)
 		return ExitUsage
 	}
 	logger, err := newLogger(stderr, g.logLevel, g.logFormat)
@@ -132,7 +134,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		return ExitUsage
 	}
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, configPath: g.configPath, logger: logger, lookupEnv: lookupEnv, jsonLogs: g.logFormat == "json"}
-	return cmd.run(ctx, e, opts, cfs.Args())
+	return cmd.run(ctx, e, opts, positional)
+}
+
+// parseInterspersed parses args with fs, flags before and after positional
+// arguments alike (state import --from FILE), and returns the positional
+// ones; after "--" every argument is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 // flagSet returns the command's flag set: the global flags (accepted after

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/internal/config"
+	"github.com/quotawatch/quotawatch/internal/pgtest"
 	"github.com/quotawatch/quotawatch/notifiers"
 	"github.com/quotawatch/quotawatch/notifiers/notifiertest"
 )
@@ -167,7 +168,7 @@ var stdEnv = map[string]string{"AIHUBMIX_MANAGE_KEY": manageKey, "WEBHOOK_SECRET
 
 func TestMain(m *testing.M) {
 	retryPolicy.Backoff = time.Millisecond // no real waiting between delivery attempts
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 func TestUsage(t *testing.T) {

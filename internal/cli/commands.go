@@ -46,7 +46,12 @@ func runCheck(ctx context.Context, e *env, _ any, _ []string) int {
 		e.fail(err)
 		return ExitUsage
 	}
-	c := &app.Cycle{Config: cfg, Poller: app.NewPoller(transport), Notifiers: nots, Logger: e.logger, Retry: retryPolicy}
+	store, err := app.OpenStore(ctx, cfg, e.logger)
+	if err != nil {
+		e.fail(err)
+		return ExitFailure
+	}
+	c := &app.Cycle{Config: cfg, Poller: app.NewPoller(transport), Notifiers: nots, Logger: e.logger, Retry: retryPolicy, Store: store}
 	rep, err := c.Run(ctx)
 	if err != nil {
 		e.fail(err)
@@ -69,7 +74,11 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 	next := cfg.Cron.Next(time.Now())
 	interval := cfg.Cron.Next(next).Sub(next)
 	fmt.Fprintf(w, "schedule:   %s (next run %s)\n", cfg.Schedule, next.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "state file: %s\n", cfg.StateFile)
+	if cfg.StateDatabase != "" {
+		fmt.Fprintf(w, "state:      %s\n", app.StoreName(cfg))
+	} else {
+		fmt.Fprintf(w, "state file: %s\n", cfg.StateFile)
+	}
 	if cfg.Listen != "" {
 		fmt.Fprintf(w, "listen:     %s (run only)\n", cfg.Listen)
 	}
@@ -353,7 +362,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	balances := app.Balances(ctx, cfg, poller, e.logger, opts.keys)
 
 	rows := make([]balanceRow, len(balances))
-	spend := app.SpendOf(cfg, balances, time.Now())
+	spend := app.SpendOf(ctx, cfg, balances, time.Now())
 	failed := 0
 	for i, b := range balances {
 		rows[i] = newBalanceRow(b, cfg.Accounts[i])

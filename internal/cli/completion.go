@@ -43,7 +43,7 @@ func completionFlag(f *flag.Flag) compFlag {
 	_, help := flag.UnquoteUsage(f)
 	cf := compFlag{name: f.Name, help: help, takesValue: !isBoolFlag(f)}
 	switch f.Name {
-	case "config":
+	case "config", "from":
 		cf.file = true
 	case "log-level":
 		cf.values = []string{"debug", "info", "warn", "error"}
@@ -101,6 +101,8 @@ func (t completionTable) positional(cmd string) []string {
 		return names
 	case "completion":
 		return completionShells
+	case "state":
+		return stateActions
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/big"
 	"net"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -61,10 +62,13 @@ type Config struct {
 	Path     string
 	Schedule string
 	// Cron is Schedule parsed.
-	Cron        cron.Schedule
-	StateFile   string // absolute
-	Listen      string
-	Concurrency int
+	Cron      cron.Schedule
+	StateFile string // absolute
+	// StateDatabase, when set, is the postgres:// URL of the state database,
+	// which then replaces StateFile. It is a secret (it may hold a password).
+	StateDatabase Secret
+	Listen        string
+	Concurrency   int
 	// LockTimeout bounds how long a cycle waits for another run's state lock.
 	LockTimeout time.Duration
 	// MaxOwedAge is how long an undelivered notification is retried before it
@@ -229,6 +233,8 @@ type rawConfig struct {
 	Schedule    *string        `yaml:"schedule"`
 	GatewayRate Rate           `yaml:"gateway_rate"`
 	StateFile   *string        `yaml:"state_file"`
+	StateDB     string         `yaml:"state_database"`
+	StateDBFile string         `yaml:"state_database_file"`
 	Listen      string         `yaml:"listen"`
 	Concurrency *int           `yaml:"concurrency"`
 	LockTimeout *time.Duration `yaml:"lock_timeout"`
@@ -443,6 +449,9 @@ func (raw *rawConfig) resolve(dir string) (*Config, error) {
 	case err == nil && !st.Mode().IsRegular():
 		return nil, fmt.Errorf("state_file: %s exists and is not a regular file (%s); name a file quotawatch can create and replace", cfg.StateFile, fileKind(st.Mode()))
 	}
+	if cfg.StateDatabase, err = raw.stateDatabase(dir); err != nil {
+		return nil, err
+	}
 	if err := checkListen(cfg.Listen); err != nil {
 		return nil, err
 	}
@@ -621,6 +630,37 @@ func (ra *rawAccount) resolve(path, dir string, defs *rawOverrides, all []Notifi
 		return a, err
 	}
 	return a, nil
+}
+
+// stateDatabase reads the state database URL from state_database or
+// state_database_file and checks its form. Errors never quote the URL: it
+// may hold a password.
+func (raw *rawConfig) stateDatabase(dir string) (Secret, error) {
+	key, url := "state_database", strings.TrimSpace(raw.StateDB)
+	switch {
+	case raw.StateDB != "" && raw.StateDBFile != "":
+		return "", errors.New("set state_database or state_database_file, not both")
+	case raw.StateDBFile != "":
+		key = "state_database_file"
+		b, err := safefile.ReadFile(resolvePath(dir, raw.StateDBFile), safefile.MaxSecretFileSize)
+		if err != nil {
+			return "", fmt.Errorf("state_database_file: %v", unwrapPathError(err))
+		}
+		url = strings.TrimSpace(strings.TrimPrefix(string(b), "\ufeff"))
+		if url == "" {
+			return "", errors.New("state_database_file: the file is empty")
+		}
+	case raw.StateDB == "":
+		return "", nil
+	}
+	u, err := neturl.Parse(url)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("%s: want a postgres:// URL (postgres://user:password@host:5432/database)", key)
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return "", fmt.Errorf("%s: the URL names no host", key)
+	}
+	return Secret(url), nil
 }
 
 // token reads the access token from token or token_file and checks it.

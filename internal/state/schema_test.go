@@ -180,3 +180,38 @@ func loadTestdata(t *testing.T, name string) *File {
 	}
 	return f
 }
+
+// TestRowsHoldEveryField: a state with every field of the schema survives
+// being split into a database's rows and put back together, so a backend
+// that stores rows (pgstore) stores every field the file does — also those
+// added later, when representative() sets them.
+func TestRowsHoldEveryField(t *testing.T) {
+	want := representative()
+	rows, err := want.Rows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows.Alerts) != 7 {
+		t.Errorf("%d alert rows, want 7: balance, runway, spend rate, a budget, two of a key, poll", len(rows.Alerts))
+	}
+	for k := range rows.Alerts {
+		if (k.Kind == event.KindKeyQuota || k.Kind == event.KindKeyExpiry) && k.Subject != "42" ||
+			k.Kind == event.KindBudget && k.Subject != string(alert.PeriodDay) {
+			t.Errorf("alert row %+v: want the key's id or the budget's period as its subject", k)
+		}
+	}
+	for name, row := range rows.Accounts {
+		if bytes.Contains(row.Data, []byte(`"level"`)) {
+			t.Errorf("account row %s holds an alert: %s", name, row.Data)
+		}
+	}
+	got, err := FromRows(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(toDisk(got))
+	b, _ := json.Marshal(toDisk(want))
+	if !bytes.Equal(a, b) {
+		t.Errorf("after rows:\n%s\nwant:\n%s", a, b)
+	}
+}
