@@ -201,13 +201,9 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 	if fill != nil {
 		fill(&ev)
 	}
-	ev.Summary = Summary(ev, as.PollFailures)
+	ev.Summary = ev.SummaryText(as.PollFailures)
 	return ev
 }
-
-// Summary is the one-line human statement of an event; see
-// event.Event.SummaryText.
-func Summary(ev notifiers.Event, pollFailures int) string { return ev.SummaryText(pollFailures) }
 
 // configured reports whether a notifier of that name is configured.
 func (c *Cycle) configured(name string) bool {
@@ -314,7 +310,6 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			c.logger().Error("dropping undelivered notification after max_owed_age",
 				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason,
 				"attempts", d.Attempts, "last_error", d.LastError, "max_owed_age", c.Config.MaxOwedAge)
-			c.Metrics.attempt(d.Notifier, "dropped", 0)
 			if isNew {
 				untold[k] = true
 			}
@@ -325,6 +320,9 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			kept = append(kept, d)
 			continue
 		}
+		// Every delivery given up counts (a notifier no longer configured
+		// has no series after a reload, so none is made for it).
+		c.Metrics.attempt(d.Notifier, "dropped", 0)
 		rep.Dropped++
 	}
 	clear(st.Outbox[len(kept):])

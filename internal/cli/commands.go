@@ -160,6 +160,7 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 	type load struct {
 		accounts int
+		keys     int // accounts with keys: at least one key page each, when listed
 		status   map[string]bool
 	}
 	var hosts []string
@@ -173,6 +174,9 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 			hosts = append(hosts, h)
 		}
 		l.accounts++
+		if a.Keys != nil {
+			l.keys++
+		}
 		if a.QuotaPerUSD == config.QuotaPerUSDAuto {
 			l.status[app.GatewayKey(a.BaseURL)] = true
 		}
@@ -186,7 +190,7 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 	var out []string
 	for _, h := range hosts {
 		l := loads[h]
-		n := l.accounts + len(l.status)
+		n := l.accounts + l.keys + len(l.status)
 		if float64(n) <= allowed {
 			continue
 		}
@@ -194,15 +198,25 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 		if l.accounts != 1 {
 			what += "s"
 		}
+		if l.keys > 0 {
+			what += fmt.Sprintf(" + %d key page", l.keys)
+			if l.keys != 1 {
+				what += "s"
+			}
+		}
 		if len(l.status) > 0 {
 			what += " + /api/status"
+		}
+		deferred := "the polls"
+		if l.keys > 0 {
+			deferred = "the polls and key listings"
 		}
 		reqs := fmt.Sprintf("%d requests", n)
 		if n == 1 {
 			reqs = "1 request"
 		}
-		out = append(out, fmt.Sprintf("gateway %s: %s per cycle (%s) exceed gateway_rate %s, which allows %s: the polls beyond it are deferred",
-			h, reqs, what, r, per))
+		out = append(out, fmt.Sprintf("gateway %s: %s per cycle (%s) exceed gateway_rate %s, which allows %s: %s beyond it are deferred",
+			h, reqs, what, r, per, deferred))
 	}
 	return out
 }
@@ -290,6 +304,9 @@ type balanceRow struct {
 	// why they could not be listed.
 	Keys      []keyRow `json:"keys,omitempty"`
 	KeysError string   `json:"keys_error,omitempty"`
+	// KeysTruncated is set when the key list was cut at the page cap:
+	// Keys is then not every key of the account.
+	KeysTruncated bool `json:"keys_truncated,omitempty"`
 	// Spend is set for an account with budgets (spend.go).
 	Spend *spendRow `json:"spend,omitempty"`
 }
@@ -342,7 +359,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	transport := app.NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
 	poller := app.NewPoller(transport)
-	balances := app.Balances(ctx, cfg, poller, e.logger)
+	balances := app.Balances(ctx, cfg, poller, e.logger, opts.keys)
 
 	rows := make([]balanceRow, len(balances))
 	spend := app.SpendOf(ctx, cfg, balances, time.Now())
@@ -356,7 +373,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 		}
 	}
 	if opts.keys {
-		failed += listKeys(ctx, e, cfg, poller, balances, rows)
+		failed += keyRows(e, balances, rows)
 	}
 
 	if opts.json {
