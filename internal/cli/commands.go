@@ -84,7 +84,7 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 	}
 	if cfg.GatewayRate.N > 0 {
 		fmt.Fprintf(w, "gateway rate: %s per gateway host (a burst of %d, then one every %s)\n",
-			cfg.GatewayRate, cfg.GatewayRate.N, shortDuration(cfg.GatewayRate.Interval()))
+			cfg.GatewayRate, cfg.GatewayRate.N, config.ShortDuration(cfg.GatewayRate.Interval()))
 		for _, warning := range rateWarnings(cfg, interval) {
 			fmt.Fprintf(w, "  warning: %s\n", warning)
 		}
@@ -110,15 +110,15 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		fmt.Fprintf(w, "    thresholds:  %s\n", orNone(strings.Join(ths, ", ")))
 		fmt.Fprintf(w, "    quota/USD:   %s\n", unit)
 		fmt.Fprintf(w, "    timing:      timeout %s, %s, hysteresis %s\n",
-			shortDuration(a.Timeout), repeats(a.RepeatInterval), a.Hysteresis)
+			config.ShortDuration(a.Timeout), repeats(a.RepeatInterval), a.Hysteresis)
 		if r := a.Runway; r != nil {
-			fmt.Fprintf(w, "    runway:      %s when the balance lasts < %s (spend over %s)\n", r.Severity, shortDuration(r.Below), shortDuration(r.Window))
+			fmt.Fprintf(w, "    runway:      %s when the balance lasts < %s (spend over %s)\n", r.Severity, config.ShortDuration(r.Below), config.ShortDuration(r.Window))
 			// Only run follows schedule; a check setup (a CronJob) polls
 			// on its own timer, unknown here, so only an explicit schedule
 			// is checked.
 			if cfg.ScheduleSet && r.Window < 2*interval {
 				fmt.Fprintf(w, "    warning:     with run, the runway window %s holds fewer than two polls at this schedule (every %s): the alert cannot fire\n",
-					shortDuration(r.Window), shortDuration(interval))
+					config.ShortDuration(r.Window), config.ShortDuration(interval))
 			}
 		}
 		if a.PollFailureAlertAfter > 0 {
@@ -185,7 +185,7 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 	allowed, per := float64(r.N), fmt.Sprintf("a burst of %d", r.N)
 	if refill := float64(r.N) * float64(interval) / float64(r.Per); cfg.ScheduleSet && interval > 0 && refill < allowed {
 		allowed = refill
-		per = fmt.Sprintf("%s per schedule interval (%s)", strconv.FormatFloat(refill, 'f', -1, 64), shortDuration(interval))
+		per = fmt.Sprintf("%s per schedule interval (%s)", strconv.FormatFloat(refill, 'f', -1, 64), config.ShortDuration(interval))
 	}
 	var out []string
 	for _, h := range hosts {
@@ -240,24 +240,12 @@ func pathOf(raw string) string {
 	return strings.TrimRight(u.Path, "/")
 }
 
-// shortDuration prints 24h rather than 24h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
 // repeats describes a repeat_interval: "repeat every 24h" or "no repeats".
 func repeats(d time.Duration) string {
 	if d == 0 {
 		return "no repeats"
 	}
-	return "repeat every " + shortDuration(d)
+	return "repeat every " + config.ShortDuration(d)
 }
 
 func orNone(s string) string {

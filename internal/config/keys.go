@@ -171,12 +171,12 @@ func resolveKeys(r *rawKeys, p string) (*Keys, error) {
 
 // String describes the settings in one line, for validate.
 func (k *Keys) String() string {
-	s := fmt.Sprintf("listed every %s; critical when exhausted or expired", short(k.Every))
+	s := fmt.Sprintf("listed every %s; critical when exhausted or expired", ShortDuration(k.Every))
 	if t := k.RemainingBelow; t != nil {
 		s += fmt.Sprintf("; %s when a limited key has < %s left", t.Severity, t)
 	}
 	if k.ExpiresWithin > 0 {
-		s += fmt.Sprintf("; %s when a key expires within %s", k.ExpirySeverity, short(k.ExpiresWithin))
+		s += fmt.Sprintf("; %s when a key expires within %s", k.ExpirySeverity, ShortDuration(k.ExpiresWithin))
 	}
 	if len(k.Include) > 0 {
 		s += fmt.Sprintf("; include %q", k.Include)
@@ -187,8 +187,8 @@ func (k *Keys) String() string {
 	return s
 }
 
-// short prints 24h rather than 24h0m0s.
-func short(d time.Duration) string {
+// ShortDuration prints 24h rather than 24h0m0s.
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
