@@ -22,7 +22,7 @@ import (
 // state file) is taken as unchanged. It returns how many deliveries it
 // dropped.
 func (c *Cycle) retarget(st *state.File) int {
-	path := c.Config.Path
+	path := c.Config.StateOwner()
 	prev := st.Notifiers[path]
 	cur := make(map[string]string, len(c.Config.Notifiers))
 	var changed []string
