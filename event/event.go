@@ -98,6 +98,9 @@ type ThresholdSource string
 const (
 	SourceConfig  ThresholdSource = "config"
 	SourceAccount ThresholdSource = "account"
+	// SourceKeyExhausted marks the threshold of an exhausted API key (one
+	// quota unit): no amount anyone set, so it is never shown or sent.
+	SourceKeyExhausted ThresholdSource = "key_exhausted"
 )
 
 // User identifies the upstream account. It never carries the upstream's

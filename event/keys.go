@@ -147,7 +147,34 @@ func (e Event) exhausted() bool {
 }
 
 func (e Event) expired() bool {
-	return e.Key.Status == "expired" || e.ExpiresAt != nil && !e.ExpiresAt.After(e.ObservedAt)
+	return e.Key.Status == "expired" || e.datePassed()
+}
+
+// noneLeft and datePassed report what the key's own numbers say: nothing
+// remains; its expiry has passed. When the gateway's status says exhausted
+// or expired but the numbers do not, the wording says it is the gateway's
+// mark (markedExhausted, markedExpired).
+func (e Event) noneLeft() bool { return e.RemainingQuota != nil && *e.RemainingQuota <= 0 }
+
+func (e Event) datePassed() bool { return e.ExpiresAt != nil && !e.ExpiresAt.After(e.ObservedAt) }
+
+func (e Event) markedExhausted() bool { return !e.noneLeft() }
+
+func (e Event) markedExpired() bool { return !e.datePassed() }
+
+// inBand reports whether a firing key_quota alert's key has at least its
+// threshold left: inside the hysteresis band, not yet clear of it.
+func (e Event) inBand() bool {
+	return e.ThresholdQuota > 0 && e.RemainingQuota != nil && *e.RemainingQuota >= e.ThresholdQuota
+}
+
+// expiryText tells the expiry of a key the gateway marks expired although
+// its expiry has not passed: "no expiry" or "expiry <when>".
+func (e Event) expiryText() string {
+	if e.ExpiresAt == nil {
+		return "no expiry"
+	}
+	return "expiry " + e.Expires()
 }
 
 // describeKey fills d (Situation and Tag set) for an API-key event.
@@ -176,8 +203,15 @@ func (e Event) describeKey(d *Description) {
 	case SituationKeyExhausted:
 		d.Headline = s + " exhausted"
 		d.State = s + " exhausted, " + e.Remaining() + " left"
+		if e.markedExhausted() {
+			d.Headline = s + " marked exhausted by the gateway"
+			d.State = s + " marked exhausted by the gateway, " + e.Remaining() + " left"
+		}
 	case SituationKeyLow:
 		d.Headline = s + " has " + e.Remaining() + " left"
+		if e.inBand() {
+			d.Headline += ", not yet clear of " + e.Threshold()
+		}
 		d.State = s + " " + e.Remaining() + " left"
 		if e.ThresholdQuota > 0 {
 			op := "<"
@@ -192,6 +226,10 @@ func (e Event) describeKey(d *Description) {
 	case SituationKeyExpired:
 		d.Headline = s + " expired"
 		d.State = s + " expired " + e.Expires()
+		if e.markedExpired() {
+			d.Headline = s + " marked expired by the gateway"
+			d.State = s + " marked expired by the gateway, " + e.expiryText()
+		}
 	default: // SituationKeyExpiring
 		d.Headline = s + " expires soon"
 		if e.ExpiresAt != nil && !e.ObservedAt.IsZero() {
@@ -216,12 +254,21 @@ func (e Event) keySummary() string {
 		}
 		return fmt.Sprintf("%s: key %s has %s left again, back above %s", e.Account, name, e.Remaining(), e.Threshold())
 	case SituationKeyExhausted:
+		if e.markedExhausted() {
+			return fmt.Sprintf("%s: key %s is marked exhausted by the gateway (%s left): the services using it are failing", e.Account, name, e.Remaining())
+		}
 		return fmt.Sprintf("%s: key %s is exhausted (%s left): the services using it are failing", e.Account, name, e.Remaining())
 	case SituationKeyLow:
+		if e.inBand() {
+			return fmt.Sprintf("%s: key %s has %s left, above %s but not yet clear of it (hysteresis)", e.Account, name, e.Remaining(), e.Threshold())
+		}
 		return fmt.Sprintf("%s: key %s has %s left, below %s", e.Account, name, e.Remaining(), e.Threshold())
 	case SituationKeyExpiryRecovered:
 		return fmt.Sprintf("%s: key %s no longer expires soon (expires %s)", e.Account, name, e.Expires())
 	case SituationKeyExpired:
+		if e.markedExpired() {
+			return fmt.Sprintf("%s: key %s is marked expired by the gateway (%s): the services using it are failing", e.Account, name, e.expiryText())
+		}
 		return fmt.Sprintf("%s: key %s has expired (%s): the services using it are failing", e.Account, name, e.Expires())
 	}
 	return fmt.Sprintf("%s: key %s expires %s", e.Account, name, e.Expires())

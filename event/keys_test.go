@@ -37,6 +37,24 @@ func TestKeyWording(t *testing.T) {
 		{"no name", with(base, func(e *Event) {
 			e.Kind, e.Status, e.Reason, e.Key, e.RemainingQuota, e.ThresholdQuota = KindKeyQuota, StatusResolved, ReasonResolved, &KeyRef{ID: 9}, q(5_000_000), 2_500_000
 		}), "[RESOLVED WARNING] main: key #9 back above $5.00", "main: key #9 has $10.00 left again, back above $5.00"},
+		// QA: inside the hysteresis band the key is not below its threshold.
+		{"repeat in the band", with(base, func(e *Event) {
+			e.Kind, e.Reason, e.Key, e.RemainingQuota, e.ThresholdQuota = KindKeyQuota, ReasonRepeat, &KeyRef{ID: 2, Name: "ci-limited", Status: "enabled"}, q(2_550_000), 2_500_000
+		}), "[WARNING] main: key ci-limited has $5.10 left, not yet clear of $5.00",
+			"main: key ci-limited has $5.10 left, above $5.00 but not yet clear of it (hysteresis)"},
+		// QA: the gateway's status disagrees with the key's numbers.
+		{"marked expired, expiry ahead", with(base, func(e *Event) {
+			e.Kind, e.Severity, e.Key, e.ExpiresAt = KindKeyExpiry, SeverityCritical, &KeyRef{ID: 3, Name: "deploy", Status: "expired"}, &exp
+		}), "[CRITICAL] main: key deploy marked expired by the gateway",
+			"main: key deploy is marked expired by the gateway (expiry 2026-11-26 07:00 UTC (in 2d2h)): the services using it are failing"},
+		{"marked expired, never expires", with(base, func(e *Event) {
+			e.Kind, e.Severity, e.Key = KindKeyExpiry, SeverityCritical, &KeyRef{ID: 3, Name: "deploy", Status: "expired"}
+		}), "[CRITICAL] main: key deploy marked expired by the gateway",
+			"main: key deploy is marked expired by the gateway (no expiry): the services using it are failing"},
+		{"marked exhausted, quota left", with(base, func(e *Event) {
+			e.Kind, e.Severity, e.Key, e.RemainingQuota = KindKeyQuota, SeverityCritical, &KeyRef{ID: 2, Name: "ci", Status: "exhausted"}, q(50_000_000)
+		}), "[CRITICAL] main: key ci marked exhausted by the gateway",
+			"main: key ci is marked exhausted by the gateway ($100.00 left): the services using it are failing"},
 	}
 	for _, tc := range cases {
 		if got := tc.ev.Title(); got != tc.title {
@@ -72,6 +90,9 @@ func TestKeyDescribe(t *testing.T) {
 		{with(base, func(e *Event) {
 			e.Kind, e.Key, e.RemainingQuota, e.ThresholdQuota = KindKeyQuota, &KeyRef{ID: 2, Name: "ci"}, &left, 2_500_000
 		}), "key ci $4.00 left < threshold $5.00", "[WARNING]", SituationKeyLow},
+		{with(base, func(e *Event) {
+			e.Kind, e.Severity, e.Key = KindKeyExpiry, SeverityCritical, &KeyRef{ID: 3, Name: "deploy", Status: "expired"}
+		}), "key deploy marked expired by the gateway, no expiry", "[CRITICAL]", SituationKeyExpired},
 		{with(base, func(e *Event) {
 			e.Kind, e.Severity, e.Key, e.RemainingQuota = KindKeyQuota, SeverityCritical, &KeyRef{ID: 2, Name: "ci"}, &zero
 		}), "key ci exhausted, $0.00 left", "[CRITICAL]", SituationKeyExhausted},

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/quotawatch/quotawatch/internal/httpx"
 )
@@ -93,15 +91,6 @@ func PostJSON(ctx context.Context, client *http.Client, action, url string, head
 		return fmt.Errorf("%s: %w", action, Scrub(statusError(err), secrets...))
 	}
 	return RedactedError(action, err)
-}
-
-// Excerpt reads at most n bytes of r and returns them as a single line of
-// printable text, for error messages.
-func Excerpt(r io.Reader, n int) string { return httpx.Excerpt(r, n) }
-
-// ParseRetryAfter parses a Retry-After header: delay seconds or an HTTP date.
-func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	return httpx.ParseRetryAfter(v, now)
 }
 
 // RedactedError describes a transport failure of action without the request

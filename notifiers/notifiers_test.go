@@ -109,21 +109,6 @@ func TestCheckStatus(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
-	if d, ok := ParseRetryAfter("120", now); !ok || d != 2*time.Minute {
-		t.Errorf("seconds: %v %v", d, ok)
-	}
-	if d, ok := ParseRetryAfter(now.Add(time.Minute).Format(http.TimeFormat), now); !ok || d != time.Minute {
-		t.Errorf("date: %v %v", d, ok)
-	}
-	for _, bad := range []string{"", "-1", "soon"} {
-		if _, ok := ParseRetryAfter(bad, now); ok {
-			t.Errorf("ParseRetryAfter(%q) accepted", bad)
-		}
-	}
-}
-
 func TestRedactedErrorHidesTheURL(t *testing.T) {
 	secretURL := "https://hooks.example.com/services/T0/B0/SECRET-LONG"
 	tests := []struct {

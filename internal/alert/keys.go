@@ -20,8 +20,19 @@ type Key struct {
 }
 
 // KeyExhausted is the threshold of an exhausted key: remaining below one
-// quota unit, critical.
-var KeyExhausted = Threshold{Quota: 1, Severity: event.SeverityCritical, Source: event.SourceConfig}
+// quota unit, critical. Its source (event.SourceKeyExhausted) marks it, so
+// that no threshold a person set is taken for it.
+var KeyExhausted = Threshold{Quota: 1, Severity: event.SeverityCritical, Source: event.SourceKeyExhausted}
+
+// legacyKeyExhausted is KeyExhausted as state files written before its own
+// source remember it.
+var legacyKeyExhausted = Threshold{Quota: 1, Severity: event.SeverityCritical, Source: event.SourceConfig}
+
+// IsKeyExhausted reports whether th is the threshold of an exhausted key
+// (KeyExhausted, or its older form in a state file).
+func IsKeyExhausted(th Threshold) bool {
+	return th.Source == event.SourceKeyExhausted || th == legacyKeyExhausted
+}
 
 // KeyQuotaLevel is the level of a key's key_quota alert: none for a
 // disabled or unlimited key; critical when the gateway says it is

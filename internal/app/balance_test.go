@@ -28,7 +28,7 @@ accounts:
 	h.poller.set("main", 40)
 	h.poller.set("spare", 80)
 	h.poller.fail("broken", errors.New("HTTP 500"))
-	got := Balances(context.Background(), h.cfg, h.poller, nil)
+	got := Balances(context.Background(), h.cfg, h.poller, nil, false)
 	if len(got) != 3 {
 		t.Fatalf("%d balances, want 3", len(got))
 	}

@@ -181,7 +181,7 @@ func (c *Cycle) Run(ctx context.Context) (Report, error) {
 	// sharing the state file watched it before.
 	for i := range cfg.Accounts {
 		if as := st.Accounts[cfg.Accounts[i].Name]; as != nil {
-			as.Config = cfg.Path
+			as.Config = cfg.StateOwner()
 		}
 	}
 	c.digest(st, now)

@@ -108,7 +108,10 @@ type harness struct {
 	poller *fakePoller
 	nots   map[string]*recorder
 	now    time.Time
-	waits  []time.Duration
+	// waits are the retry waits of every notifier; notifiers deliver in
+	// parallel, hence waitsMu.
+	waitsMu sync.Mutex
+	waits   []time.Duration
 	// store is where the state lives: nil for the config's state file, a
 	// database when the test runs under onPostgres.
 	store state.Store
@@ -164,6 +167,8 @@ func (h *harness) cycle() *Cycle {
 		Config: h.cfg, Poller: h.poller, Notifiers: nots, Store: h.store,
 		Now: func() time.Time { return h.now },
 		Retry: Retry{Attempts: 3, Backoff: time.Second, Budget: 10 * time.Second, Sleep: func(_ context.Context, d time.Duration) error {
+			h.waitsMu.Lock()
+			defer h.waitsMu.Unlock()
 			h.waits = append(h.waits, d)
 			return nil
 		}},
@@ -712,10 +717,10 @@ notifiers: [{ name: chat, type: console }]
 
 func TestPollSummaryCountsInWords(t *testing.T) {
 	ev := notifiers.Event{Kind: notifiers.KindPoll, Status: notifiers.StatusFiring, Account: "main", Error: "HTTP 500"}
-	if got, want := Summary(ev, 1), "main: 1 poll failed: HTTP 500"; got != want {
+	if got, want := ev.SummaryText(1), "main: 1 poll failed: HTTP 500"; got != want {
 		t.Errorf("Summary after one failure = %q, want %q", got, want)
 	}
-	if got, want := Summary(ev, 3), "main: 3 consecutive polls failed: HTTP 500"; got != want {
+	if got, want := ev.SummaryText(3), "main: 3 consecutive polls failed: HTTP 500"; got != want {
 		t.Errorf("Summary after three failures = %q, want %q", got, want)
 	}
 }

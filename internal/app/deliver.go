@@ -79,6 +79,11 @@ func (c *Cycle) deliver(ctx context.Context, sess state.Session, st *state.File,
 	return prog.err()
 }
 
+// MaxDeliveryPause caps how long a notifier's Retry-After may pause its
+// queue, as MaxPollPause does for polls: a bogus header (or a date far
+// ahead) cannot hold every later notification of that notifier back.
+const MaxDeliveryPause = time.Hour
+
 // deliverTo works through one notifier's queue and returns the deliveries
 // it accepted. A retryable failure is retried with backoff while the
 // notifier's budget lasts; after that the rest of the queue waits for the
@@ -99,7 +104,9 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 	// hears a resolution before the alert itself.
 	held := map[[3]string]bool{}
 	for _, d := range queue {
-		if d.NextAttempt.After(now) {
+		// A pause ending more than MaxDeliveryPause from now was set before
+		// the clock stepped back: it is over.
+		if d.NextAttempt.After(now) && d.NextAttempt.Sub(now) <= MaxDeliveryPause {
 			// The peer asked for a pause: everything after this waits too.
 			return ok
 		}
@@ -138,6 +145,7 @@ func (c *Cycle) deliverTo(ctx context.Context, name string, queue []*state.Deliv
 			wait := r.Backoff << (attempt - 1)
 			wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
 			after, asked := notifiers.RetryDelay(err)
+			after = min(after, MaxDeliveryPause)
 			if asked {
 				wait = after
 			}

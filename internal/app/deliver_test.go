@@ -203,3 +203,32 @@ func TestClockSteppedBackDoesNotPausePolling(t *testing.T) {
 		t.Errorf("polls = %d: a pause that ends a month from now was honoured", h.poller.calls)
 	}
 }
+
+// A bogus Retry-After (a day, or a date a year ahead) pauses a notifier's
+// queue for at most MaxDeliveryPause; a pause stored further ahead than
+// that (the clock stepped back) is over.
+func TestDeliveryPauseIsCapped(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.nots["hook"].failNext = 1
+	h.nots["hook"].failWith = notifiers.RetryAfter(errors.New("HTTP 429"), 365*24*time.Hour)
+	h.poller.set("main", 40)
+	h.run(0)
+	st := h.state()
+	if len(st.Outbox) != 1 || !st.Outbox[0].NextAttempt.Equal(h.now.Add(MaxDeliveryPause)) {
+		t.Fatalf("next attempt not capped at MaxDeliveryPause: %+v", st.Outbox)
+	}
+	h.run(MaxDeliveryPause)
+	if got := h.nots["hook"].reasons(); got != "balance:new:warning" {
+		t.Fatalf("hook heard %q an hour after a year-long Retry-After", got)
+	}
+
+	// A pause stored far ahead (clock stepped back) is treated as now.
+	h.nots["hook"].failNext = 1
+	h.nots["hook"].failWith = notifiers.RetryAfter(errors.New("HTTP 429"), 30*time.Minute)
+	h.poller.set("main", 5)
+	h.run(time.Minute)
+	h.run(-30 * 24 * time.Hour)
+	if got := h.nots["hook"].reasons(); got != "balance:new:warning balance:escalated:critical" {
+		t.Errorf("hook heard %q after the clock stepped back, want the owed escalation", got)
+	}
+}

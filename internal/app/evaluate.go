@@ -123,7 +123,7 @@ func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, 
 			case r.First:
 				e = c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: tr.Severity, Threshold: tr.Threshold}, at, perUSD, fill)
 			}
-			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at, Config: c.Config.Path})
+			st.Outbox = append(st.Outbox, &state.Delivery{Notifier: r.Notifier, Event: e, CreatedAt: at, Config: c.Config.StateOwner()})
 			c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", r.Notifier, "kind", kind,
 				"reason", e.Reason, "severity", e.Severity, "id", e.ID)...)
 		}
@@ -137,7 +137,7 @@ func (c *Cycle) advance(st *state.File, acct config.Account, as *state.Account, 
 		if untold := alert.Untold(next.Level, c.targets(acct), next.Told); len(untold) > 0 {
 			e := c.event(acct, as, kind, alert.Transition{Reason: notifiers.ReasonNew, Severity: next.Level, Threshold: next.Threshold}, at, perUSD, fill)
 			for _, name := range untold {
-				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: e, CreatedAt: at, Config: c.Config.Path})
+				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: name, Event: e, CreatedAt: at, Config: c.Config.StateOwner()})
 				next.Told = append(next.Told, name)
 				c.logger().Info("alert", withKey(e, "account", acct.Name, "notifier", name, "kind", kind,
 					"reason", e.Reason, "severity", e.Severity, "id", e.ID, "newly_routed", true)...)
@@ -211,13 +211,9 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 	if fill != nil {
 		fill(&ev)
 	}
-	ev.Summary = Summary(ev, as.PollFailures)
+	ev.Summary = ev.SummaryText(as.PollFailures)
 	return ev
 }
-
-// Summary is the one-line human statement of an event; see
-// event.Event.SummaryText.
-func Summary(ev notifiers.Event, pollFailures int) string { return ev.SummaryText(pollFailures) }
 
 // configured reports whether a notifier of that name is configured.
 func (c *Cycle) configured(name string) bool {
@@ -285,7 +281,7 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 				if !c.configured(n) {
 					continue
 				}
-				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: n, Event: ev, CreatedAt: now, Config: c.Config.Path})
+				st.Outbox = append(st.Outbox, &state.Delivery{Notifier: n, Event: ev, CreatedAt: now, Config: c.Config.StateOwner()})
 				queued++
 			}
 			c.logger().Warn("account removed from the config while its alert fires; resolving it",
@@ -324,7 +320,6 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			c.logger().Error("dropping undelivered notification after max_owed_age",
 				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason,
 				"attempts", d.Attempts, "last_error", d.LastError, "max_owed_age", c.Config.MaxOwedAge)
-			c.Metrics.attempt(d.Notifier, "dropped", 0)
 			if isNew {
 				untold[k] = true
 			}
@@ -335,6 +330,9 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 			kept = append(kept, d)
 			continue
 		}
+		// Every delivery given up counts (a notifier no longer configured
+		// has no series after a reload, so none is made for it).
+		c.Metrics.attempt(d.Notifier, "dropped", 0)
 		rep.Dropped++
 	}
 	clear(st.Outbox[len(kept):])
@@ -359,13 +357,13 @@ func (c *Cycle) prune(st *state.File, rep *Report) int {
 // the account: it evaluated it last, or no owner is recorded (files written
 // before owners were, or the account's owner was not loaded from a file).
 func (c *Cycle) ownsAccount(as *state.Account) bool {
-	return as.Config == "" || as.Config == c.Config.Path
+	return as.Config == "" || as.Config == c.Config.StateOwner()
 }
 
 // ownsDelivery reports whether this cycle's config queued d (or no config
 // is recorded): another config's deliveries are left for it.
 func (c *Cycle) ownsDelivery(d *state.Delivery) bool {
-	return d.Config == "" || d.Config == c.Config.Path
+	return d.Config == "" || d.Config == c.Config.StateOwner()
 }
 
 // NewEventID returns a fresh, unique event id: "evt_" and 26 random base32

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -39,14 +40,31 @@ func keysDue(k *config.Keys, ks *state.Keys, now time.Time) bool {
 	if !ks.FailedAt.IsZero() && !ks.FailedAt.After(now) && now.Sub(ks.FailedAt) < min(k.Every, KeysRetryAfterFailure) {
 		return false
 	}
+	// A gateway's Retry-After pauses listing, at most MaxPollPause from now
+	// (further ahead, the clock stepped back).
+	if now.Before(ks.NextList) && ks.NextList.Sub(now) <= MaxPollPause {
+		return false
+	}
 	listed := ks.ListedAt()
 	return listed.IsZero() || listed.After(now) || now.Sub(listed) >= k.Every
 }
+
+// Reasons a listing is deferred (KeyListing.Deferred).
+const (
+	KeysDeferredBusy       = "the gateway answered 429 (rate limited) to an earlier request this cycle"
+	KeysDeferredNoSlot     = "gateway_rate has no request slot for the next page within the account's timeout"
+	KeysDeferredRetryAfter = "the gateway answered 429 and asked to wait (Retry-After)"
+)
 
 // KeyListing is the outcome of listing one account's keys.
 type KeyListing struct {
 	List aihubmix.KeyList
 	Err  error
+	// Deferred, when not "", is why the listing did not finish this cycle
+	// without failing (one of KeysDeferred*); List then holds the pages
+	// read before it stopped, and RetryAfter the gateway's Retry-After.
+	Deferred   string
+	RetryAfter time.Duration
 	// At is when the listing ended; Took how long it took.
 	At   time.Time
 	Took time.Duration
@@ -55,9 +73,10 @@ type KeyListing struct {
 // ListKeys lists the keys of the accounts at the given indexes, at most
 // concurrency at once, every page paced per gateway host by gw; a gateway
 // that answered 429 without Retry-After earlier in the cycle is left alone
-// (the result is nil), and one that does so now is marked busy. When
-// gateway_rate has no slot for a page within the account's timeout, the
-// listing stops and its result is nil too: it is tried again next cycle.
+// (the result is Deferred), and one that does so now is marked busy. When
+// gateway_rate has no slot for a page within the account's timeout, or the
+// gateway answers 429 with Retry-After, the listing stops, Deferred, with
+// the pages read so far.
 func ListKeys(ctx context.Context, l KeyLister, accts []config.Account, due []int, concurrency int, now func() time.Time, gw *Gateways) []*KeyListing {
 	out := make([]*KeyListing, len(accts))
 	next := make(chan int)
@@ -68,6 +87,7 @@ func ListKeys(ctx context.Context, l KeyLister, accts []config.Account, due []in
 				a := accts[i]
 				host := Host(a.BaseURL)
 				if gw.Busy(host) {
+					out[i] = &KeyListing{Deferred: KeysDeferredBusy, At: now()}
 					continue
 				}
 				start := time.Now()
@@ -82,12 +102,17 @@ func ListKeys(ctx context.Context, l KeyLister, accts []config.Account, due []in
 				if noRetryAfter(err) {
 					gw.rateLimited(host)
 				}
-				if noSlot {
+				l := &KeyListing{List: list, Err: err, At: now(), Took: time.Since(start)}
+				var ue *aihubmix.Error
+				switch {
+				case noSlot:
 					// gateway_rate has no slot for the next page in time:
 					// not a failure; the list is read again next cycle.
-					continue
+					l.Err, l.Deferred = nil, KeysDeferredNoSlot
+				case errors.As(err, &ue) && ue.Kind == aihubmix.ErrRateLimited && ue.RetryAfter > 0:
+					l.Err, l.Deferred, l.RetryAfter = nil, KeysDeferredRetryAfter, ue.RetryAfter
 				}
-				out[i] = &KeyListing{List: list, Err: err, At: now(), Took: time.Since(start)}
+				out[i] = l
 			}
 		})
 	}
@@ -151,18 +176,52 @@ func (c *Cycle) keys(ctx context.Context, st *state.File, gw *Gateways, results 
 		if lists != nil {
 			l = lists[i]
 		}
+		if l != nil {
+			// Dated like the due check (the poll's time), not the end of
+			// the listing: otherwise hourly cycles with keys.every 1h list
+			// every other cycle.
+			l.At = results[i].At
+		}
 		switch {
 		case l == nil, l.Err != nil && ctx.Err() != nil:
-			c.keysBetween(st, acct, as, results[i].At, perUSD)
+			c.keysBetween(st, acct, as, results[i].At, perUSD, nil)
+		case l.Deferred != "":
+			attrs := []any{"account", acct.Name, "gateway", gatewayName(acct.BaseURL), "reason", l.Deferred, "pages_read", l.List.Requests}
+			if l.RetryAfter > 0 {
+				as.Keys.NextList = l.At.Add(min(l.RetryAfter, MaxPollPause))
+				attrs = append(attrs, "next_listing", as.Keys.NextList.UTC().Format(time.RFC3339))
+			}
+			rep.Deferred = append(rep.Deferred, acct.Name+" (keys)")
+			c.logger().Warn("listing API keys deferred to a later cycle", attrs...)
+			c.keysStale(acct, as.Keys, results[i].At)
+			if len(l.List.Keys) > 0 {
+				// The pages read are judged (removing nothing); the list is
+				// read in full again next cycle.
+				c.keysRead(st, acct, as, l, perUSD, false)
+			} else {
+				c.keysBetween(st, acct, as, results[i].At, perUSD, nil)
+			}
 		case l.Err != nil:
 			as.Keys.FailedAt, as.Keys.LastError = l.At, l.Err.Error()
 			rep.PollErrors = append(rep.PollErrors, acct.Name+": list keys: "+as.Keys.LastError)
 			c.logger().Error("listing API keys failed", "account", acct.Name, "error", l.Err, "requests", l.List.Requests)
-			c.keysBetween(st, acct, as, results[i].At, perUSD)
+			c.keysStale(acct, as.Keys, results[i].At)
+			c.keysBetween(st, acct, as, results[i].At, perUSD, nil)
 		default:
-			c.keysListed(st, acct, as, l, perUSD)
+			c.keysRead(st, acct, as, l, perUSD, true)
 		}
 	}
+}
+
+// keysStale warns when an account's keys were last listed in full more
+// than twice keys.every ago: its key alerts are as old as that listing.
+func (c *Cycle) keysStale(acct config.Account, ks *state.Keys, now time.Time) {
+	listed := ks.ListedAt()
+	if listed.IsZero() || now.Sub(listed) <= 2*acct.Keys.Every {
+		return
+	}
+	c.logger().Warn("API key monitoring is stale: the keys were last listed in full more than twice keys.every ago",
+		"account", acct.Name, "listed", listed.Format(time.RFC3339), "every", acct.Keys.Every.String())
 }
 
 // stateKey is the remembered, non-secret part of a listed key.
@@ -186,27 +245,39 @@ func judged(k *state.Key) alert.Key {
 	return j
 }
 
-// keysListed evaluates both key alerts of every watched key of a fresh
+// keysRead evaluates both key alerts of every watched key of a fresh
 // list, and resolves the alerts of keys no longer listed ("removed") or no
 // longer watched. A list cut short at aihubmix.MaxKeyPages removes nothing.
-func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Account, l *KeyListing, perUSD int64) {
+// A list that is not complete (a deferred listing's pages) removes nothing
+// either, steps the firing alerts of the keys it lacks from what is
+// remembered, and leaves the listing time and the metrics as they were.
+func (c *Cycle) keysRead(st *state.File, acct config.Account, as *state.Account, l *KeyListing, perUSD int64, complete bool) {
 	ks, kc, at := as.Keys, acct.Keys, l.At
-	ks.SetListedAt(at)
-	ks.FailedAt, ks.LastError = time.Time{}, ""
+	if complete {
+		ks.SetListedAt(at)
+		ks.FailedAt, ks.LastError = time.Time{}, ""
+		ks.NextList = time.Time{}
+	}
 	if l.List.Truncated {
 		c.logger().Warn("the API key list is longer than quotawatch reads; keys past the last page are not watched",
 			"account", acct.Name, "pages", aihubmix.MaxKeyPages, "keys", len(l.List.Keys))
 	}
 	listed := make(map[string]bool, len(l.List.Keys))
+	unwatched := map[string]*state.Key{}
 	var watched []*state.Key
 	for _, k := range l.List.Keys {
 		sk := stateKey(k, perUSD)
 		listed[sk.Subject()] = true
+		if !kc.Watches(k.Name) {
+			unwatched[sk.Subject()] = sk
+		}
 		if kc.Watches(k.Name) {
 			watched = append(watched, sk)
 		}
 	}
-	c.Metrics.setKeys(acct.Name, watched, perUSD)
+	if complete {
+		c.Metrics.setKeys(acct.Name, watched, perUSD)
+	}
 	c.logger().Debug("listed API keys", "account", acct.Name, "keys", len(l.List.Keys), "watched", len(watched),
 		"requests", l.List.Requests, "duration", l.Took.Round(time.Millisecond).String())
 
@@ -240,13 +311,16 @@ func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Accoun
 			n, _ := strconv.ParseInt(id, 10, 64)
 			k = &state.Key{ID: n}
 		}
-		if l.List.Truncated && !listed[id] {
+		if (l.List.Truncated || !complete) && !listed[id] {
 			firing[id] = k // maybe past the last page read: no verdict
 			continue
 		}
 		gone := *k
 		gone.Status = event.KeyRemoved
-		if listed[id] {
+		if u := unwatched[id]; u != nil {
+			// Listed but no longer watched (a rename into exclude): its
+			// current name and numbers.
+			gone = *u
 			gone.Status = event.KeyUnwatched
 		}
 		for _, kind := range event.KeyKinds {
@@ -257,6 +331,9 @@ func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Accoun
 		c.logger().Info("API key alerts end", "account", acct.Name, "key_id", id, "key", k.Name, "because", gone.Status)
 	}
 	ks.Firing = firing
+	if !complete {
+		c.keysBetween(st, acct, as, at, perUSD, listed)
+	}
 	if len(ks.Firing) == 0 {
 		ks.Firing = nil
 	}
@@ -265,13 +342,16 @@ func (c *Cycle) keysListed(st *state.File, acct config.Account, as *state.Accoun
 // keysBetween steps the firing key alerts between listings, from the facts
 // remembered: a key_quota alert keeps its level (only a listing tells what
 // remains) and may repeat; a key_expiry alert turns critical when the
-// expiry passes.
-func (c *Cycle) keysBetween(st *state.File, acct config.Account, as *state.Account, at time.Time, perUSD int64) {
+// expiry passes. Keys in judged (by id) were judged from a list already.
+func (c *Cycle) keysBetween(st *state.File, acct config.Account, as *state.Account, at time.Time, perUSD int64, judgedIDs map[string]bool) {
 	ks := as.Keys
 	if len(ks.Alerts) == 0 {
 		return
 	}
 	for _, id := range sortedIDs(ks.Subjects()) {
+		if judgedIDs[id] {
+			continue
+		}
 		k := ks.Firing[id]
 		if k == nil {
 			n, _ := strconv.ParseInt(id, 10, 64)
@@ -361,16 +441,24 @@ func (c *Cycle) stepKey(st *state.File, acct config.Account, as *state.Account, 
 }
 
 // fillKey adds the key's facts to an event. A key_expiry alert has no
-// threshold, and an exhausted key's (one quota unit) is no amount anyone
-// set: such events carry none (no threshold fields in the payload).
+// threshold, and an exhausted key's (alert.KeyExhausted, one quota unit)
+// is no amount anyone set: such events carry none (no threshold fields in
+// the payload). What remains is priced at the unit the key was listed
+// with, and given in the event's unit: a remembered key keeps its dollars
+// when the account's unit changes.
 func fillKey(ev *event.Event, k *state.Key) {
-	if ev.Kind == event.KindKeyExpiry || ev.ThresholdQuota == alert.KeyExhausted.Quota {
+	exhausted := alert.IsKeyExhausted(alert.Threshold{Quota: ev.ThresholdQuota, Severity: ev.Severity, Source: ev.ThresholdSource})
+	if ev.Kind == event.KindKeyExpiry || exhausted {
 		ev.NoThreshold = true
 		ev.ThresholdQuota, ev.ThresholdUSD, ev.ThresholdSource = 0, 0, ""
 	}
 	ev.Key = &event.KeyRef{ID: k.ID, Name: k.Name, Status: k.Status}
 	if !k.Unlimited {
 		q, usd := k.Remain, event.USDAt(k.Remain, ev.Unit())
+		if k.QuotaPerUSD > 0 && k.QuotaPerUSD != ev.Unit() {
+			usd = event.USDAt(k.Remain, k.QuotaPerUSD)
+			q = int64(math.Round(usd * float64(ev.Unit())))
+		}
 		ev.RemainingQuota, ev.RemainingUSD = &q, &usd
 	}
 	ev.ExpiresAt = event.KeyExpiresAt(k.ExpiresAt)
@@ -422,12 +510,16 @@ func keyLabel(k *state.Key, dup bool) string {
 	return k.Name
 }
 
-// setKeys replaces an account's key series with those of a fresh list.
+// setKeys replaces an account's key series with those of a fresh list,
+// unless a reload removed the account meanwhile (forAccount).
 func (m *Metrics) setKeys(account string, keys []*state.Key, perUSD int64) {
 	if m == nil {
 		return
 	}
-	km := m.keys
+	m.forAccount(account, func() { m.keys.set(account, keys, perUSD) })
+}
+
+func (km *keyMetrics) set(account string, keys []*state.Key, perUSD int64) {
 	km.mu.Lock()
 	defer km.mu.Unlock()
 	names := map[string]int{}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
+	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/config"
 	"github.com/quotawatch/quotawatch/internal/state"
 	"github.com/quotawatch/quotawatch/notifiers"
@@ -32,15 +34,22 @@ type keyPoller struct {
 	err   error
 	lists int
 	pages int // paced waits per listing
+	// perPage, when set, is how many keys each page holds: a listing cut
+	// short returns the keys of the pages read.
+	perPage int
 }
 
 func (p *keyPoller) Keys(ctx context.Context, _ aihubmix.Request, wait func(context.Context) error) (aihubmix.KeyList, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lists++
-	for range max(p.pages, 1) {
+	for page := range max(p.pages, 1) {
 		if err := wait(ctx); err != nil {
-			return aihubmix.KeyList{}, &aihubmix.Error{Kind: aihubmix.ErrTransport, Message: "canceled"}
+			var read []aihubmix.Key
+			if p.perPage > 0 {
+				read = append(read, p.keys[:min(page*p.perPage, len(p.keys))]...)
+			}
+			return aihubmix.KeyList{Keys: read, Requests: page}, &aihubmix.Error{Kind: aihubmix.ErrTransport, Message: "canceled"}
 		}
 	}
 	if p.err != nil {
@@ -592,5 +601,166 @@ func TestKeyPayloadsWithoutThreshold(t *testing.T) {
 		if strings.Contains(string(b), `"threshold_`) {
 			t.Errorf("%s payload has a threshold: %s", ev.KeyName(), b)
 		}
+	}
+}
+
+// TestKeysEveryDoesNotDrift: hourly cycles with keys.every 1h list keys
+// every cycle, even when the clock advances during the cycle (the listing
+// ends after the poll's time).
+func TestKeysEveryDoesNotDrift(t *testing.T) {
+	h := newKeyHarness(t, keysConfig)
+	h.kp.set(limited(1, "svc", 10))
+	for range 6 {
+		base := h.now
+		ticks := 0
+		c := h.cycle()
+		c.Poller = h.kp
+		c.Now = func() time.Time { ticks++; return base.Add(time.Duration(ticks) * time.Second) }
+		if _, err := c.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		h.now = base.Add(time.Hour)
+	}
+	if n := h.kp.listed(); n != 6 {
+		t.Errorf("6 hourly cycles listed keys %d times, want 6", n)
+	}
+}
+
+// keysRun runs one cycle of h with gw and a logger into logs.
+func (h *keyHarness) runWith(advance time.Duration, gw *Gateways, logs *bytes.Buffer) Report {
+	h.t.Helper()
+	h.now = h.now.Add(advance)
+	c := h.cycle()
+	c.Poller, c.Gateways = h.kp, gw
+	if logs != nil {
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	}
+	rep, err := c.Run(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rep
+}
+
+// TestKeysDeferredIsReported: a listing that gateway_rate cannot finish is
+// logged as deferred with its reason and named in the report, and the keys
+// of the pages read alert; the list is read in full again next cycle, and
+// monitoring that stays stale past twice keys.every is warned of.
+func TestKeysDeferredIsReported(t *testing.T) {
+	h := newKeyHarness(t, keysConfig)
+	exhausted := limited(1, "svc", 0)
+	exhausted.Status = aihubmix.KeyExhausted
+	h.kp.set(exhausted, limited(2, "other", 10), limited(3, "third", 10))
+	h.kp.pages, h.kp.perPage = 3, 1
+	gw := &Gateways{Rate: config.Rate{N: 2, Per: time.Hour}, Now: func() time.Time { return h.now }}
+	var logs bytes.Buffer
+	rep := h.runWith(0, gw, &logs)
+	if rep.Err() != nil || !slices.Contains(rep.Deferred, "main (keys)") {
+		t.Errorf("report: err %v, deferred %q; want main (keys) deferred, no failure", rep.Err(), rep.Deferred)
+	}
+	if !strings.Contains(logs.String(), "listing API keys deferred") || !strings.Contains(logs.String(), "gateway_rate has no request slot") {
+		t.Errorf("no warning with the reason:\n%s", logs.String())
+	}
+	if got := h.take(); got != "key_quota:new:critical:svc" {
+		t.Errorf("the exhausted key on the page read: %q", got)
+	}
+	if ks := h.state().Accounts["main"].Keys; !ks.ListedAt().IsZero() {
+		t.Errorf("an unfinished listing counts as listed: %+v", ks)
+	}
+	// Still unfinished, the alert stays (no removal from a partial list).
+	h.kp.set(limited(2, "other", 10), limited(3, "third", 10))
+	h.runWith(time.Hour, gw, nil)
+	if got := h.take(); got != "" {
+		t.Errorf("a partial list resolved or repeated: %q", got)
+	}
+	// A full listing, then deferrals for longer than 2×every: stale.
+	h.kp.pages = 1
+	h.runWith(time.Hour, gw, nil)
+	if got := h.take(); got != "key_quota:resolved:critical:svc" {
+		t.Errorf("full listing: %q", got)
+	}
+	h.kp.pages = 3
+	logs.Reset()
+	h.runWith(3*time.Hour, gw, &logs)
+	if !strings.Contains(logs.String(), "API key monitoring is stale") {
+		t.Errorf("no stale warning 3h after the last full listing with every 1h:\n%s", logs.String())
+	}
+}
+
+// TestKeysRetryAfterIsNotAFailure: a 429 with Retry-After on /api/token/
+// defers the listing until then (at most MaxPollPause), without a failure.
+func TestKeysRetryAfterIsNotAFailure(t *testing.T) {
+	h := newKeyHarness(t, keysConfig)
+	h.kp.set(limited(1, "svc", 10))
+	h.kp.err = &aihubmix.Error{Kind: aihubmix.ErrRateLimited, Status: 429, RetryAfter: 30 * time.Minute}
+	rep := h.run(0)
+	if rep.Err() != nil || !slices.Contains(rep.Deferred, "main (keys)") {
+		t.Fatalf("report: err %v, deferred %q", rep.Err(), rep.Deferred)
+	}
+	if ks := h.state().Accounts["main"].Keys; !ks.FailedAt.IsZero() || !ks.NextList.Equal(h.now.Add(30*time.Minute)) {
+		t.Errorf("keys state %+v, want next listing in 30m and no failure", ks)
+	}
+	h.kp.err = nil
+	h.run(20 * time.Minute)
+	if n := h.kp.listed(); n != 1 {
+		t.Errorf("listed %d times before the Retry-After passed", n)
+	}
+	h.run(10 * time.Minute)
+	if n := h.kp.listed(); n != 2 {
+		t.Errorf("listed %d times after the Retry-After passed, want 2", n)
+	}
+	// A Retry-After of a day pauses listing for MaxPollPause only.
+	h.kp.err = &aihubmix.Error{Kind: aihubmix.ErrRateLimited, Status: 429, RetryAfter: 24 * time.Hour}
+	h.run(time.Hour)
+	if ks := h.state().Accounts["main"].Keys; !ks.NextList.Equal(h.now.Add(MaxPollPause)) {
+		t.Errorf("next listing %s, want MaxPollPause from now", ks.NextList)
+	}
+}
+
+// TestFillKeyPricesAtTheListedUnit: a remembered key keeps its dollars when
+// the account's unit changes; only the exhausted threshold (marked by its
+// source) is dropped from an event, not a person's one-unit threshold.
+func TestFillKeyPricesAtTheListedUnit(t *testing.T) {
+	ev := event.Event{Kind: event.KindKeyQuota, Severity: event.SeverityWarning, QuotaPerUSD: 1_000_000,
+		ThresholdQuota: 10_000_000, ThresholdSource: event.SourceConfig}
+	fillKey(&ev, &state.Key{ID: 1, Name: "svc", Remain: 2_500_000, QuotaPerUSD: 500_000})
+	if *ev.RemainingUSD != 5 || *ev.RemainingQuota != 5_000_000 {
+		t.Errorf("remaining $%g (%d quota), want $5 in the new unit (5000000)", *ev.RemainingUSD, *ev.RemainingQuota)
+	}
+
+	ev = event.Event{Kind: event.KindKeyQuota, Severity: event.SeverityWarning, ThresholdQuota: 1, ThresholdSource: event.SourceConfig}
+	fillKey(&ev, &state.Key{ID: 1, Name: "svc", Remain: 0})
+	if ev.NoThreshold || ev.ThresholdQuota != 1 {
+		t.Errorf("a configured one-unit threshold was taken for exhaustion: %+v", ev)
+	}
+	for _, th := range []alert.Threshold{alert.KeyExhausted, {Quota: 1, Severity: event.SeverityCritical, Source: event.SourceConfig}} {
+		ev = event.Event{Kind: event.KindKeyQuota, Severity: event.SeverityCritical, ThresholdQuota: th.Quota, ThresholdSource: th.Source}
+		fillKey(&ev, &state.Key{ID: 1, Name: "svc", Remain: 0, Status: "exhausted"})
+		if !ev.NoThreshold || ev.ThresholdSource != "" {
+			t.Errorf("exhausted (%+v): threshold kept: %+v", th, ev)
+		}
+	}
+}
+
+// TestKeyRenamedOutOfViewShowsItsNewName: a rename that makes exclude
+// match resolves the key's alert as no longer watched, with the key's
+// current name and numbers.
+func TestKeyRenamedOutOfViewShowsItsNewName(t *testing.T) {
+	h := newKeyHarness(t, keysConfig)
+	h.kp.set(limited(1, "svc", 1))
+	h.run(0)
+	if got := h.take(); got != "key_quota:new:warning:svc" {
+		t.Fatalf("first: %q", got)
+	}
+	h.kp.set(limited(1, "tmp-svc", 3)) // exclude: ["tmp-*"]
+	h.run(time.Hour)
+	r := h.nots["chat"]
+	if len(r.got) != 1 {
+		t.Fatalf("got %q", h.take())
+	}
+	e := r.got[0]
+	if e.Key.Status != event.KeyUnwatched || e.KeyName() != "tmp-svc" || *e.RemainingUSD != 3 ||
+		e.Summary != "main: key tmp-svc is no longer watched; its key_quota alert ends" {
+		t.Errorf("resolution: %+v $%g %q", e.Key, *e.RemainingUSD, e.Summary)
 	}
 }

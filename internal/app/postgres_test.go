@@ -331,3 +331,29 @@ func TestPeekStateReadsTheDatabase(t *testing.T) {
 		t.Errorf("PeekState = %+v", st)
 	}
 }
+
+// TestReplicasAtOtherConfigPathsShareWhatIsOwed: two run replicas on one
+// state database may load their config from different paths; they are one
+// watcher, so what one left owed the other delivers, and neither takes the
+// other's accounts for removed ones.
+func TestReplicasAtOtherConfigPathsShareWhatIsOwed(t *testing.T) {
+	onPostgres(t)
+	h := newHarness(t, baseConfig)
+	h.cfg.StateDatabase = "postgres://db.example/qw" // the store is the test's; this marks the config
+	h.cfg.Path = "/etc/quotawatch/a.yaml"
+	h.poller.set("main", 40)
+	h.nots["hook"].failNext = 100 // replica A cannot reach the webhook
+	h.run(0)
+	if n := len(h.nots["hook"].got); n != 0 {
+		t.Fatalf("hook heard %d events from replica A", n)
+	}
+	h.nots["hook"].failNext = 0
+	h.cfg.Path = "/srv/replica-b/config.yaml" // replica B takes over
+	h.run(5 * time.Minute)
+	if got := h.nots["hook"].reasons(); got != "balance:new:warning" {
+		t.Errorf("replica B delivered %q of what A owed, want balance:new:warning", got)
+	}
+	if got := h.nots["chat"].reasons(); got != "balance:new:warning" {
+		t.Errorf("chat heard %q, want the alert once (no removal, no second new)", got)
+	}
+}

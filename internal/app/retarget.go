@@ -22,7 +22,7 @@ import (
 // state file) is taken as unchanged. It returns how many deliveries it
 // dropped.
 func (c *Cycle) retarget(st *state.File) int {
-	path := c.Config.Path
+	path := c.Config.StateOwner()
 	prev := st.Notifiers[path]
 	cur := make(map[string]string, len(c.Config.Notifiers))
 	var changed []string
@@ -52,6 +52,7 @@ func (c *Cycle) retarget(st *state.File) int {
 		if c.ownsDelivery(d) && isChanged(d.Notifier) {
 			c.logger().Error("dropping undelivered notification: the notifier's type or destination changed",
 				"notifier", d.Notifier, "account", d.Event.Account, "id", d.Event.ID, "reason", d.Event.Reason)
+			c.Metrics.attempt(d.Notifier, "dropped", 0)
 			dropped++
 			continue
 		}

@@ -194,6 +194,14 @@ func (s *Service) loop(ctx context.Context, cfg *config.Config, reload <-chan st
 // apply installs a reloaded config in place of cfg and returns it.
 func (s *Service) apply(cfg *config.Config, r reloaded, transport http.RoundTripper, sch *scheduler) *config.Config {
 	next := r.cfg
+	if next.StateFile != cfg.StateFile {
+		// Another state file would abandon the owed outbox and re-send
+		// every firing alert as new: keep the old one until a restart.
+		s.Logger.Warn("state_file changed; restart to apply it", "state_file", cfg.StateFile, "ignored", next.StateFile)
+		kept := *next
+		kept.StateFile = cfg.StateFile
+		next = &kept
+	}
 	s.install(next, r.nots, transport)
 	if next.Listen != cfg.Listen {
 		s.Logger.Warn("listen changed; restart to apply it", "listen", cfg.Listen)

@@ -477,3 +477,26 @@ func TestHTTPServerFailureEndsTheService(t *testing.T) {
 		t.Errorf("shutdown after a failure = %v", err)
 	}
 }
+
+// A reload that changes state_file keeps the old file (and warns), as one
+// that changes listen does: the owed outbox and firing alerts stay.
+func TestReloadKeepsTheStateFile(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	logs := new(notifiertest.Buffer)
+	svc := &Service{Logger: slog.New(slog.NewTextHandler(logs, nil)), Stdout: io.Discard, Poller: h.poller}
+	next, err := config.Parse([]byte(strings.Replace(baseConfig, "state_file: state.json", "state_file: other.json", 1)),
+		t.TempDir(), all.Types(), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := svc.apply(h.cfg, reloaded{cfg: next}, nil, nil)
+	if got.StateFile != h.cfg.StateFile || svc.cycle.Load().Config.StateFile != h.cfg.StateFile {
+		t.Errorf("state file after the reload: %s (cycle %s), want %s kept", got.StateFile, svc.cycle.Load().Config.StateFile, h.cfg.StateFile)
+	}
+	if !strings.Contains(logs.String(), "state_file changed; restart to apply it") {
+		t.Errorf("no warning:\n%s", logs)
+	}
+	if next.StateFile == h.cfg.StateFile {
+		t.Error("the reloaded config was changed in place")
+	}
+}

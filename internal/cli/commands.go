@@ -84,7 +84,7 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 	}
 	if cfg.GatewayRate.N > 0 {
 		fmt.Fprintf(w, "gateway rate: %s per gateway host (a burst of %d, then one every %s)\n",
-			cfg.GatewayRate, cfg.GatewayRate.N, shortDuration(cfg.GatewayRate.Interval()))
+			cfg.GatewayRate, cfg.GatewayRate.N, config.ShortDuration(cfg.GatewayRate.Interval()))
 		for _, warning := range rateWarnings(cfg, interval) {
 			fmt.Fprintf(w, "  warning: %s\n", warning)
 		}
@@ -110,15 +110,15 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 		fmt.Fprintf(w, "    thresholds:  %s\n", orNone(strings.Join(ths, ", ")))
 		fmt.Fprintf(w, "    quota/USD:   %s\n", unit)
 		fmt.Fprintf(w, "    timing:      timeout %s, %s, hysteresis %s\n",
-			shortDuration(a.Timeout), repeats(a.RepeatInterval), a.Hysteresis)
+			config.ShortDuration(a.Timeout), repeats(a.RepeatInterval), a.Hysteresis)
 		if r := a.Runway; r != nil {
-			fmt.Fprintf(w, "    runway:      %s when the balance lasts < %s (spend over %s)\n", r.Severity, shortDuration(r.Below), shortDuration(r.Window))
+			fmt.Fprintf(w, "    runway:      %s when the balance lasts < %s (spend over %s)\n", r.Severity, config.ShortDuration(r.Below), config.ShortDuration(r.Window))
 			// Only run follows schedule; a check setup (a CronJob) polls
 			// on its own timer, unknown here, so only an explicit schedule
 			// is checked.
 			if cfg.ScheduleSet && r.Window < 2*interval {
 				fmt.Fprintf(w, "    warning:     with run, the runway window %s holds fewer than two polls at this schedule (every %s): the alert cannot fire\n",
-					shortDuration(r.Window), shortDuration(interval))
+					config.ShortDuration(r.Window), config.ShortDuration(interval))
 			}
 		}
 		if a.PollFailureAlertAfter > 0 {
@@ -160,6 +160,7 @@ func runValidate(_ context.Context, e *env, _ any, _ []string) int {
 func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 	type load struct {
 		accounts int
+		keys     int // accounts with keys: at least one key page each, when listed
 		status   map[string]bool
 	}
 	var hosts []string
@@ -173,6 +174,9 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 			hosts = append(hosts, h)
 		}
 		l.accounts++
+		if a.Keys != nil {
+			l.keys++
+		}
 		if a.QuotaPerUSD == config.QuotaPerUSDAuto {
 			l.status[app.GatewayKey(a.BaseURL)] = true
 		}
@@ -181,12 +185,12 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 	allowed, per := float64(r.N), fmt.Sprintf("a burst of %d", r.N)
 	if refill := float64(r.N) * float64(interval) / float64(r.Per); cfg.ScheduleSet && interval > 0 && refill < allowed {
 		allowed = refill
-		per = fmt.Sprintf("%s per schedule interval (%s)", strconv.FormatFloat(refill, 'f', -1, 64), shortDuration(interval))
+		per = fmt.Sprintf("%s per schedule interval (%s)", strconv.FormatFloat(refill, 'f', -1, 64), config.ShortDuration(interval))
 	}
 	var out []string
 	for _, h := range hosts {
 		l := loads[h]
-		n := l.accounts + len(l.status)
+		n := l.accounts + l.keys + len(l.status)
 		if float64(n) <= allowed {
 			continue
 		}
@@ -194,15 +198,25 @@ func rateWarnings(cfg *config.Config, interval time.Duration) []string {
 		if l.accounts != 1 {
 			what += "s"
 		}
+		if l.keys > 0 {
+			what += fmt.Sprintf(" + %d key page", l.keys)
+			if l.keys != 1 {
+				what += "s"
+			}
+		}
 		if len(l.status) > 0 {
 			what += " + /api/status"
+		}
+		deferred := "the polls"
+		if l.keys > 0 {
+			deferred = "the polls and key listings"
 		}
 		reqs := fmt.Sprintf("%d requests", n)
 		if n == 1 {
 			reqs = "1 request"
 		}
-		out = append(out, fmt.Sprintf("gateway %s: %s per cycle (%s) exceed gateway_rate %s, which allows %s: the polls beyond it are deferred",
-			h, reqs, what, r, per))
+		out = append(out, fmt.Sprintf("gateway %s: %s per cycle (%s) exceed gateway_rate %s, which allows %s: %s beyond it are deferred",
+			h, reqs, what, r, per, deferred))
 	}
 	return out
 }
@@ -226,24 +240,12 @@ func pathOf(raw string) string {
 	return strings.TrimRight(u.Path, "/")
 }
 
-// shortDuration prints 24h rather than 24h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
 // repeats describes a repeat_interval: "repeat every 24h" or "no repeats".
 func repeats(d time.Duration) string {
 	if d == 0 {
 		return "no repeats"
 	}
-	return "repeat every " + shortDuration(d)
+	return "repeat every " + config.ShortDuration(d)
 }
 
 func orNone(s string) string {
@@ -290,6 +292,9 @@ type balanceRow struct {
 	// why they could not be listed.
 	Keys      []keyRow `json:"keys,omitempty"`
 	KeysError string   `json:"keys_error,omitempty"`
+	// KeysTruncated is set when the key list was cut at the page cap:
+	// Keys is then not every key of the account.
+	KeysTruncated bool `json:"keys_truncated,omitempty"`
 	// Spend is set for an account with budgets (spend.go).
 	Spend *spendRow `json:"spend,omitempty"`
 }
@@ -344,7 +349,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 	transport := app.NewTransport(cfg.Concurrency)
 	defer transport.CloseIdleConnections()
 	poller := app.NewPoller(transport)
-	balances := app.Balances(ctx, cfg, poller, e.logger)
+	balances := app.Balances(ctx, cfg, poller, e.logger, opts.keys)
 
 	rows := make([]balanceRow, len(balances))
 	spend := app.SpendOf(ctx, cfg, balances, time.Now())
@@ -358,7 +363,7 @@ func runBalance(ctx context.Context, e *env, o any, _ []string) int {
 		}
 	}
 	if opts.keys {
-		failed += listKeys(ctx, e, cfg, poller, balances, rows)
+		failed += keyRows(e, balances, rows)
 	}
 
 	if opts.json {

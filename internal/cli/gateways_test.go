@@ -243,3 +243,19 @@ accounts:
 		t.Errorf("account_threshold of error rows = %v, %v; want unknown, off\n%s", *rows[0].AccountThreshold, *rows[1].AccountThreshold, r.stdout)
 	}
 }
+
+// TestValidateRateWarningCountsKeyPages: an account with keys lists at
+// least one key page (when keys.every has passed), which gateway_rate must
+// also allow.
+func TestValidateRateWarningCountsKeyPages(t *testing.T) {
+	cfg := writeConfig(t, `gateway_rate: 2/h
+accounts:
+  - { name: a, base_url: "http://127.0.0.1:13000", token: test-token, quota_per_usd: 500000, keys: { every: 1h } }
+  - { name: b, base_url: "http://127.0.0.1:13000", token: test-token, quota_per_usd: 500000 }
+`)
+	r := runCLI(t, nil, "validate", "--config", cfg)
+	want := "warning: gateway 127.0.0.1:13000: 3 requests per cycle (2 accounts + 1 key page) exceed gateway_rate 2/h, which allows a burst of 2: the polls and key listings beyond it are deferred"
+	if r.code != ExitOK || !strings.Contains(r.stdout, want) {
+		t.Errorf("exit %d\n%s\nwant %q", r.code, r.stdout, want)
+	}
+}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -9,9 +8,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/aihubmix"
-	"github.com/quotawatch/quotawatch/internal/alert"
 	"github.com/quotawatch/quotawatch/internal/app"
-	"github.com/quotawatch/quotawatch/internal/config"
 )
 
 // keyRow is one API key in `balance --keys` output. It never holds the key
@@ -34,70 +31,39 @@ type keyRow struct {
 	Level string `json:"level"`
 }
 
-// listKeys lists the keys of every account whose balance poll succeeded
-// and fills rows; it returns how many listings failed. An account without
-// keys settings is judged with the defaults: exhausted and expired keys
-// are critical.
-func listKeys(ctx context.Context, e *env, cfg *config.Config, l app.KeyLister, balances []app.Balance, rows []balanceRow) int {
-	var due []int
-	for i, b := range balances {
-		if b.Err == nil {
-			due = append(due, i)
-		}
-	}
-	lists := app.ListKeys(ctx, l, cfg.Accounts, due, cfg.Concurrency, time.Now, app.NewGateways(cfg))
+// keyRows fills the key rows of every account whose keys Balances listed
+// and returns how many listings failed or were deferred.
+func keyRows(e *env, balances []app.Balance, rows []balanceRow) int {
 	failed := 0
-	for _, i := range due {
-		a := cfg.Accounts[i]
-		res := lists[i]
+	for i, b := range balances {
+		ak := b.Keys
+		if ak == nil {
+			continue
+		}
 		switch {
-		case res == nil:
-			rows[i].KeysError = "not listed: the gateway answered 429 (rate limited) to an earlier request"
+		case ak.Deferred != "":
+			rows[i].KeysError = "not listed: " + ak.Deferred
+			e.logger.Warn("listing API keys deferred", "account", b.Account, "reason", ak.Deferred)
 			failed++
 			continue
-		case res.Err != nil:
-			rows[i].KeysError = res.Err.Error()
-			e.logger.Error("listing API keys failed", "account", a.Name, "error", res.Err)
+		case ak.Err != nil:
+			rows[i].KeysError = ak.Err.Error()
+			e.logger.Error("listing API keys failed", "account", b.Account, "error", ak.Err)
 			failed++
 			continue
 		}
-		if res.List.Truncated {
-			e.logger.Warn("the API key list is longer than quotawatch reads", "account", a.Name, "pages", aihubmix.MaxKeyPages)
+		if ak.Truncated {
+			rows[i].KeysTruncated = true
+			e.logger.Warn("the API key list is longer than quotawatch reads", "account", b.Account, "pages", aihubmix.MaxKeyPages)
 		}
-		kc := a.Keys
-		if kc == nil {
-			kc = &config.Keys{}
-		}
-		perUSD := balances[i].Unit.PerUSD
-		var below *alert.Threshold
-		if kc.RemainingBelow != nil {
-			t := kc.RemainingBelow.At(perUSD)
-			below = &t
-		}
-		now := time.Now()
+		perUSD := b.Unit.PerUSD
 		rows[i].Keys = []keyRow{}
-		for _, k := range res.List.Keys {
-			r := keyRow{ID: k.ID, Name: k.Name, Status: k.Status.String(), Unlimited: k.Unlimited,
-				UsedUSD: event.USDAt(k.UsedQuota, perUSD), UsedQuota: k.UsedQuota, ExpiresAt: event.KeyExpiresAt(k.ExpiresAt)}
+		for _, kr := range ak.Rows {
+			k := kr.Key
+			r := keyRow{ID: k.ID, Name: k.Name, Status: k.Status, Unlimited: k.Unlimited,
+				UsedUSD: event.USDAt(k.Used, perUSD), UsedQuota: k.Used, ExpiresAt: event.KeyExpiresAt(k.ExpiresAt), Level: kr.Level}
 			if !k.Unlimited {
-				r.RemainingUSD, r.RemainingQuota = ptr(event.USDAt(k.RemainQuota, perUSD)), ptr(k.RemainQuota)
-			}
-			j := alert.Key{Disabled: k.Status == aihubmix.KeyDisabled, Exhausted: k.Status == aihubmix.KeyExhausted,
-				Expired: k.Status == aihubmix.KeyExpired, Unlimited: k.Unlimited, Remain: k.RemainQuota}
-			if k.ExpiresAt > 0 {
-				j.ExpiresAt = time.Unix(k.ExpiresAt, 0)
-			}
-			q, _ := alert.KeyQuotaLevel(j, below, event.SeverityNone, 0)
-			level := max(q, alert.KeyExpiryLevel(j, now, kc.ExpiresWithin, kc.ExpirySeverity))
-			switch {
-			case a.Keys != nil && !a.Keys.Watches(k.Name):
-				r.Level = "not watched"
-			case j.Disabled:
-				r.Level = "disabled"
-			case level == event.SeverityNone:
-				r.Level = "ok"
-			default:
-				r.Level = level.String()
+				r.RemainingUSD, r.RemainingQuota = ptr(event.USDAt(k.Remain, perUSD)), ptr(k.Remain)
 			}
 			rows[i].Keys = append(rows[i].Keys, r)
 		}
@@ -111,7 +77,11 @@ func printKeys(w io.Writer, rows []balanceRow) {
 		if r.Keys == nil && r.KeysError == "" {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s: API keys (%d)\n", r.Account, len(r.Keys))
+		if r.KeysTruncated {
+			fmt.Fprintf(w, "\n%s: API keys (%d or more; the list was cut at %d pages)\n", r.Account, len(r.Keys), aihubmix.MaxKeyPages)
+		} else {
+			fmt.Fprintf(w, "\n%s: API keys (%d)\n", r.Account, len(r.Keys))
+		}
 		if r.KeysError != "" {
 			fmt.Fprintf(w, "  cannot list: %s\n", r.KeysError)
 			continue

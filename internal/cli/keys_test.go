@@ -121,3 +121,75 @@ notifiers: [{ name: console, type: console }]
 		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// keyServer is a one-api-like gateway: 10 keys on every page p (ids
+// 10p+1…10p+10) up to pages, then an empty page.
+func keyServer(t *testing.T, pages int) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/user/self":
+			io.WriteString(w, `{"success":true,"data":{"id":1,"username":"u","quota":50000000}}`)
+		case "/api/token/":
+			var p int
+			fmt.Sscan(r.URL.Query().Get("p"), &p)
+			var keys []string
+			for i := range 10 {
+				if p < pages {
+					keys = append(keys, fmt.Sprintf(`{"id":%d,"name":"k%d","status":1,"remain_quota":5000000,"unlimited_quota":false,"expired_time":-1}`, 10*p+i+1, 10*p+i+1))
+				}
+			}
+			fmt.Fprintf(w, `{"success":true,"data":[%s]}`, strings.Join(keys, ","))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestBalanceKeysTruncated: a list cut at the page cap says so, in the
+// table's header and as keys_truncated in JSON.
+func TestBalanceKeysTruncated(t *testing.T) {
+	srv := keyServer(t, 150)
+	cfg := writeConfig(t, fmt.Sprintf(`state_file: state.json
+accounts: [{ name: main, base_url: %q, token: qw-access-token-0123, quota_per_usd: 500000 }]
+notifiers: [{ name: console, type: console }]
+`, srv.URL))
+	r := runCLI(t, nil, "balance", "--keys", "--config", cfg)
+	if r.code != ExitOK || !strings.Contains(r.stdout, "main: API keys (1000 or more; the list was cut at 100 pages)") {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, nil, "balance", "--keys", "--json", "--config", cfg)
+	var rows []struct {
+		Keys          []keyRow `json:"keys"`
+		KeysTruncated bool     `json:"keys_truncated"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 1 || len(rows[0].Keys) != 1000 || !rows[0].KeysTruncated {
+		t.Errorf("%v: %d keys, truncated %v", err, len(rows[0].Keys), rows[0].KeysTruncated)
+	}
+	srv = keyServer(t, 2)
+	cfg = writeConfig(t, fmt.Sprintf(`state_file: state.json
+accounts: [{ name: main, base_url: %q, token: qw-access-token-0123, quota_per_usd: 500000 }]
+notifiers: [{ name: console, type: console }]
+`, srv.URL))
+	r = runCLI(t, nil, "balance", "--keys", "--json", "--config", cfg)
+	if strings.Contains(r.stdout, "keys_truncated") || !strings.Contains(r.stdout, `"name": "k20"`) {
+		t.Errorf("a complete list:\n%s", r.stdout)
+	}
+}
+
+// TestBalanceKeysSharesTheGatewayPace: balance --keys lists keys through
+// the same gateway_rate budget as the balance polls, and says so when that
+// leaves no slot (not "the gateway answered 429").
+func TestBalanceKeysSharesTheGatewayPace(t *testing.T) {
+	srv := keyServer(t, 1)
+	cfg := writeConfig(t, fmt.Sprintf(`state_file: state.json
+gateway_rate: 1/h
+accounts: [{ name: main, base_url: %q, token: qw-access-token-0123, quota_per_usd: 500000 }]
+notifiers: [{ name: console, type: console }]
+`, srv.URL))
+	r := runCLI(t, nil, "balance", "--keys", "--json", "--config", cfg)
+	if r.code != ExitFailure || !strings.Contains(r.stdout, "gateway_rate has no request slot") || strings.Contains(r.stdout+r.stderr, "429") {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

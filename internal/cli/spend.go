@@ -114,6 +114,6 @@ func validateSpend(w io.Writer, cfg *config.Config, a config.Account, interval t
 	fmt.Fprintf(w, "    spend:       %s\n", a.Spend)
 	if r := a.Spend.Rate; r != nil && cfg.ScheduleSet && 2*r.Window < interval {
 		fmt.Fprintf(w, "    warning:     with run, polls every %s are more than twice the spend rate window %s apart: the rate alert cannot fire\n",
-			shortDuration(interval), shortDuration(r.Window))
+			config.ShortDuration(interval), config.ShortDuration(r.Window))
 	}
 }

@@ -106,10 +106,12 @@ func importState(ctx context.Context, e *env, store state.Store, cfg *config.Con
 	// The state records which config file owns each account and owed
 	// notification; moved to a config at another path, it would be left
 	// alone as another config's. State of one config is this config's now.
+	owner := cfg.StateOwner()
+	var adopted string
 	switch owners := f.Owners(); {
-	case len(owners) == 1 && owners[0] != cfg.Path && cfg.Path != "":
-		f.Adopt(owners[0], cfg.Path)
-		fmt.Fprintf(e.stdout, "the state was kept for config %s; it is %s's now\n", owners[0], cfg.Path)
+	case len(owners) == 1 && owners[0] != owner && owner != "":
+		f.Adopt(owners[0], owner)
+		adopted = owners[0]
 	case len(owners) > 1:
 		fmt.Fprintf(e.stdout, "the state is shared by the configs %s; each keeps its own accounts and owed notifications\n", strings.Join(owners, ", "))
 	}
@@ -130,5 +132,16 @@ func importState(ctx context.Context, e *env, store state.Store, cfg *config.Con
 		return err
 	}
 	fmt.Fprintf(e.stdout, "imported %d accounts and %d owed notifications into %s\n", len(f.Accounts), len(f.Outbox), store)
+	if adopted != "" {
+		fmt.Fprintf(e.stdout, "the state was kept for %s; it is %s's now\n", ownerName(adopted), ownerName(owner))
+	}
 	return nil
+}
+
+// ownerName is how an owner recorded in the state reads in a message.
+func ownerName(owner string) string {
+	if owner == config.DatabaseOwner {
+		return "the state database"
+	}
+	return "config " + owner
 }

@@ -72,7 +72,7 @@ func TestMoveBetweenFileAndDatabase(t *testing.T) {
 
 	// The database's config lives at another path: it adopts the state.
 	if r := runCLI(t, dbEnv, "state", "import", "--from", export, "--config", dbCfg); r.code != ExitOK || !strings.Contains(r.stdout, "imported 1 accounts and 1 owed") ||
-		!strings.Contains(r.stdout, "it is "+dbCfg+"'s now") {
+		!strings.Contains(r.stdout, "it is the state database's now") {
 		t.Fatalf("state import into the database: %+v", r)
 	}
 	if r := runCLI(t, dbEnv, "state", "import", "--from", export, "--config", dbCfg); r.code != ExitFailure || !strings.Contains(r.stderr, "--replace") {

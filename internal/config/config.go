@@ -24,6 +24,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
@@ -55,6 +56,22 @@ const MaxConfigSize = 1 << 20
 // faster only spends the gateway's rate limit, which every account on it
 // shares. Five-field cron specs fire at most once a minute.
 const MinScheduleInterval = 10 * time.Second
+
+// DatabaseOwner is the owner recorded in the state for every config that
+// keeps it in a state database: replicas sharing a database are one watcher,
+// whatever path each loads its config from.
+const DatabaseOwner = "state_database"
+
+// StateOwner names who owns the accounts and owed notifications this
+// config writes into the state: the config file's path for a state file
+// (two configs may share one file and keep apart), DatabaseOwner for a
+// state database.
+func (c *Config) StateOwner() string {
+	if c.StateDatabase != "" {
+		return DatabaseOwner
+	}
+	return c.Path
+}
 
 // Config is a loaded, validated configuration with every default applied.
 type Config struct {
@@ -659,6 +676,12 @@ func (raw *rawConfig) stateDatabase(dir string) (Secret, error) {
 	}
 	if u.Host == "" && u.Query().Get("host") == "" {
 		return "", fmt.Errorf("%s: the URL names no host", key)
+	}
+	// The driver's own parse catches what net/url lets through (a port out
+	// of range, sslmode=bogus, connect_timeout=abc); its error may quote
+	// the password, so only the key is named.
+	if _, err := pgconn.ParseConfig(url); err != nil {
+		return "", fmt.Errorf("%s: not a valid PostgreSQL URL (check the port, sslmode and the other parameters)", key)
 	}
 	return Secret(url), nil
 }

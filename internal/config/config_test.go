@@ -527,3 +527,17 @@ func TestStateFileLinkedToANamedPipeIsRefused(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestStateOwner: replicas sharing a state database are one watcher
+// whatever their config paths; configs sharing a state file keep apart.
+func TestStateOwner(t *testing.T) {
+	file := &Config{Path: "/etc/a.yaml"}
+	db := &Config{Path: "/etc/b.yaml", StateDatabase: "postgres://db/qw"}
+	db2 := &Config{Path: "/srv/other.yaml", StateDatabase: "postgres://db/qw"}
+	if file.StateOwner() != "/etc/a.yaml" {
+		t.Errorf("file owner = %q", file.StateOwner())
+	}
+	if db.StateOwner() != DatabaseOwner || db.StateOwner() != db2.StateOwner() {
+		t.Errorf("database owners = %q, %q; want both %q", db.StateOwner(), db2.StateOwner(), DatabaseOwner)
+	}
+}

@@ -33,9 +33,22 @@ type Keys struct {
 	// a key expiring within it.
 	ExpiresWithin  time.Duration
 	ExpirySeverity event.Severity
-	// Include and Exclude are path.Match globs on the key's name; no
-	// Include means every key, and Exclude wins.
+	// Include and Exclude are globs on the key's name (GlobMatch: * matches
+	// any characters, / included); no Include means every key, and Exclude
+	// wins.
 	Include, Exclude []string
+}
+
+// GlobMatch reports whether the key name matches glob g: path.Match's
+// syntax (*, ?, [a-z], \ escapes), except that * and ? match "/" too — key
+// names are not paths, and prod-* must match prod-ci/gh. A malformed
+// glob matches nothing.
+func GlobMatch(g, name string) bool {
+	// path.Match stops * and ? at "/": match with "/" replaced, on both
+	// sides, by a byte no key name or glob holds.
+	const sep = "\x00"
+	ok, _ := path.Match(strings.ReplaceAll(g, "/", sep), strings.ReplaceAll(name, "/", sep))
+	return ok
 }
 
 // Watches reports whether the key named name is watched.
@@ -44,7 +57,7 @@ func (k *Keys) Watches(name string) bool {
 		return false
 	}
 	for _, g := range k.Exclude {
-		if ok, _ := path.Match(g, name); ok {
+		if GlobMatch(g, name) {
 			return false
 		}
 	}
@@ -52,7 +65,7 @@ func (k *Keys) Watches(name string) bool {
 		return true
 	}
 	for _, g := range k.Include {
-		if ok, _ := path.Match(g, name); ok {
+		if GlobMatch(g, name) {
 			return true
 		}
 	}
@@ -158,12 +171,12 @@ func resolveKeys(r *rawKeys, p string) (*Keys, error) {
 
 // String describes the settings in one line, for validate.
 func (k *Keys) String() string {
-	s := fmt.Sprintf("listed every %s; critical when exhausted or expired", short(k.Every))
+	s := fmt.Sprintf("listed every %s; critical when exhausted or expired", ShortDuration(k.Every))
 	if t := k.RemainingBelow; t != nil {
 		s += fmt.Sprintf("; %s when a limited key has < %s left", t.Severity, t)
 	}
 	if k.ExpiresWithin > 0 {
-		s += fmt.Sprintf("; %s when a key expires within %s", k.ExpirySeverity, short(k.ExpiresWithin))
+		s += fmt.Sprintf("; %s when a key expires within %s", k.ExpirySeverity, ShortDuration(k.ExpiresWithin))
 	}
 	if len(k.Include) > 0 {
 		s += fmt.Sprintf("; include %q", k.Include)
@@ -174,8 +187,8 @@ func (k *Keys) String() string {
 	return s
 }
 
-// short prints 24h rather than 24h0m0s.
-func short(d time.Duration) string {
+// ShortDuration prints 24h rather than 24h0m0s.
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

@@ -52,3 +52,28 @@ accounts:
 		t.Error("no include watches every key; nil keys watch none")
 	}
 }
+
+// TestGlobMatchAcrossSlashes: key names are not paths; * matches "/" too.
+func TestGlobMatchAcrossSlashes(t *testing.T) {
+	for _, tc := range []struct {
+		glob, name string
+		want       bool
+	}{
+		{"prod-*", "prod-ci/gh", true},
+		{"prod-*", "prod-api", true},
+		{"*/gh", "prod-ci/gh", true},
+		{"prod-?i/gh", "prod-ci/gh", true},
+		{"prod-ci?gh", "prod-ci/gh", true},
+		{"prod-*", "staging-ci/gh", false},
+		{"prod-ci/[a-g]*", "prod-ci/gh", true},
+		{"tmp-[a-", "tmp-a", false}, // malformed: matches nothing
+	} {
+		if got := GlobMatch(tc.glob, tc.name); got != tc.want {
+			t.Errorf("GlobMatch(%q, %q) = %v, want %v", tc.glob, tc.name, got, tc.want)
+		}
+	}
+	k := &Keys{Include: []string{"prod-*"}, Exclude: []string{"*/tmp"}}
+	if !k.Watches("prod-ci/gh") || k.Watches("prod-ci/tmp") {
+		t.Errorf("Watches: prod-ci/gh %v, prod-ci/tmp %v", k.Watches("prod-ci/gh"), k.Watches("prod-ci/tmp"))
+	}
+}

@@ -33,6 +33,9 @@ func TestStateDatabase(t *testing.T) {
 		{"both", "state_database: postgres://h/db\nstate_database_file: db-url\n", "", "set state_database or state_database_file, not both"},
 		{"not postgres", "state_database: mysql://qw:" + pw + "@db.example/quota\n", "", "state_database: want a postgres:// URL"},
 		{"no host", "state_database: postgres://qw:" + pw + "@/quota\n", "", "state_database: the URL names no host"},
+		{"bad sslmode", "state_database: postgres://qw:" + pw + "@db.example/quota?sslmode=bogus\n", "", "state_database: not a valid PostgreSQL URL"},
+		{"port out of range", "state_database: postgres://qw:" + pw + "@db.example:99999/quota\n", "", "state_database:"},
+		{"bad connect_timeout", "state_database: postgres://qw:" + pw + "@db.example/quota?connect_timeout=abc\n", "", "state_database: not a valid PostgreSQL URL"},
 		{"empty file", "state_database_file: empty\n", "", "state_database_file: the file is empty"},
 		{"missing file", "state_database_file: nope\n", "", "state_database_file:"},
 	} {

@@ -38,11 +38,12 @@ func StatusText(code int) string {
 	return s
 }
 
-// maxRetryAfter caps a Retry-After delay given in seconds.
+// maxRetryAfter caps a Retry-After delay, in seconds, in either form.
 const maxRetryAfter = 86400
 
 // ParseRetryAfter parses a Retry-After header: delay seconds (capped at a
-// day) or an HTTP date, which gives the time left until it, never negative.
+// day) or an HTTP date, which gives the time left until it, never negative
+// and capped at a day too.
 // It reports false for an empty, negative or unparsable value.
 func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
@@ -56,7 +57,7 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return time.Duration(min(s, maxRetryAfter)) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), maxRetryAfter*time.Second), true
 	}
 	return 0, false
 }

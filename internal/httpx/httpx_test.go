@@ -130,6 +130,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
 		{now.Add(time.Minute).Format(time.RFC850), time.Minute, true},
+		{now.AddDate(1, 0, 0).Format(http.TimeFormat), 86400 * time.Second, true}, // a date is capped too
 	}
 	for _, tt := range tests {
 		got, ok := ParseRetryAfter(tt.in, now)

@@ -25,6 +25,9 @@ type Keys struct {
 	// success.
 	FailedAt  time.Time
 	LastError string
+	// NextList, when set, is when the gateway's Retry-After lets the keys
+	// be listed again.
+	NextList time.Time
 	// Alerts holds, per kind, the alert of each key by id.
 	Alerts map[event.Kind]map[string]*alert.State
 	// Firing holds, by id, the last listed facts of each key with a firing
@@ -109,10 +112,10 @@ func keysToDisk(k *Keys) (int64, *diskKeys) {
 	if k == nil {
 		return 0, nil
 	}
-	if k.FailedAt.IsZero() && k.LastError == "" && len(k.Alerts) == 0 && len(k.Firing) == 0 {
+	if k.FailedAt.IsZero() && k.LastError == "" && k.NextList.IsZero() && len(k.Alerts) == 0 && len(k.Firing) == 0 {
 		return k.Listed, nil
 	}
-	d := &diskKeys{FailedAt: k.FailedAt, LastError: k.LastError}
+	d := &diskKeys{FailedAt: k.FailedAt, LastError: k.LastError, NextList: k.NextList}
 	if len(k.Alerts) > 0 {
 		d.Alerts = make(map[event.Kind]map[string]*diskAlertState, len(k.Alerts))
 		for kind, m := range k.Alerts {
@@ -146,7 +149,7 @@ func keysFromDisk(listed int64, d *diskKeys) *Keys {
 		}
 		return &Keys{Listed: listed}
 	}
-	k := &Keys{Listed: listed, FailedAt: d.FailedAt, LastError: d.LastError}
+	k := &Keys{Listed: listed, FailedAt: d.FailedAt, LastError: d.LastError, NextList: d.NextList}
 	for kind, m := range d.Alerts {
 		for id, s := range m {
 			if s != nil {

@@ -47,6 +47,7 @@ type diskAccount struct {
 type diskKeys struct {
 	FailedAt  time.Time                                 `json:"failed_at,omitzero"`
 	LastError string                                    `json:"last_error,omitempty"`
+	NextList  time.Time                                 `json:"next_list,omitzero"`
 	Alerts    map[event.Kind]map[string]*diskAlertState `json:"alerts,omitempty"`
 	Firing    map[string]*diskKey                       `json:"firing,omitempty"`
 }

@@ -19,10 +19,15 @@ var update = flag.Bool("update", false, "rewrite testdata/golden.json from what 
 // representative is a state with every field of the schema set: two
 // accounts (one never polled successfully and paused by a Retry-After),
 // every alert kind, the alerts and facts of an API key, runway samples, an owed delivery of a poll alert with
-// an unknown balance and one of a runway alert.
+// an unknown balance, one of a runway alert, one of an API-key alert and
+// one each of a budget and a spend-rate alert.
 func representative() *File {
 	t1, t2 := t0.Add(-2*time.Hour), t0.Add(-time.Hour)
 	secs, perHour := 5400.0, 2.5
+	remainUSD, remainQuota, expires := 2.0, int64(1_000_000), t0.Add(48*time.Hour)
+	dayStart := alert.Period.Start(alert.PeriodDay, t0, time.UTC)
+	spentUSD, spentQuota, budgetUSD, budgetQuota := 20.0, int64(10_000_000), 15.0, int64(7_500_000)
+	rateUSD, limitUSD := 6.0, 5.0
 	f := New()
 	main := f.Account("main")
 	main.Snapshot = &Snapshot{UserID: 7, Username: "alice", Quota: 20_000_000, UsedQuota: 80_000_000,
@@ -46,7 +51,7 @@ func representative() *File {
 	}
 	*main.Alert(event.KindSpendRate) = alert.State{Level: event.SeverityCritical, Since: t2, LastNotified: t2, Told: []string{"pager"}}
 	f.Digest = &DigestState{Last: t1, Used: map[string]int64{"main": 79_000_000}}
-	main.Keys = &Keys{Listed: t2.UnixMilli(), FailedAt: t0, LastError: "HTTP 502 Bad Gateway",
+	main.Keys = &Keys{Listed: t2.UnixMilli(), FailedAt: t0, LastError: "HTTP 502 Bad Gateway", NextList: t0.Add(20 * time.Minute),
 		Firing: map[string]*Key{"42": {ID: 42, Name: "svc", Status: "enabled", Remain: 1_000_000, Used: 9_000_000,
 			ExpiresAt: t0.Add(48 * time.Hour).Unix(), QuotaPerUSD: 500_000}}}
 	main.Keys.SetAlert(event.KindKeyQuota, "42", alert.State{Level: event.SeverityWarning, Since: t2, LastNotified: t2,
@@ -67,6 +72,26 @@ func representative() *File {
 				BalanceUSD: 40, Quota: 20_000_000, UsedUSD: 160, UsedQuota: 80_000_000, QuotaPerUSD: 500_000,
 				Summary: "main: at the current spend of $2.50/h the balance $40.00 lasts about 1h30m", ObservedAt: t2,
 				BalanceObservedAt: &t1, RunwaySeconds: &secs, SpendUSDPerHour: &perHour, NoThreshold: true}},
+		{Notifier: "chat", CreatedAt: t2, Config: "/etc/quotawatch/config.yaml",
+			Event: event.Event{Version: event.PayloadVersion, ID: "evt_key", Kind: event.KindKeyQuota, Status: event.StatusFiring,
+				Reason: event.ReasonNew, Severity: event.SeverityWarning, Account: "main", User: event.User{ID: 7, Username: "alice"},
+				BalanceUSD: 40, Quota: 20_000_000, UsedUSD: 160, UsedQuota: 80_000_000, QuotaPerUSD: 500_000,
+				ThresholdUSD: 5, ThresholdQuota: 2_500_000, ThresholdSource: event.SourceConfig,
+				Summary: "main: key svc has $2.00 left, below $5.00", ObservedAt: t2,
+				Key: &event.KeyRef{ID: 42, Name: "svc", Status: "enabled"}, RemainingUSD: &remainUSD, RemainingQuota: &remainQuota, ExpiresAt: &expires}},
+		{Notifier: "chat", CreatedAt: t2, Config: "/etc/quotawatch/config.yaml",
+			Event: event.Event{Version: event.PayloadVersion, ID: "evt_budget", Kind: event.KindBudget, Status: event.StatusFiring,
+				Reason: event.ReasonNew, Severity: event.SeverityWarning, Account: "main", User: event.User{ID: 7, Username: "alice"},
+				BalanceUSD: 40, Quota: 20_000_000, UsedUSD: 160, UsedQuota: 80_000_000, QuotaPerUSD: 500_000,
+				Summary: "main: spent $20.00 today, over the day's budget of $15.00", ObservedAt: t2, NoThreshold: true,
+				Spend: event.Spend{Period: "day", Timezone: "UTC", PeriodStart: &dayStart, SpentUSD: &spentUSD, SpentQuota: &spentQuota,
+					BudgetUSD: &budgetUSD, BudgetQuota: &budgetQuota, SpentSince: &t1, Partial: true, UsedDecreasedAt: &t1}}},
+		{Notifier: "pager", CreatedAt: t2, Config: "/etc/quotawatch/config.yaml",
+			Event: event.Event{Version: event.PayloadVersion, ID: "evt_rate", Kind: event.KindSpendRate, Status: event.StatusFiring,
+				Reason: event.ReasonNew, Severity: event.SeverityCritical, Account: "main", User: event.User{ID: 7, Username: "alice"},
+				BalanceUSD: 40, Quota: 20_000_000, UsedUSD: 160, UsedQuota: 80_000_000, QuotaPerUSD: 500_000,
+				Summary: "main: spending $6.00/h over the last 1h, above $5.00/h", ObservedAt: t2, NoThreshold: true,
+				SpendUSDPerHour: &rateUSD, Spend: event.Spend{Window: "1h", AboveUSDPerHour: &limitUSD, RateSince: &t2}}},
 	}
 	return f
 }

@@ -104,6 +104,9 @@ func (s *fileSession) Close() error {
 // Export writes f as JSON in the state file's format (the format of Save).
 func Export(w io.Writer, f *File) error {
 	f.Version = Version
+	if f.Outbox == nil {
+		f.Outbox = []*Delivery{} // "outbox": [] from either backend, as the state file has it
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(toDisk(f)); err != nil {

@@ -56,7 +56,7 @@ func Sample() *state.File {
 			alert.PeriodMonth: {Level: event.SeverityCritical, Since: t0, LastNotified: t0, Told: []string{"hook"}},
 		},
 	}
-	a.Keys = &state.Keys{Listed: t0.UnixMilli(), FailedAt: t0.Add(-time.Hour), LastError: "HTTP 502 Bad Gateway",
+	a.Keys = &state.Keys{Listed: t0.UnixMilli(), FailedAt: t0.Add(-time.Hour), LastError: "HTTP 502 Bad Gateway", NextList: t0.Add(20 * time.Minute),
 		Firing: map[string]*state.Key{"42": {ID: 42, Name: "svc", Status: "enabled", Remain: 1000000, Used: 9000000, ExpiresAt: t0.Add(48 * time.Hour).Unix(), QuotaPerUSD: 500000}}}
 	a.Keys.SetAlert(event.KindKeyQuota, "42", alert.State{Level: event.SeverityWarning, Since: t0, LastNotified: t0, Told: []string{"chat"}})
 	a.Keys.SetAlert(event.KindKeyExpiry, "42", alert.State{Level: event.SeverityCritical, Since: t0, LastNotified: t0, Told: []string{"hook"}})
