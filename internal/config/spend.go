@@ -285,6 +285,9 @@ func resolveDigest(r *rawDigest, known map[string]bool, all []Notifier) (*Digest
 		}
 		return d, nil
 	}
+	if len(*r.Notifiers) == 0 {
+		return nil, errors.New("digest.notifiers: empty; omit it for every notifier, or name at least one")
+	}
 	for j, name := range *r.Notifiers {
 		if !known[name] {
 			return nil, fmt.Errorf("digest.notifiers[%d]: unknown notifier %q", j, name)
