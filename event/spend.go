@@ -199,7 +199,7 @@ func (e Event) spendDescribe(d *Description) {
 func (e Event) spendSummary() string {
 	switch e.Situation() {
 	case SituationDigest:
-		return fmt.Sprintf("quotawatch digest: %d accounts, %s", len(e.Accounts), e.digestTotals())
+		return fmt.Sprintf("quotawatch digest: %s, %s", plural(len(e.Accounts), "account", "accounts"), e.digestTotals())
 	case SituationBudgetReached:
 		return fmt.Sprintf("%s: spent %s %s, reaching the %s %s budget %s%s; balance %s",
 			e.Account, e.Spent(), e.periodName(), e.Severity, e.Period, e.Budget(), e.spentCaveats(), e.Balance())
@@ -243,9 +243,9 @@ func (e Event) digestTotals() string {
 	}
 	var parts []string
 	for _, p := range order {
-		parts = append(parts, fmt.Sprintf("$%.2f spent %s", spent[p], DigestPeriodName(p)))
+		parts = append(parts, FormatDollars(spent[p])+" spent "+DigestPeriodName(p))
 	}
-	parts = append(parts, fmt.Sprintf("%d alerts firing", firing))
+	parts = append(parts, plural(firing, "alert", "alerts")+" firing")
 	return strings.Join(parts, ", ")
 }
 
