@@ -102,3 +102,30 @@ notifiers: [{ name: console, type: console }, { name: mail, type: console }]
 		t.Errorf("String() = %q", got)
 	}
 }
+
+// TestSpendOff: `spend: off` in an account switches off the spend inherited
+// from defaults, like `keys: off`; another word is an error.
+func TestSpendOff(t *testing.T) {
+	cfg, err := Parse([]byte(`
+defaults:
+  spend: { budgets: [{ period: day, usd: 300 }] }
+accounts:
+  - { name: main, token: sk-test-token }
+  - { name: quiet, token: sk-test-token2, spend: off }
+notifiers: [{ name: console, type: console }]
+`), t.TempDir(), all.Types(), goodEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Accounts[0].Spend == nil || cfg.Accounts[1].Spend != nil {
+		t.Errorf("spend: main %v, quiet %v; want inherited, off", cfg.Accounts[0].Spend, cfg.Accounts[1].Spend)
+	}
+	_, err = Parse([]byte(`
+accounts:
+  - { name: main, token: sk-test-token, spend: none }
+notifiers: [{ name: console, type: console }]
+`), t.TempDir(), all.Types(), goodEnv)
+	if err == nil || !strings.Contains(err.Error(), "accounts[0].spend: want a mapping (budgets, timezone, rate) or off") {
+		t.Errorf("spend: none: %v", err)
+	}
+}
