@@ -120,10 +120,11 @@ func TestTrackPeriod(t *testing.T) {
 			{"2026-11-24 00:15", 60_000_500, 500, false, true},
 		}},
 		{"int64 max once, then lower: never negative, never down", PeriodDay, time.UTC, []sample{
-			{"2026-11-24 00:00", 10_000_000, 0, false, false},
-			{"2026-11-24 01:00", 20_000_000, 10_000_000, false, false},
-			{"2026-11-24 02:00", math.MaxInt64, math.MaxInt64 - 10_000_000, false, false},
-			{"2026-11-24 03:00", 20_000_100, math.MaxInt64 - 10_000_000, false, true},
+			{"2026-11-24 00:00", 0, 0, false, false},
+			{"2026-11-24 01:00", 10_000_000, 10_000_000, false, false},
+			{"2026-11-24 02:00", math.MaxInt64, math.MaxInt64, false, false},
+			{"2026-11-24 03:00", 10_000_100, math.MaxInt64, false, true},
+			{"2026-11-24 04:00", 10_000_200, math.MaxInt64, false, true}, // growth after it: no wrap-around
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

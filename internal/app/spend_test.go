@@ -470,6 +470,7 @@ func TestUsedQuotaInt64MaxOnce(t *testing.T) {
 	h.run(time.Hour)
 	h.poller.setUsed("main", 6020)
 	h.run(time.Hour)
+	h.poller.setUsed("main", 6025) // growth after it: the sum must not wrap
 	h.run(time.Hour)
 	if got := h.nots["chat"].reasons(); got != "budget:new:warning budget:new:critical" {
 		t.Errorf("after a MaxInt64 sample and a lower one: %q, want nothing resolved within the period", got)
