@@ -43,3 +43,20 @@ func FormatUSDAt(quota, perUSD int64) string {
 	}
 	return fmt.Sprintf("%s$%d.%02d", sign, u/100, u%100)
 }
+
+// FormatDollars formats an amount already in dollars (a sum across accounts
+// of different units) like FormatUSDAt: "-$3.20", never "$-3.20".
+func FormatDollars(usd float64) string {
+	if usd < 0 {
+		return "-" + fmt.Sprintf("$%.2f", -usd)
+	}
+	return fmt.Sprintf("$%.2f", usd)
+}
+
+// plural is "1 account", "2 accounts".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -35,9 +35,13 @@ type Spend struct {
 	SpentSince *time.Time `json:"spent_since,omitempty"`
 	Partial    bool       `json:"partial,omitempty"`
 	// UsedDecreasedAt is when used_quota last went down in the period (a
-	// gateway reset or refund); the figure counts the growth before and
-	// after it.
+	// gateway reset, refund or glitch); the figure counts only growth above
+	// the highest used_quota seen in the period.
 	UsedDecreasedAt *time.Time `json:"used_decreased_at,omitempty"`
+	// BudgetChanged is set on a budget alert resolved within its period
+	// because the config no longer sets a budget the spend reaches (a
+	// budget raised or removed), rather than because a new period began.
+	BudgetChanged bool `json:"budget_changed,omitempty"`
 	// Window is the spend-rate window ("1h"), AboveUSDPerHour its limit,
 	// and RateSince when spending first went faster than the limit.
 	Window          string     `json:"window,omitempty"`
@@ -130,7 +134,7 @@ func (e Event) spentCaveats() string {
 		parts = append(parts, "counted since "+e.localTime(*e.SpentSince)+" only: no earlier sample in this "+e.Period)
 	}
 	if e.UsedDecreasedAt != nil {
-		parts = append(parts, "used_quota went down at "+e.localTime(*e.UsedDecreasedAt)+" (gateway reset or refund), growth before and after counted")
+		parts = append(parts, "used_quota went down at "+e.localTime(*e.UsedDecreasedAt)+" (gateway reset, refund or glitch): only growth above its highest value this "+e.Period+" counted")
 	}
 	if len(parts) == 0 {
 		return ""
@@ -195,11 +199,14 @@ func (e Event) spendDescribe(d *Description) {
 func (e Event) spendSummary() string {
 	switch e.Situation() {
 	case SituationDigest:
-		return fmt.Sprintf("quotawatch digest: %d accounts, %s", len(e.Accounts), e.digestTotals())
+		return fmt.Sprintf("quotawatch digest: %s, %s", plural(len(e.Accounts), "account", "accounts"), e.digestTotals())
 	case SituationBudgetReached:
 		return fmt.Sprintf("%s: spent %s %s, reaching the %s %s budget %s%s; balance %s",
 			e.Account, e.Spent(), e.periodName(), e.Severity, e.Period, e.Budget(), e.spentCaveats(), e.Balance())
 	case SituationBudgetOver:
+		if e.BudgetChanged {
+			return fmt.Sprintf("%s: the config no longer sets a %s budget that the spend reaches; the alert ends", e.Account, e.Period)
+		}
 		return fmt.Sprintf("%s: a new %s began; the %s budget %s starts afresh", e.Account, e.Period, e.Period, e.Budget())
 	case SituationRateHigh:
 		s := fmt.Sprintf("%s: spending %s", e.Account, e.rateText())
@@ -236,9 +243,9 @@ func (e Event) digestTotals() string {
 	}
 	var parts []string
 	for _, p := range order {
-		parts = append(parts, fmt.Sprintf("$%.2f spent %s", spent[p], DigestPeriodName(p)))
+		parts = append(parts, FormatDollars(spent[p])+" spent "+DigestPeriodName(p))
 	}
-	parts = append(parts, fmt.Sprintf("%d alerts firing", firing))
+	parts = append(parts, plural(firing, "alert", "alerts")+" firing")
 	return strings.Join(parts, ", ")
 }
 
@@ -307,7 +314,7 @@ func (e Event) spendFacts() []Fact {
 		}
 		fs = append(fs, Fact{"Spent", spent}, Fact{"Budget", e.Budget() + " per " + e.Period})
 		if e.UsedDecreasedAt != nil {
-			fs = append(fs, Fact{"Note", "used_quota went down at " + e.localTime(*e.UsedDecreasedAt) + " (gateway reset or refund)"})
+			fs = append(fs, Fact{"Note", "used_quota went down at " + e.localTime(*e.UsedDecreasedAt) + " (gateway reset, refund or glitch): only growth above its highest value this " + e.Period + " counted"})
 		}
 	case KindSpendRate:
 		fs = append(fs, Fact{"Spend", e.rateText()})

@@ -34,7 +34,7 @@ func TestDigestPayload(t *testing.T) {
 	if m["kind"] != "digest" || m["reason"] != "digest" || len(accts) != 2 || m["balance_usd"] != nil {
 		t.Errorf("payload: %s", b)
 	}
-	if want := "quotawatch digest: 2 accounts, $120.00 spent today, 1 alerts firing"; ev.Summary != want {
+	if want := "quotawatch digest: 2 accounts, $120.00 spent today, 1 alert firing"; ev.Summary != want {
 		t.Errorf("summary %q, want %q", ev.Summary, want)
 	}
 	rows := ev.DigestRows()
@@ -99,5 +99,14 @@ func TestSpendFieldsSurviveTheOutbox(t *testing.T) {
 		if string(again) != string(raw) {
 			t.Errorf("round trip changed the payload:\n%s\n%s", raw, again)
 		}
+	}
+}
+
+// TestDigestSummaryWording: singular and plural, and a negative sum as
+// "-$…" like every other amount.
+func TestDigestSummaryWording(t *testing.T) {
+	ev := Event{Kind: KindDigest, Accounts: []DigestAccount{{Account: "a", Spent: []DigestSpent{{Period: "day", SpentUSD: -3.2}}}}}
+	if got, want := ev.spendSummary(), "quotawatch digest: 1 account, -$3.20 spent today, 0 alerts firing"; got != want {
+		t.Errorf("summary:\n got  %s\n want %s", got, want)
 	}
 }

@@ -92,6 +92,11 @@ type Snapshot struct {
 	// (USD = quota / the gateway's quota_per_unit). Quota may be zero or
 	// negative (overdrawn).
 	Quota, UsedQuota int64
+	// UsedUnknown is set when used_quota could not be read: missing, null,
+	// not a number, fractional, out of the int64 range, or negative.
+	// UsedQuota is then 0 and means nothing: no spend or runway sample is
+	// taken from the poll. (Negated so that a Snapshot literal is read.)
+	UsedUnknown bool
 	// RemindThreshold is the account's own low-balance threshold in quota
 	// units; 0 means the gateway sent none. ThresholdField names where it
 	// came from: FieldRemindThreshold (AIHubMix) or FieldWarningThreshold
@@ -584,8 +589,8 @@ func decode(body []byte) (Snapshot, *Error) {
 		return malformed("data is not an object")
 	}
 	d := &env.Data.user
-	// Only quota is indispensable. An oddly typed used_quota or
-	// quota_remind_threshold counts as unset (0) rather than costing the
+	// Only quota is indispensable. An unreadable used_quota (UsedUnknown)
+	// or quota_remind_threshold counts as unset rather than costing the
 	// account its balance alert.
 	switch {
 	case d.Quota.bad:
@@ -593,7 +598,8 @@ func decode(body []byte) (Snapshot, *Error) {
 	case !d.Quota.set:
 		return malformed("missing data.quota")
 	}
-	if d.UsedQuota.bad {
+	hasUsed := d.UsedQuota.set && !d.UsedQuota.bad && d.UsedQuota.v >= 0
+	if !hasUsed {
 		d.UsedQuota.v = 0
 	}
 	threshold, field := int64(0), ""
@@ -608,6 +614,7 @@ func decode(body []byte) (Snapshot, *Error) {
 		Username:        string(d.Username),
 		Quota:           d.Quota.v,
 		UsedQuota:       d.UsedQuota.v,
+		UsedUnknown:     !hasUsed,
 		RemindThreshold: threshold,
 		ThresholdField:  field,
 	}, nil

@@ -430,16 +430,29 @@ func TestDecode(t *testing.T) {
 		want    Snapshot
 		wantErr string // Error.Message; "" for success
 		kind    ErrorKind
+		// usedRead: used_quota was read; otherwise want.UsedUnknown is
+		// expected (and UsedQuota 0).
+		usedRead bool
 	}{
 		{name: "negative quota", body: `{"data":{"quota":-42},"success":true}`, want: Snapshot{Quota: -42}},
 		{name: "zero quota", body: `{"data":{"quota":0,"id":7}}`, want: Snapshot{ID: 7, HasID: true}},
 		{name: "success missing", body: `{"data":{"quota":5}}`, want: Snapshot{Quota: 5}},
 		{name: "integral floats", body: `{"data":{"id":9.0,"quota":1e6,"used_quota":2.50e1,"quota_remind_threshold":-0.0}}`,
-			want: Snapshot{ID: 9, HasID: true, Quota: 1000000, UsedQuota: 25}},
+			want: Snapshot{ID: 9, HasID: true, Quota: 1000000, UsedQuota: 25}, usedRead: true},
 		{name: "numeric strings", body: `{"data":{"id":"12","quota":" 300 ","used_quota":"4.0","quota_remind_threshold":""}}`,
-			want: Snapshot{ID: 12, HasID: true, Quota: 300, UsedQuota: 4}},
-		{name: "int64 extremes", body: `{"data":{"quota":9223372036854775807,"used_quota":-9223372036854775808}}`,
-			want: Snapshot{Quota: 1<<63 - 1, UsedQuota: -1 << 63}},
+			want: Snapshot{ID: 12, HasID: true, Quota: 300, UsedQuota: 4}, usedRead: true},
+		{name: "int64 extremes", body: `{"data":{"quota":9223372036854775807,"used_quota":9223372036854775807}}`,
+			want: Snapshot{Quota: 1<<63 - 1, UsedQuota: 1<<63 - 1}, usedRead: true},
+		{name: "used_quota zero", body: `{"data":{"quota":1,"used_quota":0}}`, want: Snapshot{Quota: 1}, usedRead: true},
+		// An unreadable used_quota is unknown, never 0 (which would look
+		// like a reset, and the next good poll like spending it all).
+		{name: "used_quota negative", body: `{"data":{"quota":1,"used_quota":-5}}`, want: Snapshot{Quota: 1}},
+		{name: "used_quota int64 min", body: `{"data":{"quota":1,"used_quota":-9223372036854775808}}`, want: Snapshot{Quota: 1}},
+		{name: "used_quota fractional", body: `{"data":{"quota":1,"used_quota":12000000.5}}`, want: Snapshot{Quota: 1}},
+		{name: "used_quota 1e20", body: `{"data":{"quota":1,"used_quota":1e20}}`, want: Snapshot{Quota: 1}},
+		{name: "used_quota out of range", body: `{"data":{"quota":1,"used_quota":9223372036854775808}}`, want: Snapshot{Quota: 1}},
+		{name: "used_quota abc", body: `{"data":{"quota":1,"used_quota":"abc"}}`, want: Snapshot{Quota: 1}},
+		{name: "used_quota empty string", body: `{"data":{"quota":1,"used_quota":""}}`, want: Snapshot{Quota: 1}},
 		{name: "null fields", body: `{"data":{"quota":1,"id":null,"username":null,"used_quota":null,"notify":null}}`, want: Snapshot{Quota: 1}},
 		{name: "odd id", body: `{"data":{"quota":1,"id":"u-1"}}`, want: Snapshot{Quota: 1}},
 		{name: "notify_email true", body: `{"data":{"quota":1,"notify":false,"notify_email":true}}`, want: Snapshot{Quota: 1}},
@@ -482,8 +495,10 @@ func TestDecode(t *testing.T) {
 				if e != nil {
 					t.Fatalf("decode error: %v", e)
 				}
-				if got != tt.want {
-					t.Fatalf("decode = %+v\nwant     %+v", got, tt.want)
+				want := tt.want
+				want.UsedUnknown = !tt.usedRead
+				if got != want {
+					t.Fatalf("decode = %+v\nwant     %+v", got, want)
 				}
 				return
 			}

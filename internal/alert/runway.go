@@ -57,7 +57,7 @@ func SpendRate(samples []Sample) (quotaPerHour float64, ok bool) {
 	if dt <= 0 {
 		return 0, false
 	}
-	du := last.Used - first.Used
+	du := SatSub(last.Used, first.Used)
 	if du <= 0 {
 		return 0, true
 	}

@@ -59,25 +59,40 @@ func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
 const BaselineSlack = 15 * time.Minute
 
 // PeriodSpend tracks what an account spent in the current period: the
-// growth of used_quota since the period's first sample. A used_quota that
-// goes down (a gateway reset or a refund) starts a new baseline at the lower
-// value and keeps what was counted before it (Carried), so it neither
-// raises nor clears an alert by itself.
+// growth of used_quota since the period's first sample, counted only above
+// the period's high-water mark. A used_quota that goes down (a gateway
+// reset, a refund, or a glitch) does not lower the figure, and growth that
+// only climbs back up to the highest value seen in the period is not counted
+// again: a brief drop to 0 and back is no spend. The trade-off: after a
+// genuine reset, what is spent until the counter passes its old value in the
+// same period is not counted. The figure never goes down within a period and
+// is never negative.
 type PeriodSpend struct {
 	// Start is the period's start; BaseAt is when its first sample was
-	// taken, and Base the used_quota then (or after the last decrease).
+	// taken, and Base the used_quota then (or after a decrease, in state
+	// written by older versions).
 	Start, BaseAt time.Time
 	Base          int64
-	// Carried is what was spent in the period before the last decrease.
+	// Carried is what was spent in the period before a decrease (state
+	// written by older versions; new versions keep it at 0).
 	Carried int64
 	// Last is the used_quota of the latest sample.
 	Last int64
+	// High is the highest used_quota seen in the period (0 in state written
+	// by older versions: Last stands in).
+	High int64
 	// DecreasedAt is when used_quota last went down in this period.
 	DecreasedAt time.Time
 }
 
-// Spent is what was spent in the period so far, in quota units.
-func (p PeriodSpend) Spent() int64 { return p.Carried + p.Last - p.Base }
+// high is the period's high-water mark.
+func (p PeriodSpend) high() int64 { return max(p.High, p.Last, p.Base) }
+
+// Spent is what was spent in the period so far, in quota units: never
+// negative, saturating rather than overflowing.
+func (p PeriodSpend) Spent() int64 {
+	return max(SatAdd(max(p.Carried, 0), SatSub(p.high(), p.Base)), 0)
+}
 
 // Partial reports whether the figure covers less than the whole period so
 // far: its first sample came more than BaselineSlack after the start.
@@ -90,11 +105,12 @@ func TrackPeriod(p PeriodSpend, period Period, loc *time.Location, at time.Time,
 	start := period.Start(at, loc)
 	switch {
 	case !start.Equal(p.Start):
-		return PeriodSpend{Start: start, BaseAt: at, Base: used, Last: used}
+		return PeriodSpend{Start: start, BaseAt: at, Base: used, Last: used, High: used}
 	case used < p.Last:
-		p.Carried += p.Last - p.Base
-		p.Base, p.Last, p.DecreasedAt = used, used, at
+		p.High = p.high()
+		p.Last, p.DecreasedAt = used, at
 	default:
+		p.High = max(p.high(), used)
 		p.Last = used
 	}
 	return p
@@ -169,9 +185,10 @@ func AddSpendSample(samples []Sample, s Sample, window time.Duration) []Sample {
 
 // SpendOverWindow is the spend per hour over the samples, which must span at
 // least window but not more than twice it (a longer gap in polling would
-// dilute a spike): the growth of used_quota summed over consecutive samples,
-// so a decrease (reset or refund) counts as no spend rather than as negative
-// spend. ok is false when the samples do not span the window.
+// dilute a spike): the growth of used_quota above its highest value so far
+// in the samples, so a decrease (reset, refund or glitch) counts as no spend
+// rather than as negative spend, and climbing back to the old value after a
+// drop is no spend either. ok is false when the samples do not span the window.
 func SpendOverWindow(samples []Sample, window time.Duration) (quotaPerHour float64, ok bool) {
 	if len(samples) < 2 {
 		return 0, false
@@ -180,10 +197,10 @@ func SpendOverWindow(samples []Sample, window time.Duration) (quotaPerHour float
 	if span < window || span > 2*window {
 		return 0, false
 	}
-	var grown int64
-	for i := 1; i < len(samples); i++ {
-		if d := samples[i].Used - samples[i-1].Used; d > 0 {
-			grown += d
+	grown, high := int64(0), samples[0].Used
+	for _, s := range samples[1:] {
+		if s.Used > high {
+			grown, high = SatAdd(grown, SatSub(s.Used, high)), s.Used
 		}
 	}
 	return float64(grown) / span.Hours(), true
@@ -215,7 +232,7 @@ func RunawaySince(samples []Sample, above float64) time.Time {
 	for i > 0 {
 		a, b := samples[i-1], samples[i]
 		dt := b.At.Sub(a.At).Hours()
-		if dt <= 0 || float64(b.Used-a.Used)/dt <= above {
+		if dt <= 0 || float64(SatSub(b.Used, a.Used))/dt <= above {
 			break
 		}
 		i--

@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"math"
 	"testing"
 	"time"
 	_ "time/tzdata" // the zones below, whatever the machine has installed
@@ -107,9 +108,23 @@ func TestTrackPeriod(t *testing.T) {
 		{"used_quota decreasing: reset or refund", PeriodDay, time.UTC, []sample{
 			{"2026-11-24 00:00", 100, 0, false, false},
 			{"2026-11-24 01:00", 150, 50, false, false},
-			{"2026-11-24 02:00", 20, 50, false, true}, // reset: nothing more, nothing less
-			{"2026-11-24 03:00", 50, 80, false, true}, // growth after it counts
-			{"2026-11-24 04:00", 40, 80, false, true}, // a refund: no negative spend
+			{"2026-11-24 02:00", 20, 50, false, true},  // reset: nothing more, nothing less
+			{"2026-11-24 03:00", 50, 50, false, true},  // climbing back below the old high: not counted (the trade-off)
+			{"2026-11-24 04:00", 40, 50, false, true},  // a refund: no negative spend
+			{"2026-11-24 05:00", 180, 80, false, true}, // growth beyond the old high counts
+		}},
+		{"glitch: a drop to 0 and back is no spend", PeriodDay, time.UTC, []sample{
+			{"2026-11-24 00:00", 60_000_000, 0, false, false},
+			{"2026-11-24 00:05", 0, 0, false, true},
+			{"2026-11-24 00:10", 60_000_000, 0, false, true},
+			{"2026-11-24 00:15", 60_000_500, 500, false, true},
+		}},
+		{"int64 max once, then lower: never negative, never down", PeriodDay, time.UTC, []sample{
+			{"2026-11-24 00:00", 0, 0, false, false},
+			{"2026-11-24 01:00", 10_000_000, 10_000_000, false, false},
+			{"2026-11-24 02:00", math.MaxInt64, math.MaxInt64, false, false},
+			{"2026-11-24 03:00", 10_000_100, math.MaxInt64, false, true},
+			{"2026-11-24 04:00", 10_000_200, math.MaxInt64, false, true}, // growth after it: no wrap-around
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,5 +287,52 @@ func TestRunawaySince(t *testing.T) {
 	}
 	if got := RunawaySince(samples, 5); !got.Equal(t0.Add(3 * time.Hour)) {
 		t.Errorf("RunawaySince = %s, want 03:00 (the last slow sample, where the spike began)", got)
+	}
+}
+
+// TestSpentSaturates: figures from extreme counters (or a state written by an
+// older version) neither wrap around nor go negative.
+func TestSpentSaturates(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    PeriodSpend
+		want int64
+	}{
+		{"min base, max last", PeriodSpend{Base: math.MinInt64, Last: math.MaxInt64}, math.MaxInt64},
+		{"carried plus max", PeriodSpend{Carried: math.MaxInt64, Base: 0, Last: 10}, math.MaxInt64},
+		{"old state, wrapped carried", PeriodSpend{Carried: -18446744073685, Base: 5, Last: 5}, 0},
+		{"old state, carried", PeriodSpend{Carried: 50, Base: 20, Last: 30}, 60},
+	} {
+		if got := tc.p.Spent(); got != tc.want {
+			t.Errorf("%s: Spent = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if got := SatSub(math.MinInt64, 1); got != math.MinInt64 {
+		t.Errorf("SatSub(min, 1) = %d", got)
+	}
+	if got := SatSub(1, math.MinInt64); got != math.MaxInt64 {
+		t.Errorf("SatSub(1, min) = %d", got)
+	}
+	if got := SatSub(-1, math.MinInt64); got != math.MaxInt64 {
+		t.Errorf("SatSub(-1, min) = %d", got)
+	}
+	if rate, ok := SpendRate([]Sample{{At: time.Unix(0, 0), Used: math.MinInt64}, {At: time.Unix(3600, 0), Used: math.MaxInt64}}); !ok || rate <= 0 {
+		t.Errorf("SpendRate over the int64 range = %v, %v; want a positive rate", rate, ok)
+	}
+}
+
+// TestSpendRateGlitch: a drop to 0 and back within the window is no spend,
+// and an int64-max sample does not wrap the sum.
+func TestSpendRateGlitch(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	samples := []Sample{{at(0), 60_000_000}, {at(20), 60_000_000}, {at(30), 0}, {at(40), 60_000_000}, {at(60), 60_001_000}}
+	rate, ok := SpendOverWindow(samples, time.Hour)
+	if !ok || rate != 1000 {
+		t.Errorf("rate over a drop and return = %v, %v; want 1000/h", rate, ok)
+	}
+	samples = []Sample{{at(0), 100}, {at(30), math.MaxInt64}, {at(40), 200}, {at(60), math.MaxInt64}}
+	if rate, ok := SpendOverWindow(samples, time.Hour); !ok || rate < 0 {
+		t.Errorf("rate with int64 max = %v, %v; want non-negative", rate, ok)
 	}
 }

@@ -55,6 +55,9 @@ func (p *fakePoller) Self(_ context.Context, r aihubmix.Request) (aihubmix.Snaps
 	if err := p.err[name]; err != nil {
 		return aihubmix.Snapshot{}, err
 	}
+	if p.used[name] == usedUnreadable {
+		return aihubmix.Snapshot{ID: 7, HasID: true, Username: "alice", Quota: p.quota[name], UsedUnknown: true}, nil
+	}
 	return aihubmix.Snapshot{ID: 7, HasID: true, Username: "alice", Quota: p.quota[name], UsedQuota: p.used[name]}, nil
 }
 

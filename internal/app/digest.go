@@ -111,10 +111,10 @@ func digestAccount(as *state.Account, acct config.Account, last *state.DigestSta
 		}
 		return da
 	}
-	if prev, ok := last.Used[acct.Name]; ok {
+	if prev, ok := last.Used[acct.Name]; ok && !s.UsedUnknown {
 		// Without budgets: the growth of used_quota since the last digest
 		// (0 if it went down).
-		grown := max(s.UsedQuota-prev, 0)
+		grown := max(alert.SatSub(s.UsedQuota, prev), 0)
 		da.Spent = append(da.Spent, notifiers.DigestSpent{Period: "since_last_digest", SpentQuota: grown,
 			SpentUSD: notifiers.USDAt(grown, u), Since: last.Last.UTC()})
 	}
@@ -125,7 +125,7 @@ func digestAccount(as *state.Account, acct config.Account, last *state.DigestSta
 func usedByAccount(st *state.File) map[string]int64 {
 	out := map[string]int64{}
 	for name, as := range st.Accounts {
-		if as != nil && as.Snapshot != nil {
+		if as != nil && as.Snapshot != nil && !as.Snapshot.UsedUnknown {
 			out[name] = as.Snapshot.UsedQuota
 		}
 	}

@@ -36,10 +36,15 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, pe
 		return
 	}
 	snap := res.Snapshot
+	usedWasUnknown := as.Snapshot != nil && as.Snapshot.UsedUnknown
 	as.PollFailures, as.LastError, as.LastSuccess, as.NextPoll = 0, "", res.At, time.Time{}
 	as.Snapshot = &state.Snapshot{
-		Quota: snap.Quota, UsedQuota: snap.UsedQuota, RemindThreshold: snap.RemindThreshold,
+		Quota: snap.Quota, UsedQuota: snap.UsedQuota, UsedUnknown: snap.UsedUnknown, RemindThreshold: snap.RemindThreshold,
 		Username: snap.Username, QuotaPerUSD: perUSD, ObservedAt: res.At,
+	}
+	if snap.UsedUnknown && !usedWasUnknown {
+		c.logger().Warn("used_quota unreadable (missing, not a whole number, negative or out of range): no spend or runway sample until it is; alerts keep their level",
+			"account", acct.Name)
 	}
 	if snap.HasID {
 		as.Snapshot.UserID = snap.ID
@@ -55,6 +60,11 @@ func (c *Cycle) evaluate(st *state.File, acct config.Account, res PollResult, pe
 	c.step(st, acct, as, notifiers.KindBalance, level, th, res.At, perUSD, resolvedAt(thresholds))
 	c.Metrics.alertLevel(acct.Name, level)
 
+	if snap.UsedUnknown {
+		// No spend figure this poll: no runway, budget or rate verdict;
+		// every such alert keeps its level and its samples.
+		return
+	}
 	level = notifiers.SeverityNone
 	var fill func(*notifiers.Event)
 	if rw := acct.Runway; rw != nil {

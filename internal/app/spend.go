@@ -19,7 +19,7 @@ func (c *Cycle) spend(st *state.File, acct config.Account, as *state.Account, us
 	sp := acct.Spend
 	if sp == nil {
 		if as.Spend != nil {
-			c.stepBudgets(st, acct, as, nil, at, perUSD)
+			c.stepBudgets(st, acct, as, nil, nil, at, perUSD)
 			as.Spend = nil
 			c.Metrics.forgetSpent(acct.Name)
 		}
@@ -31,6 +31,7 @@ func (c *Cycle) spend(st *state.File, acct config.Account, as *state.Account, us
 	}
 	ss := as.Spend
 	budgets := sp.BudgetsAt(perUSD)
+	rolled := map[alert.Period]bool{}
 	if len(budgets) > 0 {
 		if ss.Periods == nil {
 			ss.Periods = map[alert.Period]*alert.PeriodSpend{}
@@ -41,8 +42,9 @@ func (c *Cycle) spend(st *state.File, acct config.Account, as *state.Account, us
 				prev = *ps
 			}
 			next := alert.TrackPeriod(prev, p, sp.Location, at, used)
+			rolled[p] = !next.Start.Equal(prev.Start)
 			if p == alert.PeriodDay && !prev.Start.IsZero() && next.Start.Equal(prev.Start) && next.DecreasedAt.Equal(at) {
-				c.logger().Warn("used_quota went down (gateway reset or refund): the day's and month's spend count the growth before and after",
+				c.logger().Warn("used_quota went down (gateway reset, refund or glitch): the day's and month's spend count only growth above the highest value seen in them",
 					"account", acct.Name, "from", prev.Last, "to", used)
 			}
 			ss.Periods[p] = &next
@@ -52,7 +54,7 @@ func (c *Cycle) spend(st *state.File, acct config.Account, as *state.Account, us
 		ss.Periods = nil
 		c.Metrics.forgetSpent(acct.Name)
 	}
-	c.stepBudgets(st, acct, as, budgets, at, perUSD)
+	c.stepBudgets(st, acct, as, budgets, rolled, at, perUSD)
 
 	r := sp.Rate
 	if r == nil {
@@ -89,8 +91,11 @@ func (c *Cycle) spend(st *state.File, acct config.Account, as *state.Account, us
 }
 
 // stepBudgets advances the account's budget alert of each period; with no
-// budgets, each firing one resolves.
-func (c *Cycle) stepBudgets(st *state.File, acct config.Account, as *state.Account, budgets []alert.Budget, at time.Time, perUSD int64) {
+// budgets, each firing one resolves. rolled tells which periods began with
+// this sample: a budget alert resolves only then, or when the config no
+// longer sets a budget the spend reaches (BudgetChanged) — never because
+// the spent figure went down within the period.
+func (c *Cycle) stepBudgets(st *state.File, acct config.Account, as *state.Account, budgets []alert.Budget, rolled map[alert.Period]bool, at time.Time, perUSD int64) {
 	ss := as.Spend
 	for _, p := range alert.Periods {
 		var prev alert.State
@@ -105,18 +110,49 @@ func (c *Cycle) stepBudgets(st *state.File, acct config.Account, as *state.Accou
 		if level == notifiers.SeverityNone && !prev.Firing() {
 			continue
 		}
+		th := alert.Threshold{Quota: b.Quota, Severity: b.Severity, Source: notifiers.SourceConfig}
+		changed := false
+		if prev.Firing() && !rolled[p] && level < prev.Level {
+			// Same period, lower level: only a config change may lower it.
+			// A budget at the firing level still reached keeps it.
+			if kept, ok := budgetAt(budgets, p, prev.Level, ps); ok {
+				level, th = prev.Level, alert.Threshold{Quota: kept.Quota, Severity: kept.Severity, Source: notifiers.SourceConfig}
+			} else {
+				changed = true
+			}
+		}
 		tz := "UTC"
 		if acct.Spend != nil {
 			tz = acct.Spend.Timezone
 		}
-		next := c.advance(st, acct, as, notifiers.KindBudget, prev, level,
-			alert.Threshold{Quota: b.Quota, Severity: b.Severity, Source: notifiers.SourceConfig}, at, perUSD, budgetFill(p, tz, ps))
+		fill := budgetFill(p, tz, ps)
+		if changed {
+			fill = func(ev *notifiers.Event) {
+				budgetFill(p, tz, ps)(ev)
+				ev.BudgetChanged = !ev.Firing()
+			}
+		}
+		next := c.advance(st, acct, as, notifiers.KindBudget, prev, level, th, at, perUSD, fill)
 		if next.Firing() {
 			*ss.Budget(p) = next
 		} else {
 			delete(ss.Budgets, p)
 		}
 	}
+}
+
+// budgetAt is the period's budget at severity that ps's spend reaches, if
+// the config still sets one.
+func budgetAt(budgets []alert.Budget, p alert.Period, sev notifiers.Severity, ps *alert.PeriodSpend) (alert.Budget, bool) {
+	if ps == nil {
+		return alert.Budget{}, false
+	}
+	for _, b := range budgets {
+		if b.Period == p && b.Severity == sev && ps.Spent() >= b.Quota {
+			return b, true
+		}
+	}
+	return alert.Budget{}, false
 }
 
 // budgetFill adds a budget alert's fields: the period, what was spent in it
@@ -250,6 +286,10 @@ func SpendOf(ctx context.Context, cfg *config.Config, balances []Balance, now ti
 			continue
 		}
 		for p, ps := range SpentNow(st.Accounts[acct.Name], acct, now) {
+			if b.Snapshot.UsedUnknown { // no fresh figure: the stored one
+				bs.Periods[p] = ps
+				continue
+			}
 			bs.Periods[p] = alert.TrackPeriod(ps, p, acct.Spend.Location, now, b.Snapshot.UsedQuota)
 		}
 	}

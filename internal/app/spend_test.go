@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -115,7 +116,8 @@ func TestBudgetBaselineSurvivesRestarts(t *testing.T) {
 }
 
 // TestUsedQuotaDecreaseIsNoAlarm: a gateway reset mid-day neither fires
-// nor clears anything; the figure keeps the spend before it and says so.
+// nor clears anything; the figure keeps the spend before it, counts only
+// growth above the day's high-water mark after it, and says so.
 func TestUsedQuotaDecreaseIsNoAlarm(t *testing.T) {
 	h := newHarness(t, budgetConfig)
 	h.now = time.Date(2026, 11, 23, 22, 0, 0, 0, time.UTC) // the first check at 00:00 Berlin
@@ -128,13 +130,13 @@ func TestUsedQuotaDecreaseIsNoAlarm(t *testing.T) {
 		t.Errorf("a reset sent %q", got)
 	}
 	d := h.state().Accounts["main"].Spend.Periods[alert.PeriodDay]
-	if d.Spent() != 250*usd || d.DecreasedAt.IsZero() {
-		t.Errorf("spent %d after the reset, want $250 (200 before, 50 after); decreased at %v", d.Spent(), d.DecreasedAt)
+	if d.Spent() != 200*usd || d.DecreasedAt.IsZero() {
+		t.Errorf("spent %d after the reset, want $200 (growth below the old $5200 not counted); %+v", d.Spent(), d)
 	}
-	h.poller.setUsed("main", 120)
+	h.poller.setUsed("main", 5300)
 	h.run(time.Hour)
 	ev := h.nots["chat"].got
-	if len(ev) != 1 || ev[0].UsedDecreasedAt == nil || !strings.Contains(ev[0].Summary, "gateway reset or refund") {
+	if len(ev) != 1 || ev[0].UsedDecreasedAt == nil || *ev[0].SpentUSD != 300 || !strings.Contains(ev[0].Summary, "gateway reset, refund or glitch") {
 		t.Errorf("the alert after a reset says so: %+v", ev)
 	}
 }
@@ -440,5 +442,119 @@ func TestRunSendsTheDigestOncePerPeriod(t *testing.T) {
 	})
 	if n := strings.Count(out.String(), " DIGEST "); n != 3 {
 		t.Errorf("%d digests in 3h of hourly digests, want 3:\n%s", n, out.String())
+	}
+}
+
+// usedUnreadable, as a fakePoller's used_quota, makes it answer with an
+// unreadable used_quota (UsedUnknown).
+const usedUnreadable = math.MinInt64
+
+// TestUsedQuotaInt64MaxOnce: with both budgets firing, the gateway sends
+// used_quota = MaxInt64 once and then a lower value. Nothing resolves
+// within the period (the day's ends only with a new Berlin day, saying so),
+// and no figure anywhere is negative.
+func TestUsedQuotaInt64MaxOnce(t *testing.T) {
+	h := newHarness(t, budgetConfig)
+	h.now = time.Date(2026, 11, 23, 23, 0, 0, 0, time.UTC) // 00:00 Berlin
+	h.poller.set("main", 10_000)
+	h.poller.setUsed("main", 0)
+	h.run(0)
+	h.poller.setUsed("main", 6000) // $6000: past both budgets
+	h.run(time.Hour)
+	if got := h.nots["chat"].reasons(); got != "budget:new:warning budget:new:critical" {
+		t.Fatalf("budgets: %q", got)
+	}
+	h.poller.mu.Lock()
+	h.poller.used["main"] = math.MaxInt64
+	h.poller.mu.Unlock()
+	h.run(time.Hour)
+	h.poller.setUsed("main", 6020)
+	h.run(time.Hour)
+	h.poller.setUsed("main", 6025) // growth after it: the sum must not wrap
+	h.run(time.Hour)
+	if got := h.nots["chat"].reasons(); got != "budget:new:warning budget:new:critical" {
+		t.Errorf("after a MaxInt64 sample and a lower one: %q, want nothing resolved within the period", got)
+	}
+	for p, ps := range h.state().Accounts["main"].Spend.Periods {
+		if ps.Spent() < 0 {
+			t.Errorf("%s: spent %d, negative", p, ps.Spent())
+		}
+	}
+	for _, ev := range h.nots["chat"].got {
+		if ev.SpentUSD != nil && *ev.SpentUSD < 0 {
+			t.Errorf("negative spent_usd %v in %q", *ev.SpentUSD, ev.Summary)
+		}
+	}
+	// A new Berlin day: the day's budget resolves, saying why.
+	h.now = time.Date(2026, 11, 25, 0, 30, 0, 0, time.FixedZone("CET", 3600))
+	h.run(0)
+	evs := h.nots["chat"].got
+	if last := evs[len(evs)-1]; last.Reason != notifiers.ReasonResolved || last.Period != "day" || !strings.Contains(last.Summary, "a new day began") {
+		t.Errorf("at the rollover: %q %s %q", last.Reason, last.Period, last.Summary)
+	}
+}
+
+// TestBudgetRemovedResolvesSayingSo: a budget resolved within its period
+// because the config dropped it does not claim a new day began.
+func TestBudgetRemovedResolvesSayingSo(t *testing.T) {
+	h := newHarness(t, budgetConfig)
+	h.now = time.Date(2026, 11, 23, 23, 0, 0, 0, time.UTC)
+	h.poller.set("main", 10_000)
+	h.poller.setUsed("main", 0)
+	h.run(0)
+	h.poller.setUsed("main", 400)
+	h.run(time.Hour)
+	if got := h.nots["chat"].reasons(); got != "budget:new:warning" {
+		t.Fatalf("budget: %q", got)
+	}
+	h.reconfigure(strings.Replace(budgetConfig, "{ period: day, usd: 300 }, ", "", 1))
+	h.run(time.Hour)
+	evs := h.nots["chat"].got
+	last := evs[len(evs)-1]
+	if last.Reason != notifiers.ReasonResolved || !last.BudgetChanged || strings.Contains(last.Summary, "new day") {
+		t.Errorf("resolution after the budget was removed: %q %v %q", last.Reason, last.BudgetChanged, last.Summary)
+	}
+}
+
+// TestUnreadableUsedQuotaIsNoSample: an unreadable used_quota is no sample:
+// no reset is logged, the next good poll counts nothing that was not spent,
+// a firing budget keeps its level, the balance alert still works, and one
+// warning is logged per streak.
+func TestUnreadableUsedQuotaIsNoSample(t *testing.T) {
+	h := newHarness(t, spendConfig)
+	h.now = time.Date(2026, 11, 23, 23, 0, 0, 0, time.UTC)
+	h.poller.set("main", 10_000)
+	h.poller.setUsed("main", 20_000)
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	run := func(d time.Duration) {
+		h.now = h.now.Add(d)
+		h.runWith(h.poller, func(c *Cycle) { c.Logger = logger })
+	}
+	for range 3 {
+		run(20 * time.Minute)
+	}
+	h.poller.mu.Lock()
+	h.poller.used["main"] = usedUnreadable
+	h.poller.mu.Unlock()
+	h.poller.set("main", 5) // below the $10 threshold: the balance alert still fires
+	for range 3 {
+		run(20 * time.Minute)
+	}
+	h.poller.setUsed("main", 20_000)
+	run(20 * time.Minute)
+	run(20 * time.Minute)
+	if got := h.nots["chat"].reasons(); got != "balance:new:critical" {
+		t.Errorf("alerts: %q, want only the balance alert", got)
+	}
+	day := h.state().Accounts["main"].Spend.Periods[alert.PeriodDay]
+	if day.Spent() != 0 || !day.DecreasedAt.IsZero() {
+		t.Errorf("day after unreadable polls: %+v, want nothing spent and no decrease", day)
+	}
+	if n := strings.Count(logs.String(), "used_quota unreadable"); n != 1 {
+		t.Errorf("%d warnings for one streak, want 1:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), "went down") {
+		t.Errorf("an unreadable used_quota logged as a decrease:\n%s", logs.String())
 	}
 }

@@ -327,7 +327,9 @@ func newBalanceRow(b app.Balance, a config.Account) balanceRow {
 		row.User.ID = s.ID
 	}
 	row.BalanceUSD, row.Quota = ptr(notifiers.USDAt(s.Quota, u.PerUSD)), ptr(s.Quota)
-	row.UsedUSD, row.UsedQuota = ptr(notifiers.USDAt(s.UsedQuota, u.PerUSD)), ptr(s.UsedQuota)
+	if !s.UsedUnknown { // unreadable used_quota: null, "unknown" in the table
+		row.UsedUSD, row.UsedQuota = ptr(notifiers.USDAt(s.UsedQuota, u.PerUSD)), ptr(s.UsedQuota)
+	}
 	if th := b.Threshold; b.Thresholds {
 		row.ThresholdUSD, row.ThresholdQuota, row.ThresholdSource = ptr(notifiers.USDAt(th.Quota, u.PerUSD)), ptr(th.Quota), th.Source
 	}
@@ -419,8 +421,12 @@ func writeBalanceTable(w io.Writer, rows []balanceRow) {
 		case r.AccountThresholdQuota != nil:
 			own = notifiers.FormatUSDAt(*r.AccountThresholdQuota, r.QuotaPerUSD) + " from " + r.AccountThreshold
 		}
+		used := "unknown"
+		if r.UsedQuota != nil {
+			used = notifiers.FormatUSDAt(*r.UsedQuota, r.QuotaPerUSD)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, notifiers.FormatUSDAt(*r.Quota, r.QuotaPerUSD),
-			notifiers.FormatUSDAt(*r.UsedQuota, r.QuotaPerUSD), th, r.Level, unit, own)
+			used, th, r.Level, unit, own)
 	}
 	tw.Flush()
 	writeSpendTable(w, rows)

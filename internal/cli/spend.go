@@ -27,6 +27,8 @@ type spentPeriod struct {
 	SpentQuota int64     `json:"spent_quota"`
 	Since      time.Time `json:"since"`
 	Partial    bool      `json:"partial,omitempty"`
+	// UsedDecreasedAt is when used_quota last went down in the period.
+	UsedDecreasedAt *time.Time `json:"used_decreased_at,omitempty"`
 }
 
 type spendBudget struct {
@@ -50,7 +52,11 @@ func newSpendRow(bs *app.BalanceSpend, perUSD int64) *spendRow {
 		if !ok {
 			return nil
 		}
-		return &spentPeriod{SpentUSD: notifiers.USDAt(ps.Spent(), perUSD), SpentQuota: ps.Spent(), Since: ps.BaseAt.UTC(), Partial: ps.Partial()}
+		sp := &spentPeriod{SpentUSD: notifiers.USDAt(ps.Spent(), perUSD), SpentQuota: ps.Spent(), Since: ps.BaseAt.UTC(), Partial: ps.Partial()}
+		if !ps.DecreasedAt.IsZero() {
+			sp.UsedDecreasedAt = ptr(ps.DecreasedAt.UTC())
+		}
+		return sp
 	}
 	r.Today, r.Month = period(alert.PeriodDay), period(alert.PeriodMonth)
 	return r
@@ -74,20 +80,27 @@ func writeSpendTable(w io.Writer, rows []balanceRow) {
 		if s == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, spentText(s.Today, r.QuotaPerUSD), budgetText(s.Budgets, "day", r.QuotaPerUSD),
-			spentText(s.Month, r.QuotaPerUSD), budgetText(s.Budgets, "month", r.QuotaPerUSD), s.Timezone)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, spentText(s.Today, r.QuotaPerUSD, s.Timezone), budgetText(s.Budgets, "day", r.QuotaPerUSD),
+			spentText(s.Month, r.QuotaPerUSD, s.Timezone), budgetText(s.Budgets, "month", r.QuotaPerUSD), s.Timezone)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "(spent: growth of used_quota since the period's first sample in the state file; \"no sample yet\": no check ran in the period)")
 }
 
-func spentText(p *spentPeriod, perUSD int64) string {
+// spentText is "$12.00", "$12.00 (partial, since Nov 24 14:00 IST)" when
+// the figure starts after the period's start, in the account's spend time
+// zone like the alert messages.
+func spentText(p *spentPeriod, perUSD int64, tz string) string {
 	if p == nil {
 		return "no sample yet"
 	}
 	s := notifiers.FormatUSDAt(p.SpentQuota, perUSD)
 	if p.Partial {
-		s += " (since " + p.Since.Format("Jan 2 15:04 UTC") + ")"
+		loc, err := time.LoadLocation(tz)
+		if err != nil || tz == "" {
+			loc = time.UTC
+		}
+		s += " (partial, since " + p.Since.In(loc).Format("Jan 2 15:04 MST") + ")"
 	}
 	return s
 }

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
 
 	"github.com/quotawatch/quotawatch/event"
 	"github.com/quotawatch/quotawatch/internal/alert"
@@ -126,10 +128,29 @@ type Digest struct {
 	Notifiers []string
 }
 
+// rawSpend mirrors a spend section; `spend: off` in an account switches off
+// the spend inherited from defaults, like `keys: off`.
 type rawSpend struct {
+	off      bool
 	Budgets  []rawBudget   `yaml:"budgets"`
 	Timezone *string       `yaml:"timezone"`
 	Rate     *rawSpendRate `yaml:"rate"`
+}
+
+// decodeNode accepts off or a strict mapping.
+func (r *rawSpend) decodeNode(d *decoder, n *yaml.Node, p string) error {
+	if n.Kind == yaml.ScalarNode {
+		s, err := d.scalar(n, p)
+		if err != nil {
+			return err
+		}
+		if s != "off" {
+			return fmt.Errorf("%s: want a mapping (budgets, timezone, rate) or off, got %q", p, s)
+		}
+		*r = rawSpend{off: true}
+		return nil
+	}
+	return d.mapping(n, p, reflect.ValueOf(r).Elem())
 }
 
 type rawBudget struct {
@@ -187,7 +208,7 @@ func severityOr(path, s string, def event.Severity) (event.Severity, error) {
 
 // resolveSpend checks and resolves a spend section at path; nil is off.
 func resolveSpend(r *rawSpend, path string) (*Spend, error) {
-	if r == nil {
+	if r == nil || r.off {
 		return nil, nil
 	}
 	s := &Spend{Timezone: "UTC", Location: time.UTC}
@@ -284,6 +305,9 @@ func resolveDigest(r *rawDigest, known map[string]bool, all []Notifier) (*Digest
 			d.Notifiers = append(d.Notifiers, n.Name)
 		}
 		return d, nil
+	}
+	if len(*r.Notifiers) == 0 {
+		return nil, errors.New("digest.notifiers: empty; omit it for every notifier, or name at least one")
 	}
 	for j, name := range *r.Notifiers {
 		if !known[name] {

@@ -54,11 +54,14 @@ type diskSpend struct {
 }
 
 type diskPeriod struct {
-	Start       time.Time `json:"start"`
-	BaseAt      time.Time `json:"base_at"`
-	Base        int64     `json:"base"`
-	Carried     int64     `json:"carried,omitempty"`
-	Last        int64     `json:"last"`
+	Start   time.Time `json:"start"`
+	BaseAt  time.Time `json:"base_at"`
+	Base    int64     `json:"base"`
+	Carried int64     `json:"carried,omitempty"`
+	Last    int64     `json:"last"`
+	// High is the period's highest used_quota, written only when above
+	// both base and last (after a decrease); absent, max(base, last).
+	High        int64     `json:"high,omitempty"`
 	DecreasedAt time.Time `json:"decreased_at,omitzero"`
 }
 
@@ -76,7 +79,11 @@ func spendToDisk(s *Spend) *diskSpend {
 		d.Periods = map[alert.Period]*diskPeriod{}
 		for p, ps := range s.Periods {
 			if ps != nil {
-				d.Periods[p] = &diskPeriod{Start: ps.Start, BaseAt: ps.BaseAt, Base: ps.Base, Carried: ps.Carried, Last: ps.Last, DecreasedAt: ps.DecreasedAt}
+				dp := &diskPeriod{Start: ps.Start, BaseAt: ps.BaseAt, Base: ps.Base, Carried: ps.Carried, Last: ps.Last, DecreasedAt: ps.DecreasedAt}
+				if ps.High > max(ps.Base, ps.Last) {
+					dp.High = ps.High
+				}
+				d.Periods[p] = dp
 			}
 		}
 	}
@@ -100,7 +107,7 @@ func spendFromDisk(d *diskSpend) *Spend {
 		s.Periods = map[alert.Period]*alert.PeriodSpend{}
 		for p, dp := range d.Periods {
 			if dp != nil {
-				s.Periods[p] = &alert.PeriodSpend{Start: dp.Start, BaseAt: dp.BaseAt, Base: dp.Base, Carried: dp.Carried, Last: dp.Last, DecreasedAt: dp.DecreasedAt}
+				s.Periods[p] = &alert.PeriodSpend{Start: dp.Start, BaseAt: dp.BaseAt, Base: dp.Base, Carried: dp.Carried, Last: dp.Last, High: dp.High, DecreasedAt: dp.DecreasedAt}
 			}
 		}
 	}

@@ -93,11 +93,14 @@ type Account struct {
 
 // Snapshot is the non-secret part of one upstream observation.
 type Snapshot struct {
-	UserID          int64  `json:"user_id,omitempty"`
-	Username        string `json:"username,omitempty"`
-	Quota           int64  `json:"quota"`
-	UsedQuota       int64  `json:"used_quota"`
-	RemindThreshold int64  `json:"quota_remind_threshold,omitempty"`
+	UserID    int64  `json:"user_id,omitempty"`
+	Username  string `json:"username,omitempty"`
+	Quota     int64  `json:"quota"`
+	UsedQuota int64  `json:"used_quota"`
+	// UsedUnknown is set when the gateway's used_quota could not be read
+	// (UsedQuota is then 0 and means nothing).
+	UsedUnknown     bool  `json:"used_unknown,omitempty"`
+	RemindThreshold int64 `json:"quota_remind_threshold,omitempty"`
 	// QuotaPerUSD is the unit the balance was read with (0: the default).
 	QuotaPerUSD int64     `json:"quota_per_usd,omitempty"`
 	ObservedAt  time.Time `json:"observed_at"`

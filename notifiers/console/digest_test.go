@@ -15,7 +15,7 @@ func TestDigestPrintsATable(t *testing.T) {
 	n := newNotifier(t, &Config{}, &buf)
 	q := int64(20_000_000)
 	ev := notifiers.Event{Kind: notifiers.KindDigest, Reason: notifiers.ReasonDigest, Severity: notifiers.SeverityInfo,
-		Summary: "quotawatch digest: 1 accounts, 0 alerts firing", ObservedAt: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
+		Summary: "quotawatch digest: 1 account, 0 alerts firing", ObservedAt: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
 		Accounts: []notifiers.DigestAccount{{Account: "main", Quota: &q, QuotaPerUSD: notifiers.QuotaPerUSD}}}
 	if err := n.Notify(context.Background(), ev); err != nil {
 		t.Fatal(err)
