@@ -143,6 +143,10 @@ type Event struct {
 	// zeros that read like an empty account), and Balance and Used say
 	// "unknown".
 	BalanceUnknown bool `json:"-"`
+	// UsedUnknown is set when the balance is known but the gateway's
+	// used_quota could not be read: the payload then has no used_usd and
+	// used_quota, and Used says "unknown".
+	UsedUnknown bool `json:"-"`
 	// NoThreshold is set when no threshold applies: poll and runway alerts,
 	// and the resolution of a balance alert whose severity has no threshold
 	// any more (the thresholds changed). The payload then has no
@@ -186,6 +190,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 			UsedUSD    *float64 `json:"used_usd,omitempty"`
 			UsedQuota  *int64   `json:"used_quota,omitempty"`
 		}{fields(e), &e.BalanceUSD, &e.Quota, &e.UsedUSD, &e.UsedQuota}
+		if e.UsedUnknown {
+			w.UsedUSD, w.UsedQuota = nil, nil
+		}
 		return json.Marshal(w)
 	}
 	w := struct {
@@ -199,7 +206,10 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		ThresholdQuota *int64   `json:"threshold_quota,omitempty"`
 	}{fields: fields(e)}
 	if !e.BalanceUnknown {
-		w.User, w.BalanceUSD, w.Quota, w.UsedUSD, w.UsedQuota = &e.User, &e.BalanceUSD, &e.Quota, &e.UsedUSD, &e.UsedQuota
+		w.User, w.BalanceUSD, w.Quota = &e.User, &e.BalanceUSD, &e.Quota
+		if !e.UsedUnknown {
+			w.UsedUSD, w.UsedQuota = &e.UsedUSD, &e.UsedQuota
+		}
 	}
 	if !e.NoThreshold {
 		w.ThresholdUSD, w.ThresholdQuota = &e.ThresholdUSD, &e.ThresholdQuota
@@ -217,11 +227,13 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	var probe struct {
 		Quota          json.RawMessage `json:"quota"`
+		UsedQuota      json.RawMessage `json:"used_quota"`
 		ThresholdQuota json.RawMessage `json:"threshold_quota"`
 	}
 	_ = json.Unmarshal(b, &probe)
 	*e = Event(f)
 	e.BalanceUnknown = probe.Quota == nil
+	e.UsedUnknown = !e.BalanceUnknown && probe.UsedQuota == nil
 	e.NoThreshold = probe.ThresholdQuota == nil
 	return nil
 }
@@ -251,7 +263,7 @@ func (e Event) Balance() string {
 }
 
 func (e Event) Used() string {
-	if e.BalanceUnknown {
+	if e.BalanceUnknown || e.UsedUnknown {
 		return "unknown"
 	}
 	return FormatUSDAt(e.UsedQuota, e.Unit())

@@ -198,6 +198,7 @@ func (c *Cycle) event(acct config.Account, as *state.Account, kind notifiers.Kin
 		ev.BalanceUnknown = false
 		ev.Quota, ev.BalanceUSD = s.Quota, notifiers.USDAt(s.Quota, u)
 		ev.UsedQuota, ev.UsedUSD = s.UsedQuota, notifiers.USDAt(s.UsedQuota, u)
+		ev.UsedUnknown = s.UsedUnknown
 		if !s.ObservedAt.Equal(at) {
 			t := s.ObservedAt.UTC()
 			ev.BalanceObservedAt = &t
