@@ -752,22 +752,29 @@ type number struct {
 // UnmarshalJSON never fails; it records a bad value in n.bad.
 func (n *number) UnmarshalJSON(b []byte) error {
 	*n = number{}
-	s := string(b)
-	if b[0] == '"' {
-		if json.Unmarshal(b, &s) != nil {
-			n.bad = true
-			return nil
-		}
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return nil
-		}
-	} else if s == "null" {
+	s, present, bad := numberText(b)
+	if !present {
+		n.bad = bad
 		return nil
 	}
 	n.v, n.set = parseInt(s)
 	n.bad = !n.set
 	return nil
+}
+
+// numberText is the text of a JSON number, or of a string holding one.
+// present is false for null, "" and a string that does not decode (then
+// bad is true).
+func numberText(b []byte) (s string, present, bad bool) {
+	s = string(b)
+	if b[0] == '"' {
+		if json.Unmarshal(b, &s) != nil {
+			return "", false, true
+		}
+		s = strings.TrimSpace(s)
+		return s, s != "", false
+	}
+	return s, s != "null", false
 }
 
 func parseInt(s string) (int64, bool) {
@@ -792,17 +799,9 @@ type decimal struct {
 // UnmarshalJSON never fails; it records a bad value in n.bad.
 func (n *decimal) UnmarshalJSON(b []byte) error {
 	*n = decimal{}
-	s := string(b)
-	if b[0] == '"' {
-		if json.Unmarshal(b, &s) != nil {
-			n.bad = true
-			return nil
-		}
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return nil
-		}
-	} else if s == "null" {
+	s, present, bad := numberText(b)
+	if !present {
+		n.bad = bad
 		return nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
